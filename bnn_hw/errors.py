@@ -1,0 +1,5 @@
+"""The one exception type users see: its message is the whole, one-line explanation."""
+
+
+class BnnError(Exception):
+    """A user-facing error: what was wrong and how to fix it, in one line. The CLI prints it without a traceback."""
