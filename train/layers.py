@@ -97,7 +97,7 @@ class ThresholdBatchNorm(nn.BatchNorm1d):
         return self.eval_at(x)
 
     def eval_at(self, x: torch.Tensor) -> torch.Tensor:
-        """The eval-mode arithmetic, element by element, for x of shape (..., C) after moving C last."""
+        """The eval-mode arithmetic, element by element, for x of shape (B, C) or (B, C, H, W)."""
         shape = (1, -1) + (1,) * (x.dim() - 2)
         std = torch.sqrt(self.running_var + self.eps)
         y = (x - self.running_mean.view(shape)) / std.view(shape)

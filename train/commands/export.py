@@ -1,0 +1,38 @@
+"""`bnn-hw export CHECKPOINT -o model.bnn`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="checkpoint.pt written by `bnn-hw train` (or its run folder)")
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="model file to write (default: model.bnn beside the checkpoint)")
+    parser.add_argument("--name", default=None, help="model name stored in the file (default: preset-dataset)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bnn_hw.commands.info import describe
+    from train.checkpoint import load_checkpoint
+    from train.export import export_model
+
+    path = args.checkpoint / "checkpoint.pt" if args.checkpoint.is_dir() else args.checkpoint
+    ckpt = load_checkpoint(path)
+    preset = getattr(ckpt.config, "preset", "model")
+    name = args.name or f"{preset}-{ckpt.dataset.name}"
+    source = {"checkpoint_sha256": ckpt.hash, "preset": preset, "dataset": ckpt.dataset.name,
+              "epoch": ckpt.epoch}
+    test_acc = (ckpt.metrics or [{}])[-1].get("test_acc") if isinstance(ckpt.metrics, list) else None
+    if test_acc is not None:
+        source["pytorch_test_accuracy"] = test_acc
+    model = export_model(ckpt.model, ckpt.dataset.classes, name=name, source=source)
+    out = args.output or path.with_name("model.bnn")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    from bnn_hw.model import save_model
+
+    digest = save_model(model, out)
+    print(describe(model))
+    print(f"wrote {out} (model hash {digest[:16]})")
+    return 0

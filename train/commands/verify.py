@@ -1,0 +1,73 @@
+"""`bnn-hw verify model.bnn --against CHECKPOINT`: golden model versus PyTorch, every bit of every layer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="the exported .bnn model")
+    parser.add_argument("--against", type=Path, required=True, help="the checkpoint.pt it was exported from")
+    parser.add_argument("--dataset", default=None, help="data set to run (default: the checkpoint's)")
+    parser.add_argument("--split", default="test", choices=["train", "test"])
+    parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    parser.add_argument("--data-dir", type=Path, default=None, help="data set folder (torchvision layout)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the agreement report here")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from bnn_hw import golden
+    from bnn_hw.datasets import load_dataset
+    from bnn_hw.errors import BnnError
+    from bnn_hw.model import load_model
+    from train.checkpoint import load_checkpoint
+    from train.export import torch_layer_outputs
+
+    model = load_model(args.model)
+    path = args.against / "checkpoint.pt" if args.against.is_dir() else args.against
+    ckpt = load_checkpoint(path)
+    if model.source.get("checkpoint_sha256") not in (None, ckpt.hash):
+        raise BnnError(f"{args.model} was exported from another checkpoint "
+                       f"({model.source['checkpoint_sha256'][:16]}, not {ckpt.hash[:16]}): re-export it")
+    data = load_dataset(args.dataset or ckpt.dataset.name, args.split, data_dir=args.data_dir)
+    images, labels = data.images, data.labels
+    if args.limit is not None:
+        if args.limit < 1:
+            raise BnnError("--limit must be >= 1")
+        images, labels = images[: args.limit], labels[: args.limit]
+    if tuple(images.shape[1:]) != tuple(model.input_shape):
+        raise BnnError(f"data set images are {images.shape[1:]}, the model expects {model.input_shape}")
+    gold = golden.run(model, images)
+    ref = torch_layer_outputs(ckpt.model, images)
+    rows = []
+    for i, (layer, theirs) in enumerate(zip(model.layers, ref, strict=True)):
+        ours = gold.layers[i].out
+        agree = int(np.count_nonzero(ours == theirs))
+        rows.append({"layer": i, "what": "scores" if layer.output == "scores" else "bits",
+                     "agree": agree, "total": int(ours.size)})
+    torch_classes = ref[-1].argmax(axis=1)
+    class_agree = int(np.count_nonzero(torch_classes == gold.classes))
+    report = {
+        "model": str(args.model), "model_hash": model.hash, "checkpoint_sha256": ckpt.hash,
+        "dataset": data.info.name, "split": args.split, "images": len(images), "layers": rows,
+        "classes_agree": class_agree,
+        "golden_accuracy": float(np.mean(gold.classes == labels)),
+        "pytorch_accuracy": float(np.mean(torch_classes == labels)),
+    }
+    print(f"{'layer':>5}  {'checked':>8}  {'agree':>12}  {'of':>12}  {'%':>9}")
+    for r in rows:
+        print(f"{r['layer']:>5}  {r['what']:>8}  {r['agree']:>12,}  {r['total']:>12,}  "
+              f"{100 * r['agree'] / r['total']:>8.3f}%")
+    print(f"{'':>5}  {'classes':>8}  {class_agree:>12,}  {len(images):>12,}  "
+          f"{100 * class_agree / len(images):>8.3f}%")
+    print(f"accuracy on {data.info.name} {args.split} ({len(images):,} images): golden "
+          f"{100 * report['golden_accuracy']:.2f} %, PyTorch {100 * report['pytorch_accuracy']:.2f} %")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    exact = class_agree == len(images) and all(r["agree"] == r["total"] for r in rows)
+    print("BIT-EXACT" if exact else "MISMATCH: the golden model and PyTorch disagree")
+    return 0 if exact else 1
