@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("rtl.commands.synth", "synthesize generated Verilog with Yosys and report resources"),
     "sim": ("sim.commands.sim", "simulate generated Verilog cycle by cycle with cocotb, checked bit for bit"),
     "bench": ("cuda_ref.commands.bench", "measure throughput: `bench cpu` (golden vs PyTorch) or `bench gpu`"),
+    "sweep": ("bnn_hw.commands.sweep", "design-space sweep: generate and synthesize many PE x SIMD sizes, Pareto plot"),
+    "report": ("bnn_hw.commands.report", "one HTML page (and Markdown) of a run: accuracy, exactness, area, speed"),
     "demo": ("bnn_hw.commands.demo", "run the whole chain on Fashion-MNIST: train, export, rtl, sim, summary"),
 }
 

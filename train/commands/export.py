@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     name = args.name or f"{preset}-{ckpt.dataset.name}"
     source = {"checkpoint_sha256": ckpt.hash, "preset": preset, "dataset": ckpt.dataset.name,
               "epoch": ckpt.epoch}
-    test_acc = (ckpt.metrics or [{}])[-1].get("test_acc") if isinstance(ckpt.metrics, list) else None
+    test_acc = (ckpt.metrics or {}).get("test_acc")
     if test_acc is not None:
         source["pytorch_test_accuracy"] = test_acc
     model = export_model(ckpt.model, ckpt.dataset.classes, name=name, source=source)
