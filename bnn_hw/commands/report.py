@@ -219,7 +219,8 @@ def _throughput(run: Path, manifest: dict | None, synth: dict | None, sim: dict 
         for entry in (data or {}).get("network", []):
             rows.append([entry.get("name"), _fmt(entry.get("images_per_s")), entry.get("device", ""), "", ""])
         if not data:
-            rows.append([name.removesuffix(".json").replace("_", " "), NOT_MEASURED, f"run `bnn-hw {name[:-5].replace('_', ' ')}`", "", ""])
+            what = name.removesuffix(".json").replace("_", " ")
+            rows.append([what, NOT_MEASURED, f"run `bnn-hw {what}`", "", ""])
     if fpga:
         for row in rows[1:]:
             try:
@@ -286,7 +287,8 @@ def render_markdown(run: Path, sections: list[Section], out: Path) -> str:
     lines = [f"# bnn-hw report: {run}", ""]
     for sec in sections:
         lines += [f"## {sec.title}", ""]
-        lines += [re.sub(r"</?(b|code)>", lambda m: "**" if m.group(1) == "b" else "`", p) + "\n" for p in sec.paragraphs]
+        for p in sec.paragraphs:
+            lines.append(re.sub(r"</?(b|code)>", lambda m: "**" if m.group(1) == "b" else "`", p) + "\n")
         for head, rows in sec.tables:
             lines.append("| " + " | ".join(map(str, head)) + " |")
             lines.append("|" + "---|" * len(head))
