@@ -1,0 +1,236 @@
+// Binary tensor-core matrix multiply (sm_80 and newer) with the fused bnn-hw epilogue (docs/gpu.md).
+//
+// mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc computes D = C + popcount(A AND B) on 16 x 8 tiles
+// over 256 bits. AND, not XOR: on sm_90 (H100/H200) the compiler emits one BMMA for .and.popc but emulates .xor.popc
+// with two BMMAs plus logic. With bits 1 = +1 and px, pw the row popcounts of activation and weight,
+//     popcount(x XOR w) = px + pw - 2 * popcount(x AND w)
+// so the XNOR popcount of a bits layer is  acc = K - px - pw + 2 * and.
+// Pixel layers (8 bit planes per row, see xnor_gemm.cu) give dot = sum_p 2^p * (2 * and_p - px_p) = 2 * andw - S
+// with S the sum of the row's pixel values. Both are
+//     acc = 2 * andw - roww[m] + colc[n]
+// with roww from row_weights() (pack.cu; px or S) and colc = K - pw (bits) or 0 (pixels). The plane weights are
+// applied by Horner's rule: planes from the most significant, the accumulators double at each new plane.
+//
+// Operands, flags and the epilogue are exactly those of xnor_gemm_tiled (xnor_gemm.cu), so the two kernels are
+// interchangeable and are tested against the same golden model.
+//
+// Tiling: a 128 x 128 output tile per block of 4 warps (2 x 2), 64 x 64 per warp = 4 x 8 mma tiles, 128 int32
+// accumulators per thread. K is consumed 512 bits (16 words, two mma k-steps) per stage through a two-stage
+// cp.async pipeline; out-of-range rows and words are zero-filled by cp.async (src-size 0). Shared rows are 20 words
+// apart so the fragment reads (lane = 4 * group + t reads word t of row group) hit 32 distinct banks.
+
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ < 800)
+#error "bmma_gemm.cu needs sm_80 or newer (binary mma with .and.popc)"
+#endif
+
+typedef unsigned int u32;
+typedef long long i64;
+
+#define FLAG_ACC 1
+#define FLAG_BITS 2
+#define FLAG_SCORES 4
+
+#define BT_BM 128
+#define BT_BN 128
+#define BT_BKW 16
+#define BT_LDS 20
+#define BT_THREADS 128
+
+__device__ __forceinline__ void cp_async16(u32* smem, const u32* gmem, bool valid)
+{
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    const int src_bytes = valid ? 16 : 0;
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes) : "memory");
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+__device__ __forceinline__ void cp_async_wait_all_but_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+// d += popcount(a AND b) on a 16 x 8 x 256 tile. Fragments (PTX ISA, "Matrix Fragments for mma.m16n8k256", b1):
+// lane = 4 * g + t; a0 = row g word t, a1 = row g+8 word t, a2 = row g word t+4, a3 = row g+8 word t+4 of the
+// 16 x 8-word A tile; b0 = column g word t, b1 = column g word t+4 of the 8 x 8-word B tile; d0, d1 = row g columns
+// 2t, 2t+1 and d2, d3 = row g+8 columns 2t, 2t+1.
+__device__ __forceinline__ void bmma_and_popc(int (&d)[4], const u32 (&a)[4], u32 b0, u32 b1)
+{
+    asm("mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc "
+        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void bt_load_stage(u32 (*as)[BT_LDS], u32 (*bs)[BT_LDS], const u32* __restrict__ a,
+                                              const u32* __restrict__ b, int m, int n, int ld, i64 lda, i64 m0,
+                                              int n0, int plane, int kt)
+{
+    // 128 rows x 4 chunks of 16 bytes for each operand; 128 threads move 4 chunks of each.
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const int chunk = threadIdx.x + i * BT_THREADS;
+        const int r = chunk >> 2;
+        const int q = (chunk & 3) * 4;
+        const int word = kt * BT_BKW + q;
+        const bool in_k = word < ld;  // ld % 4 == 0: a chunk is entirely inside or entirely past the row
+        const bool a_ok = in_k && m0 + r < m;
+        const bool b_ok = in_k && n0 + r < n;
+        cp_async16(&as[r][q], a_ok ? a + (m0 + r) * lda + (i64)plane * ld + word : a, a_ok);
+        cp_async16(&bs[r][q], b_ok ? b + (i64)(n0 + r) * ld + word : b, b_ok);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(BT_THREADS)
+bmma_gemm(const u32* __restrict__ a, const u32* __restrict__ b, int m, int n, int ld, int planes,
+          const int* __restrict__ roww, const int* __restrict__ colc, int flags, int* __restrict__ acc_out,
+          const int* __restrict__ thr, u32* __restrict__ bits_out, int ldo, int score_scale,
+          const int* __restrict__ score_off, int* __restrict__ scores_out)
+{
+    __shared__ __align__(16) u32 as[2][BT_BM][BT_LDS];
+    __shared__ __align__(16) u32 bs[2][BT_BN][BT_LDS];
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int wm = warp >> 1, wn = warp & 1;
+    const int g = lane >> 2, t = lane & 3;
+    const i64 m0 = (i64)blockIdx.x * BT_BM;
+    const int n0 = blockIdx.y * BT_BN;
+    const i64 lda = (i64)ld * planes;
+    const int tiles_per_plane = (ld + BT_BKW - 1) / BT_BKW;
+    const int tiles = tiles_per_plane * planes;
+
+    int acc[4][8][4];
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 8; ++ni)
+#pragma unroll
+            for (int c = 0; c < 4; ++c) acc[mi][ni][c] = 0;
+
+    bt_load_stage(as[0], bs[0], a, b, m, n, ld, lda, m0, n0, planes - 1, 0);
+    cp_async_commit();
+
+    for (int tile = 0; tile < tiles; ++tile) {
+        if (tile + 1 < tiles) {  // stage (tile + 1) & 1 was last read before the previous iteration's final barrier
+            const int pi = (tile + 1) / tiles_per_plane;
+            const int kt = (tile + 1) - pi * tiles_per_plane;
+            bt_load_stage(as[(tile + 1) & 1], bs[(tile + 1) & 1], a, b, m, n, ld, lda, m0, n0, planes - 1 - pi, kt);
+            cp_async_commit();
+            cp_async_wait_all_but_one();
+        } else {
+            cp_async_wait_all();
+        }
+        __syncthreads();
+
+        if (tile > 0 && tile % tiles_per_plane == 0) {  // a new, less significant bit plane: Horner step
+#pragma unroll
+            for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+                for (int ni = 0; ni < 8; ++ni)
+#pragma unroll
+                    for (int c = 0; c < 4; ++c) acc[mi][ni][c] <<= 1;
+        }
+
+        const int s = tile & 1;
+#pragma unroll
+        for (int ks = 0; ks < BT_BKW / 8; ++ks) {
+            const int kb = ks * 8;
+            u32 af[4][4];
+#pragma unroll
+            for (int mi = 0; mi < 4; ++mi) {
+                const int r = wm * 64 + mi * 16 + g;
+                af[mi][0] = as[s][r][kb + t];
+                af[mi][1] = as[s][r + 8][kb + t];
+                af[mi][2] = as[s][r][kb + t + 4];
+                af[mi][3] = as[s][r + 8][kb + t + 4];
+            }
+#pragma unroll
+            for (int ni = 0; ni < 8; ++ni) {
+                const int c = wn * 64 + ni * 8 + g;
+                const u32 b0 = bs[s][c][kb + t];
+                const u32 b1 = bs[s][c][kb + t + 4];
+#pragma unroll
+                for (int mi = 0; mi < 4; ++mi) bmma_and_popc(acc[mi][ni], af[mi], b0, b1);
+            }
+        }
+        __syncthreads();
+    }
+
+    // Epilogue: acc = 2 * andw - roww[row] + colc[col].
+    int rw[4][2];
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) {
+            const i64 row = m0 + wm * 64 + mi * 16 + g + hr * 8;
+            rw[mi][hr] = row < m ? roww[row] : 0;
+        }
+#pragma unroll
+    for (int ni = 0; ni < 8; ++ni)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+            const int col = n0 + wn * 64 + ni * 8 + 2 * t + j;
+            const int cc = col < n ? colc[col] : 0;
+#pragma unroll
+            for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+                for (int hr = 0; hr < 2; ++hr)
+                    acc[mi][ni][hr * 2 + j] = 2 * acc[mi][ni][hr * 2 + j] - rw[mi][hr] + cc;
+        }
+
+    if (flags & (FLAG_ACC | FLAG_SCORES)) {
+#pragma unroll
+        for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+            for (int hr = 0; hr < 2; ++hr) {
+                const i64 row = m0 + wm * 64 + mi * 16 + g + hr * 8;
+                if (row >= m) continue;
+#pragma unroll
+                for (int ni = 0; ni < 8; ++ni)
+#pragma unroll
+                    for (int j = 0; j < 2; ++j) {
+                        const int col = n0 + wn * 64 + ni * 8 + 2 * t + j;
+                        if (col >= n) continue;
+                        const int v = acc[mi][ni][hr * 2 + j];
+                        if (flags & FLAG_ACC) acc_out[row * n + col] = v;
+                        if (flags & FLAG_SCORES) scores_out[row * n + col] = v * score_scale + score_off[col];
+                    }
+            }
+    }
+
+    if (flags & FLAG_BITS) {
+        // Word w (0, 1) of a warp row covers mma tiles ni = 4w .. 4w+3; thread t holds columns 2t, 2t+1 of each, at
+        // bit (ni % 4) * 8 + 2t + j. The 4 lanes of a group differ in lane bits 0..1: two xor-shuffles OR the word.
+        int th[8][2];
+#pragma unroll
+        for (int ni = 0; ni < 8; ++ni)
+#pragma unroll
+            for (int j = 0; j < 2; ++j) {
+                const int col = n0 + wn * 64 + ni * 8 + 2 * t + j;
+                th[ni][j] = col < n ? thr[col] : 0;
+            }
+#pragma unroll
+        for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+            for (int hr = 0; hr < 2; ++hr) {
+                const i64 row = m0 + wm * 64 + mi * 16 + g + hr * 8;
+#pragma unroll
+                for (int w = 0; w < 2; ++w) {
+                    u32 word = 0u;
+#pragma unroll
+                    for (int q = 0; q < 4; ++q) {
+                        const int ni = w * 4 + q;
+#pragma unroll
+                        for (int j = 0; j < 2; ++j) {
+                            const int col = n0 + wn * 64 + ni * 8 + 2 * t + j;
+                            const bool bit = col < n && acc[mi][ni][hr * 2 + j] >= th[ni][j];
+                            word |= (u32)bit << (q * 8 + 2 * t + j);
+                        }
+                    }
+                    word |= __shfl_xor_sync(0xffffffffu, word, 1);
+                    word |= __shfl_xor_sync(0xffffffffu, word, 2);
+                    const int wi = (n0 + wn * 64 + w * 32) >> 5;
+                    if (t == 0 && row < m && wi < ldo) bits_out[row * ldo + wi] = word;
+                }
+            }
+    }
+}
