@@ -1,0 +1,220 @@
+"""`bnn-hw sim BUILD_DIR`: stream test images through the generated Verilog and check every result bit.
+
+Loads the build's manifest and the model it came from (hash-checked), runs the reference (CuPy GPU when available,
+else the numpy golden model), simulates with Icarus or Verilator through cocotb, and writes BUILD_DIR/sim_report.json.
+Exit status 1 on any mismatch, lost/extra result or timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+REPORT = "sim_report.json"
+SHOWN_MISMATCHES = 5
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("build_dir", type=Path, help="folder written by `bnn-hw rtl MODEL -o DIR`")
+    parser.add_argument("--images", type=int, default=200, help="test images to simulate (default 200; 0 = all)")
+    parser.add_argument("--simulator", choices=("icarus", "verilator"), default="verilator",
+                        help="HDL simulator (default verilator: much faster on large runs)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="the .bnn model the build was generated from (default: the one its manifest records)")
+    parser.add_argument("--dataset", default=None,
+                        help="data set of the test images (default: the model's, else fashion-mnist)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="folder holding the data set's files")
+    parser.add_argument("--random-images", action="store_true",
+                        help="use seeded random images instead of a data set (for synthetic models)")
+    parser.add_argument("--reference", choices=("auto", "golden", "gpu"), default="auto",
+                        help="reference model: CuPy GPU when available (auto), numpy golden, or GPU only")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the input gaps and output backpressure")
+    parser.add_argument("--gap", type=float, default=0.2, help="probability of an idle input cycle (default 0.2)")
+    parser.add_argument("--stall", type=float, default=0.2,
+                        help="probability of a backpressure cycle on the result stream (default 0.2)")
+    parser.add_argument("--driver", choices=("harness", "python"), default="harness",
+                        help="harness: HDL-side stream driver (fast, default); python: cocotb drives every beat")
+    parser.add_argument("--no-reset-check", action="store_true", help="skip the reset-mid-stream phases")
+    parser.add_argument("--waves", action="store_true", help="record waveforms (FST on Icarus, VCD on Verilator)")
+    parser.add_argument("--work-dir", type=Path, default=None, help="simulator scratch folder (default BUILD_DIR/sim)")
+
+
+def _images(args, model) -> tuple[Any, dict[str, Any]]:
+    import numpy as np
+
+    from bnn_hw.errors import BnnError
+
+    if args.images < 0:
+        raise BnnError(f"--images must be >= 0, got {args.images}")
+    if args.random_images:
+        from bnn_hw.synthetic import random_images
+
+        n = args.images or 200
+        return random_images(model, n, seed=args.seed), {"source": "random", "seed": args.seed, "count": n}
+    from bnn_hw.datasets import DATASETS, dataset_info, load_dataset
+
+    name = args.dataset
+    if name is None:
+        src = model.source if isinstance(model.source, dict) else {}
+        name = src.get("dataset") if src.get("dataset") in DATASETS else None
+        if name is None:
+            guess = [d for d in ("fashion-mnist", "digits", "cifar10") if dataset_info(d).input_shape ==
+                     tuple(model.input_shape)]
+            if not guess:
+                raise BnnError(f"no data set matches the model's input {tuple(model.input_shape)}; pass --dataset or "
+                               "--random-images")
+            name = guess[0]
+    info = dataset_info(name)
+    if tuple(info.input_shape) != tuple(model.input_shape):
+        raise BnnError(f"{name} images are {info.input_shape} but the model takes {tuple(model.input_shape)}; pass "
+                       "a matching --dataset or --random-images")
+    data = load_dataset(name, "test", args.data_dir)
+    n = len(data.images) if args.images == 0 else args.images
+    if n > len(data.images):
+        raise BnnError(f"--images {n} but the {name} test split has only {len(data.images)} images")
+    return np.ascontiguousarray(data.images[:n]), {"source": name, "split": "test", "first": 0, "count": n,
+                                                   "labels": data.labels[:n]}
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from bnn_hw.errors import BnnError
+    from bnn_hw.reference import reference_run
+    from sim.manifest import load_design, model_for_build
+    from sim.network import Phase, measure, plan_phases, run_network, run_python
+    from sim.tools import cocotb_version, find_simulator
+
+    for name in ("gap", "stall"):
+        if not 0.0 <= getattr(args, name) < 1.0:
+            raise BnnError(f"--{name} must be in [0, 1), got {getattr(args, name)}")
+    design = load_design(args.build_dir)
+    sim = find_simulator(args.simulator)
+    cocotb_ver = cocotb_version()
+    model, model_path = model_for_build(design, args.build_dir, args.model)
+    images, image_info = _images(args, model)
+    labels = image_info.pop("labels", None)
+    n = len(images)
+    if n == 0:
+        raise BnnError("no images to simulate")
+    t0 = time.perf_counter()
+    ref, ref_name = reference_run(model, images, prefer=args.reference)
+    ref_s = time.perf_counter() - t0
+    work = (args.work_dir or args.build_dir / "sim").resolve()
+    if args.waves and n > 50:
+        print(f"note: --waves with {n} images writes a large waveform file")
+    reset_check = not args.no_reset_check
+    t1 = time.perf_counter()
+    if args.driver == "harness":
+        phases = plan_phases(n, seed=args.seed, gap=args.gap, stall=args.stall, reset_check=reset_check,
+                             measure=True, cycles_per_image=design.cycles_per_image)
+        bar = tqdm(total=n, desc=f"sim {sim.name}", unit="img", leave=True)
+
+        def progress(done: int, total: int) -> None:
+            bar.n = min(done, total)
+            bar.refresh()
+
+        try:
+            out = run_network(design, images, ref.classes, ref.scores, sim, work, phases, waves=args.waves,
+                              progress=progress)
+        finally:
+            bar.close()
+        phase_results = out["phases"]
+        build_s, run_s = out["build_s"], out["run_s"]
+    else:
+        cpi = design.cycles_per_image or 100
+        phases = [Phase("stream", 0, n)]
+        if reset_check and n >= 2:
+            phases += [Phase("abort", 0, min(n, 8), abort_after_cycles=int(2.5 * cpi) + 7),
+                       Phase("restart", n // 2, min(n - n // 2, 16))]
+        print(f"simulating {n} images on {sim.name}, driven from Python (slow)...")
+        phase_results = run_python(design, images, ref.classes, ref.scores, sim, work, phases, seed=args.seed,
+                                   gap=args.gap, stall=args.stall, waves=args.waves)
+        build_s, run_s = None, time.perf_counter() - t1
+    metrics = measure(design, phase_results)
+    mismatches = [m for p in phase_results for m in p["mismatches"]]
+    mismatch_total = sum(p["mismatch_count"] for p in phase_results)
+    timeouts = [p["name"] for p in phase_results if p.get("timed_out")]
+    stream = next(p for p in phase_results if p["name"] == "stream")
+    passed = mismatch_total == 0 and not timeouts
+    accuracy = None
+    if labels is not None:
+        accuracy = float(np.mean(ref.classes == labels))
+    report = {
+        "passed": passed,
+        "model_hash": model.hash, "model": str(model_path), "build_dir": str(Path(args.build_dir).resolve()),
+        "manifest_model_hash": design.model_hash,
+        "simulator": sim.name, "simulator_version": sim.version, "cocotb_version": cocotb_ver,
+        "driver": args.driver, "seed": args.seed, "gap": args.gap, "stall": args.stall,
+        "images": image_info, "reference": ref_name, "reference_seconds": ref_s,
+        "reference_accuracy": accuracy,
+        "results_checked": stream["results"], "results_matched": stream["matched"],
+        "mismatch_count": mismatch_total, "timeouts": timeouts,
+        "mismatches": mismatches[:SHOWN_MISMATCHES],
+        "phases": [{k: v for k, v in p.items() if k not in ("result_words", "result_cycles", "first_beat_cycles",
+                                                            "last_beat_cycles", "mismatches")}
+                   for p in phase_results],
+        "metrics": metrics, "build_seconds": build_s, "simulation_seconds": run_s,
+        "waves": _waves_path(work, sim.name, args) if args.waves else None,
+    }
+    path = Path(args.build_dir) / REPORT
+    path.write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
+    util = metrics.get("utilization", {})
+    rows = [
+        ("model", f"{model.name} ({model.hash[:12]})"),
+        ("simulator", sim.version),
+        ("reference", ref_name),
+        ("images", f"{n} ({image_info['source']})"),
+        ("bit-exact", f"{stream['matched']}/{n}" + ("" if passed else f"  ({mismatch_total} mismatches)")),
+        ("cycles/image", _vs(metrics.get("cycles_per_image"), metrics.get("predicted_cycles_per_image"))),
+        ("latency (cycles)", _vs(metrics.get("latency_cycles"), metrics.get("predicted_latency_cycles"))),
+        ("PE utilization", f"{100 * util['bottleneck_utilization']:.1f} % (layer {util['bottleneck_layer']})"
+         if util else "n/a"),
+        ("time", f"build {build_s:.1f} s, simulate {run_s:.1f} s" if build_s is not None else f"{run_s:.1f} s"),
+        ("report", str(path)),
+    ]
+    if reset_check:
+        rows.insert(5, ("reset mid-stream", "clean restart" if all(
+            p["mismatch_count"] == 0 for p in phase_results if p["name"] in ("abort", "restart")) else "FAILED"))
+    print(_table(rows))
+    for m in mismatches[:SHOWN_MISMATCHES]:
+        print(f"  mismatch: {m['detail']}")
+    if timeouts:
+        print(f"  timed out: {', '.join(timeouts)}")
+    return 0 if passed else 1
+
+
+def _vs(measured, predicted) -> str:
+    if measured is None:
+        return "n/a"
+    text = f"{measured:g}"
+    if predicted is not None:
+        text += f" (predicted {predicted}{', match' if measured == predicted else ', DIFFERENT'})"
+    return text
+
+
+def _waves_path(work: Path, sim: str, args) -> str:
+    run_dir = work / ("run" if args.driver == "harness" else "py_run")
+    return str(run_dir / ("bnn_tb.fst" if sim == "icarus" and args.driver == "harness" else
+                          "bnn_top.fst" if sim == "icarus" else "dump.vcd"))
+
+
+def _json_default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(type(obj))
