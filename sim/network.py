@@ -49,7 +49,7 @@ class Phase:
     gap: float = 0.0  # probability that the harness withholds `valid` in a cycle
     stall: float = 0.0  # probability that it withholds `ready`
     seed: int = 1
-    abort_after_cycles: int | None = None
+    abort_after_beats: int | None = None  # reset after this many accepted beats
     report_progress: bool = False
 
 
@@ -70,8 +70,13 @@ def _slots(n: int) -> int:
     return max(256, 1 << max(0, n - 1).bit_length())
 
 
+def abort_point(beats_per_image: int) -> int:
+    """Accepted beats after which the reset check cuts the stream: inside the third image when it has several beats."""
+    return 2 * beats_per_image + max(1, beats_per_image // 2)
+
+
 def plan_phases(n_images: int, *, seed: int, gap: float, stall: float, reset_check: bool, measure: bool,
-                cycles_per_image: int | None) -> list[Phase]:
+                beats_per_image: int) -> list[Phase]:
     """The standard phase list: latency and throughput on a clean pipeline, the random stream, reset mid-stream."""
     phases: list[Phase] = []
     if measure:
@@ -79,11 +84,10 @@ def plan_phases(n_images: int, *, seed: int, gap: float, stall: float, reset_che
         phases.append(Phase("throughput", 0, min(n_images, 32), seed=_harness_seed(seed, 2)))
     phases.append(Phase("stream", 0, n_images, gap, stall, _harness_seed(seed, 3), report_progress=True))
     if reset_check and n_images >= 2:
-        cpi = cycles_per_image or 100
-        # Cut the stream off in the middle of the third image, then restart from a different image so that any
-        # stale result of the aborted images would show up as a mismatch.
+        # Cut the stream off in the middle of the third image (earlier ones are in flight in the pipeline), then
+        # restart from a different image so that any stale state or result shows up as a mismatch.
         phases.append(Phase("abort", 0, min(n_images, 8), gap, stall, _harness_seed(seed, 4),
-                            abort_after_cycles=int(2.5 * cpi) + 7))
+                            abort_after_beats=abort_point(beats_per_image)))
         restart_from = min(n_images - 1, 8) if n_images > 8 else n_images // 2
         phases.append(Phase("restart", restart_from, min(n_images - restart_from, 16), gap, stall,
                             _harness_seed(seed, 5)))
@@ -127,7 +131,7 @@ def run_network(design: Design, images: np.ndarray, expected_classes: np.ndarray
         job_phases.append({
             "name": ph.name, "first_image": ph.first_image, "n_images": ph.n_images,
             "gap_prob": _prob16(ph.gap), "stall_prob": _prob16(ph.stall), "seed": ph.seed,
-            "abort_after_cycles": ph.abort_after_cycles, "report_progress": ph.report_progress,
+            "abort_after_beats": ph.abort_after_beats, "report_progress": ph.report_progress,
             "max_cycles": int(4 * slow * (ph.n_images * cpi + lat)) + 20000, "drain_cycles": drain,
         })
     test_dir = work_dir / "run"
@@ -274,7 +278,7 @@ def run_python(design: Design, images: np.ndarray, expected_classes: np.ndarray,
                              "num_classes": design.result.num_classes},
            "seed": seed, "gap": gap, "stall": stall, "out": str(out),
            "phases": [{"name": p.name, "first_image": p.first_image, "n_images": p.n_images,
-                       "abort_after_cycles": p.abort_after_cycles,
+                       "abort_after_beats": p.abort_after_beats,
                        "max_cycles": int(4 * slow * (p.n_images * cpi + lat)) + 2000,
                        "drain_cycles": 2 * lat + 2 * cpi + 64} for p in phases]}
     job_file = work_dir / "py_job.json"

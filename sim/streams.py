@@ -124,7 +124,12 @@ async def run_streams(clk, sources: Sequence[StreamSource], sinks: Sequence[Stre
         for k in sinks:
             k.sample(cycle)
         cycle += 1
-    await FallingEdge(clk)  # leave the simulator writable
+    await FallingEdge(clk)  # leave the simulator writable, with no handshake possible until the next call
+    for s in sources:
+        if not s.offering:  # an offered word stays (the protocol forbids retracting valid)
+            s.valid.value = 0
+    for k in sinks:
+        k.idle()
     return cycle
 
 

@@ -4,7 +4,7 @@ Loaded by the simulator (COCOTB_TEST_MODULES=sim.benches.network); the job comes
 environment variable BNN_SIM_JOB (written by `sim.network`). Python wakes up only every few thousand cycles: the
 harness streams beats, applies random gaps and backpressure and records results; here each phase is started, waited
 for, dumped and scored. Phases run back to back in one simulator process, separated by a synchronous reset; a phase
-with `abort_after_cycles` is cut off by that reset mid-stream, which is how the reset-and-restart check works.
+with `abort_after_beats` is cut off by that reset mid-stream, which is how the reset-and-restart check works.
 """
 
 from __future__ import annotations
@@ -76,28 +76,34 @@ async def network_phases(dut) -> None:
         await _reset(dut, period)
         await _cycles(dut, 1, period)
         dut.start.value = 1
-        abort = phase.get("abort_after_cycles")
-        limit = int(abort if abort is not None else phase["max_cycles"])
+        abort = phase.get("abort_after_beats")
+        limit = int(phase["max_cycles"])
         waited = 0
-        while waited < limit:
+        if abort is not None:
+            # Short phase: watch the accepted-beat count every cycle and reset right after the target beat.
+            while waited < limit and (_as_int(dut.beats_sent) or 0) < abort:
+                await _cycles(dut, 1, period)
+                waited += 1
+        while abort is None and waited < limit:
             step = min(every, limit - waited)
             await _cycles(dut, step, period)
             waited += step
-            done = _as_int(dut.done) == 1
             if progress is not None and phase.get("report_progress"):
                 progress.write_text(f"{name} {_as_int(dut.n_results) or 0} {phase['n_images']}\n")
-            if done and abort is None:
+            if _as_int(dut.done) == 1:
                 break
-        timed_out = abort is None and _as_int(dut.done) != 1
+        timed_out = _as_int(dut.done) != 1 if abort is None else (_as_int(dut.beats_sent) or 0) < abort
         if abort is None and not timed_out:
             await _cycles(dut, int(phase["drain_cycles"]), period)  # anything after the last result is an extra
-        dut.start.value = 0
-        dut.dump.value = 1
-        await _cycles(dut, 1, period)
-        dut.dump.value = 0
         cycles = _as_int(dut.cycle)
         n_results = _as_int(dut.n_results) or 0
         beats_sent = _as_int(dut.beats_sent) or 0
+        dut.start.value = 0
+        if abort is not None:
+            dut.rst.value = 1  # reset now, with the stream mid-image (the result memories survive reset)
+        dut.dump.value = 1
+        await _cycles(dut, 1, period)
+        dut.dump.value = 0
         slots = int(job["result_slots"])
         kept = min(n_results, slots)
         files = {}

@@ -43,8 +43,10 @@ async def network_python_driven(dut) -> None:
         src.load(words)
         snk.received, snk.cycles = [], []
         start = cycle
-        if phase.get("abort_after_cycles") is not None:
-            cycle = await run_streams(dut.clk, [src], [snk], lambda: False, phase["abort_after_cycles"], cycle)
+        if phase.get("abort_after_beats") is not None:
+            cycle = await run_streams(dut.clk, [src], [snk],
+                                      lambda k=phase["abort_after_beats"]: len(src.accepted_cycles) >= k,
+                                      phase["max_cycles"], cycle)
         else:
             cycle = await run_streams(dut.clk, [src], [snk], lambda n=n: len(snk.received) >= n, phase["max_cycles"],
                                       cycle)
@@ -54,7 +56,7 @@ async def network_python_driven(dut) -> None:
         sb = Scoreboard(data["classes"][first:first + n], data["scores"][first:first + n], first_index=first)
         sb.push_many(classes, scores, ok)
         mismatches = sb.finish()
-        if phase.get("abort_after_cycles") is not None:
+        if phase.get("abort_after_beats") is not None:
             mismatches = [m for m in mismatches if m.kind != "lost"]
         summaries.append({"name": phase["name"], "first_image": first, "n_images": n, "results": len(snk.received),
                           "cycles": cycle - start, "matched": sb.matched, "mismatch_count": len(mismatches),

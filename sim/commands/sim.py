@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from bnn_hw.errors import BnnError
     from bnn_hw.reference import reference_run
     from sim.manifest import load_design, model_for_build
-    from sim.network import Phase, measure, plan_phases, run_network, run_python
+    from sim.network import Phase, abort_point, measure, plan_phases, run_network, run_python
     from sim.tools import cocotb_version, find_simulator
 
     for name in ("gap", "stall"):
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     t1 = time.perf_counter()
     if args.driver == "harness":
         phases = plan_phases(n, seed=args.seed, gap=args.gap, stall=args.stall, reset_check=reset_check,
-                             measure=True, cycles_per_image=design.cycles_per_image)
+                             measure=True, beats_per_image=design.pixels.beats_per_image)
         bar = tqdm(total=n, desc=f"sim {sim.name}", unit="img", leave=True)
 
         def progress(done: int, total: int) -> None:
@@ -131,10 +131,9 @@ def run(args: argparse.Namespace) -> int:
         phase_results = out["phases"]
         build_s, run_s = out["build_s"], out["run_s"]
     else:
-        cpi = design.cycles_per_image or 100
         phases = [Phase("stream", 0, n)]
         if reset_check and n >= 2:
-            phases += [Phase("abort", 0, min(n, 8), abort_after_cycles=int(2.5 * cpi) + 7),
+            phases += [Phase("abort", 0, min(n, 8), abort_after_beats=abort_point(design.pixels.beats_per_image)),
                        Phase("restart", n // 2, min(n - n // 2, 16))]
         print(f"simulating {n} images on {sim.name}, driven from Python (slow)...")
         phase_results = run_python(design, images, ref.classes, ref.scores, sim, work, phases, seed=args.seed,
