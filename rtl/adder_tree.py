@@ -1,0 +1,45 @@
+"""Pipelined sum of N unsigned values (the pixel-input layer's per-cycle partial dot product)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl.bitheap import heap_latency, reduce_heap
+
+
+class AdderTree(wiring.Component):
+    """Sum of `count` unsigned `value_width`-bit inputs, `latency` cycles later, as one bit heap.
+
+    Attributes
+    ----------
+    values : In(count * value_width)
+        Value i in bits [i*value_width, (i+1)*value_width). Sampled every cycle (no valid or stall).
+    total : Out(range(count * (2**value_width - 1) + 1))
+        The sum of the values presented `latency` cycles ago.
+    latency : int
+        Pipeline depth in cycles (>= 1).
+    """
+
+    def __init__(self, count: int, value_width: int):
+        if not isinstance(count, int) or count < 1:
+            raise ValueError(f"AdderTree count must be a positive integer, got {count!r}")
+        if not isinstance(value_width, int) or value_width < 1:
+            raise ValueError(f"AdderTree value_width must be a positive integer, got {value_width!r}")
+        self.count = count
+        self.value_width = value_width
+        self.max_total = count * ((1 << value_width) - 1)
+        self.latency = heap_latency([count] * value_width)
+        super().__init__({"values": In(unsigned(count * value_width)), "total": Out(range(self.max_total + 1))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        vals = Signal(self.count * self.value_width, name="values_in")
+        m.d.comb += vals.eq(self.values)
+        w = self.value_width
+        columns = [[vals[i * w + b] for i in range(self.count)] for b in range(w)]
+        total, latency = reduce_heap(m, columns, "at")
+        assert latency == self.latency
+        m.d.comb += self.total.eq(total)
+        return m

@@ -1,0 +1,198 @@
+"""The layer engine: a FINN-MVAU-like PE x SIMD matrix-vector-threshold unit for one layer.
+
+Input words of SIMD elements (bits, or 8-bit pixels for the first layer) arrive SF per vector and are written into one
+bank of a double-buffered input memory; while the next vector fills the other bank, the current one is read NF times
+(once per neuron fold). Each cycle every PE takes the same SIMD inputs and its own SIMD weight bits (one word of the
+weight memory, initialised from the model), and adds their contribution to its accumulator; after SF cycles the
+accumulator's sign is the output bit (or the accumulator is the score). See rtl/folding.py for the arithmetic.
+
+The datapath never stalls: a fold only starts when the output FIFO is sure to have room for its result (credits),
+so backpressure reaches the datapath only as "do not start", and the popcount pipelines need no enables.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from bnn_hw.errors import BnnError
+from bnn_hw.model import Layer
+from rtl.adder_tree import AdderTree
+from rtl.folding import LayerFold, init_words, weight_words
+from rtl.popcount import Popcount
+from rtl.timing import engine_fifo_depth, engine_latency
+
+
+class LayerEngine(wiring.Component):
+    """One layer, folded as `fold` says (PE x SIMD, NF neuron folds, SF synapse folds).
+
+    Attributes
+    ----------
+    i : In(stream.Signature(SIMD * elem_bits))
+        SF words per input vector; element j of a word in bits [j*elem_bits, ...). Spare lanes of the last word must
+        be zero (the width converter guarantees it).
+    o : Out(stream.Signature(PE * out_bits))
+        NF beats per input vector, neuron nf*PE + p in field p. out_bits = 1 (output bits) or acc_bits (scores, two's
+        complement). Fields of padding neurons (>= MH) are don't-care.
+    latency : int
+        Cycles from a fold's last issue to its result entering the output FIFO.
+    """
+
+    def __init__(self, layer: Layer, fold: LayerFold):
+        if layer.kind != "dense":
+            raise BnnError(f"layer {fold.index}: the layer engine supports dense layers only")
+        if fold.MW != layer.fan_in or fold.MH != layer.out_features:
+            raise ValueError("fold does not describe this layer")
+        self.layer, self.fold = layer, fold
+        self.pixels = layer.input == "pixels"
+        self.scores = layer.output == "scores"
+        self.out_bits = fold.acc_bits if self.scores else 1
+        # AdderTree(SIMD, 8).latency for pixels, Popcount(SIMD, first_group=3).latency for bits
+        self.pipe_latency = engine_latency(fold)
+        # issue -> memory data (1) -> contribution (pipe) -> accumulator register (1) -> FIFO write (1)
+        self.latency = self.pipe_latency + 3
+        # Enough credits that a fold never waits for a result still in flight when downstream keeps up.
+        self.fifo_depth = engine_fifo_depth(fold)
+        super().__init__({
+            "i": In(stream.Signature(fold.SIMD * fold.elem_bits)),
+            "o": Out(stream.Signature(fold.PE * self.out_bits)),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        f = self.fold
+        pe, simd, nf_n, sf_n, aw, eb = f.PE, f.SIMD, f.NF, f.SF, f.acc_bits, f.elem_bits
+
+        # ---------------------------------------------------------------- memories
+        m.submodules.ibuf = ibuf = Memory(shape=unsigned(simd * eb), depth=2 * sf_n, init=[])
+        m.submodules.wmem = wmem = Memory(shape=unsigned(pe * simd), depth=nf_n * sf_n,
+                                          init=weight_words(self.layer, f))
+        m.submodules.tmem = tmem = Memory(shape=unsigned(pe * aw), depth=nf_n, init=init_words(self.layer, f))
+        iw = ibuf.write_port()
+        ir = ibuf.read_port(transparent_for=())
+        wr = wmem.read_port()
+        tr = tmem.read_port()
+
+        full = Signal(2)  # bank b holds a complete input vector
+
+        # ---------------------------------------------------------------- writer: input words -> bank
+        wbank = Signal()
+        wsf = Signal(range(max(sf_n, 2)))
+        w_acc = Signal()
+        m.d.comb += [
+            self.i.ready.eq(~Mux(wbank, full[1], full[0])),
+            w_acc.eq(self.i.valid & self.i.ready),
+            iw.addr.eq(Mux(wbank, sf_n + wsf, wsf)),
+            iw.data.eq(self.i.payload),
+            iw.en.eq(w_acc),
+        ]
+        w_done = Signal()
+        m.d.comb += w_done.eq(w_acc & (wsf == sf_n - 1))
+        with m.If(w_acc):
+            m.d.sync += wsf.eq(Mux(wsf == sf_n - 1, 0, wsf + 1))
+            with m.If(w_done):
+                m.d.sync += wbank.eq(~wbank)
+
+        # ---------------------------------------------------------------- reader / sequencer
+        rbank = Signal()
+        nf = Signal(range(max(nf_n, 2)))
+        sf = Signal(range(max(sf_n, 2)))
+        waddr = Signal(range(max(nf_n * sf_n, 2)))
+        credits = Signal(range(self.fifo_depth + 1), init=self.fifo_depth)
+        issue = Signal()
+        fold_start = Signal()
+        r_done = Signal()
+        m.d.comb += [
+            issue.eq(Mux(rbank, full[1], full[0]) & ((sf != 0) | (credits != 0))),
+            fold_start.eq(issue & (sf == 0)),
+            r_done.eq(issue & (sf == sf_n - 1) & (nf == nf_n - 1)),
+            ir.addr.eq(Mux(rbank, sf_n + sf, sf)),
+            wr.addr.eq(waddr),
+        ]
+        with m.If(issue):
+            with m.If(sf == sf_n - 1):
+                m.d.sync += sf.eq(0)
+                with m.If(nf == nf_n - 1):
+                    m.d.sync += [nf.eq(0), rbank.eq(~rbank)]
+                with m.Else():
+                    m.d.sync += nf.eq(nf + 1)
+            with m.Else():
+                m.d.sync += sf.eq(sf + 1)
+            m.d.sync += waddr.eq(Mux(r_done, 0, waddr + 1))
+        for b in range(2):
+            with m.If(w_done & (wbank == b)):
+                m.d.sync += full[b].eq(1)
+            with m.If(r_done & (rbank == b)):
+                m.d.sync += full[b].eq(0)
+
+        # ---------------------------------------------------------------- control pipeline
+        # stage s holds the control of the word whose memory data appears at stage 1.
+        n_stages = 1 + self.pipe_latency  # stages 1 .. A, A = accumulate stage
+        valid = [Signal(name=f"v{s}") for s in range(n_stages + 1)]
+        first = [Signal(name=f"first{s}") for s in range(n_stages + 1)]
+        last = [Signal(name=f"last{s}") for s in range(n_stages + 1)]
+        nfp = [Signal(range(max(nf_n, 2)), name=f"nf{s}") for s in range(n_stages + 1)]
+        m.d.comb += [valid[0].eq(issue), first[0].eq(sf == 0), last[0].eq(sf == sf_n - 1), nfp[0].eq(nf)]
+        for s in range(1, n_stages + 1):
+            m.d.sync += [valid[s].eq(valid[s - 1]), first[s].eq(first[s - 1]), last[s].eq(last[s - 1]),
+                         nfp[s].eq(nfp[s - 1])]
+        acc_stage = n_stages
+        # init memory read one cycle before accumulation
+        m.d.comb += tr.addr.eq(nfp[acc_stage - 1])
+
+        # ---------------------------------------------------------------- datapath
+        x = Signal(simd * eb)
+        wv = Signal(pe * simd)
+        m.d.comb += [x.eq(ir.data), wv.eq(wr.data)]
+        contrib = []
+        if self.pixels:
+            m.submodules.xsum = xsum = AdderTree(simd, 8)
+            m.d.comb += xsum.values.eq(x)
+        for p in range(pe):
+            w_p = Signal(simd, name=f"w{p}")
+            m.d.comb += w_p.eq(wv[p * simd:(p + 1) * simd])
+            c = Signal(signed(aw), name=f"contrib{p}")
+            if self.pixels:
+                lanes = Signal(simd * 8, name=f"wx{p}")
+                m.d.comb += lanes.eq(Cat(*[Mux(w_p[i], x[8 * i:8 * i + 8], 0) for i in range(simd)]))
+                tree = AdderTree(simd, 8)
+                m.submodules[f"pe{p}_sum"] = tree
+                m.d.comb += [tree.values.eq(lanes), c.eq((tree.total << 1) - xsum.total)]
+            else:
+                mism = Signal(simd, name=f"mism{p}")
+                m.d.comb += mism.eq(x ^ w_p)
+                pc = Popcount(simd, first_group=3)
+                m.submodules[f"pe{p}_popcount"] = pc
+                m.d.comb += pc.bits.eq(mism)
+                m.d.comb += c.eq(-(pc.count << 1) if self.scores else -pc.count)
+            contrib.append(c)
+
+        accs = []
+        for p in range(pe):
+            acc = Signal(signed(aw), name=f"acc{p}")
+            init = Signal(signed(aw), name=f"init{p}")
+            m.d.comb += init.eq(tr.data[p * aw:(p + 1) * aw].as_signed())
+            with m.If(valid[acc_stage]):
+                m.d.sync += acc.eq(Mux(first[acc_stage], init, acc) + contrib[p])
+            accs.append(acc)
+        done = Signal()
+        m.d.sync += done.eq(valid[acc_stage] & last[acc_stage])
+
+        # ---------------------------------------------------------------- output FIFO with credits
+        m.submodules.ofifo = ofifo = fifo.SyncFIFO(width=pe * self.out_bits, depth=self.fifo_depth)
+        if self.scores:
+            m.d.comb += ofifo.w_data.eq(Cat(*accs))
+        else:
+            m.d.comb += ofifo.w_data.eq(Cat(*[~a[-1] for a in accs]))
+        pop = Signal()
+        m.d.comb += [
+            ofifo.w_en.eq(done),
+            self.o.valid.eq(ofifo.r_rdy),
+            self.o.payload.eq(ofifo.r_data),
+            ofifo.r_en.eq(self.o.ready),
+            pop.eq(ofifo.r_rdy & self.o.ready),
+        ]
+        m.d.sync += credits.eq(credits - fold_start + pop)
+        return m

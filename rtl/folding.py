@@ -1,0 +1,189 @@
+"""Folding: how each layer is spread over PE x SIMD lanes, and what that predicts (numpy only, no Amaranth).
+
+A layer with MH output neurons and MW fan-in on PE processing elements of SIMD lanes runs NF = ceil(MH / PE) neuron
+folds of SF = ceil(MW / SIMD) synapse folds each, one (PE x SIMD) step per clock: NF * SF cycles per input vector.
+Neuron n = nf * PE + p lives in PE p; its fan-in element j = sf * SIMD + i is lane i of word (nf, sf). Neurons and
+lanes past MH and MW are padding: zero weights, zero inputs (see rtl/width_converter.py for why zero is neutral).
+
+The engine accumulates `init - mismatches` (bits in) or `init + dot` (pixels in) so that the output bit is the sign
+of the accumulator (no comparator) and a score needs no final add:
+
+- bits in, bits out:   init = K - t,    bit = (K - t) - popcount(x XOR w) >= 0   <=>  acc >= t
+- bits in, scores out: init = K + bias, score = init - 2 * popcount(x XOR w)      =  2*acc - K + bias
+- pixels in, bits out: init = -t,       bit = -t + dot >= 0                        <=>  dot >= t
+- pixels in, scores:   init = bias,     score = bias + dot
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from bnn_hw.errors import BnnError
+from bnn_hw.model import PIXEL_MAX, BnnModel, Layer
+from bnn_hw.packing import pack_bits, unpack_bits
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def signed_width(lo: int, hi: int) -> int:
+    """Bits of the smallest two's-complement type holding every integer in [lo, hi]."""
+    w = 1
+    while not (-(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1):
+        w += 1
+    return w
+
+
+def init_values(layer: Layer) -> np.ndarray:
+    """Per-neuron accumulator start value (int64, MH), see the module docstring."""
+    k = layer.fan_in
+    if layer.input == "bits":
+        return (k - layer.thresholds) if layer.output == "bits" else (k + layer.bias)
+    return -layer.thresholds if layer.output == "bits" else layer.bias.copy()
+
+
+def acc_range(layer: Layer) -> tuple[int, int]:
+    """Every value the accumulator can take, padding neurons (init 0) included."""
+    init = init_values(layer)
+    lo, hi = min(int(init.min()), 0), max(int(init.max()), 0)
+    k = layer.fan_in
+    if layer.input == "bits":
+        return lo - (2 * k if layer.output == "scores" else k), hi
+    return lo - PIXEL_MAX * k, hi + PIXEL_MAX * k
+
+
+@dataclass(frozen=True)
+class LayerFold:
+    """One layer's folding and its consequences (everything the manifest says about the layer)."""
+
+    index: int
+    kind: str
+    input: str
+    output: str
+    MW: int
+    MH: int
+    PE: int
+    SIMD: int
+    NF: int
+    SF: int
+    input_vectors: int
+    cycles_per_image: int
+    acc_bits: int
+    elem_bits: int
+    weight_memory_bits: int
+    threshold_memory_bits: int
+
+    @property
+    def lanes(self) -> int:
+        return self.PE * self.SIMD
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def fold_layer(index: int, layer: Layer, pe: int, simd: int) -> LayerFold:
+    mw, mh = layer.fan_in, layer.out_features
+    where = f"layer {index} ({layer.describe()})"
+    if not isinstance(pe, int) or not 1 <= pe <= mh:
+        raise BnnError(f"{where}: PE={pe} must be between 1 and the layer's {mh} output neurons")
+    if not isinstance(simd, int) or not 1 <= simd <= mw:
+        raise BnnError(f"{where}: SIMD={simd} must be between 1 and the layer's fan-in {mw}")
+    nf, sf = ceil_div(mh, pe), ceil_div(mw, simd)
+    lo, hi = acc_range(layer)
+    acc_bits = signed_width(lo, hi)
+    return LayerFold(
+        index=index, kind=layer.kind, input=layer.input, output=layer.output, MW=mw, MH=mh, PE=pe, SIMD=simd,
+        NF=nf, SF=sf, input_vectors=layer.input_vectors, cycles_per_image=nf * sf * layer.input_vectors,
+        acc_bits=acc_bits, elem_bits=8 if layer.input == "pixels" else 1,
+        weight_memory_bits=nf * sf * pe * simd, threshold_memory_bits=nf * pe * acc_bits,
+    )
+
+
+def weight_words(layer: Layer, fold: LayerFold) -> list[int]:
+    """Weight memory image: word nf*SF + sf holds PE x SIMD bits, bit p*SIMD + i = weight of neuron nf*PE + p at
+    fan-in sf*SIMD + i (padding 0)."""
+    pe, simd, nf, sf = fold.PE, fold.SIMD, fold.NF, fold.SF
+    bits = np.zeros((nf * pe, sf * simd), dtype=bool)
+    bits[: fold.MH, : fold.MW] = unpack_bits(layer.weights, fold.MW)
+    words = bits.reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3).reshape(nf * sf, pe * simd)
+    packed = pack_bits(words)  # (nf*sf, ceil(pe*simd/64)) little-endian: bit k of the word = element k
+    return [int.from_bytes(row.astype("<u8").tobytes(), "little") for row in packed]
+
+
+def init_words(layer: Layer, fold: LayerFold) -> list[int]:
+    """Init (threshold/bias) memory image: word nf holds PE two's-complement fields of acc_bits bits."""
+    vals = np.zeros(fold.NF * fold.PE, dtype=np.int64)
+    vals[: fold.MH] = init_values(layer)
+    mask = (1 << fold.acc_bits) - 1
+    words = []
+    for f in range(fold.NF):
+        word = 0
+        for p in range(fold.PE):
+            word |= (int(vals[f * fold.PE + p]) & mask) << (p * fold.acc_bits)
+        words.append(word)
+    return words
+
+
+def parse_list(text: str | int | list[int], n_layers: int, what: str) -> list[int]:
+    """'16' or '8,16,4' (one per layer) -> a list of n_layers ints."""
+    if isinstance(text, int):
+        values = [text]
+    elif isinstance(text, list):
+        values = text
+    else:
+        try:
+            values = [int(v) for v in str(text).split(",") if v.strip() != ""]
+        except ValueError:
+            raise BnnError(f"--{what} must be an integer or a comma-separated list of integers, got {text!r}") from None
+    if len(values) == 1:
+        values = values * n_layers
+    if len(values) != n_layers:
+        raise BnnError(f"--{what} lists {len(values)} values but the model has {n_layers} layers: give one value "
+                       f"or one per layer")
+    return values
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole accelerator's folding."""
+
+    layers: list[LayerFold]
+    pixels_per_beat: int
+    beats_per_image: int
+    num_classes: int
+    class_bits: int
+    score_bits: int
+
+    @property
+    def cycles_per_image(self) -> int:
+        return max(self.stage_cycles().values())
+
+    def stage_cycles(self) -> dict[str, int]:
+        """Cycles per image each stage needs at full rate (the slowest one sets the throughput)."""
+        stages = {"input beats": self.beats_per_image}
+        for f in self.layers:
+            stages[f"layer {f.index}"] = f.cycles_per_image
+        return stages
+
+    @property
+    def bottleneck(self) -> str:
+        cyc = self.stage_cycles()
+        return max(cyc, key=lambda k: cyc[k])
+
+
+def make_plan(model: BnnModel, pe: list[int], simd: list[int], pixels_per_beat: int | None = None) -> Plan:
+    if any(layer.kind != "dense" for layer in model.layers):
+        raise BnnError("the RTL generator supports dense layers only so far (convolutions are issue 9)")
+    folds = [fold_layer(i, layer, pe[i], simd[i]) for i, layer in enumerate(model.layers)]
+    h, w, c = model.input_shape
+    n_pixels = h * w * c
+    ppb = folds[0].SIMD if pixels_per_beat is None else pixels_per_beat
+    if not isinstance(ppb, int) or not 1 <= ppb <= n_pixels:
+        raise BnnError(f"--pixels-per-beat={ppb} must be between 1 and the image's {n_pixels} pixels")
+    last = folds[-1]
+    ncls = model.num_classes
+    return Plan(layers=folds, pixels_per_beat=ppb, beats_per_image=ceil_div(n_pixels, ppb), num_classes=ncls,
+                class_bits=max(1, (ncls - 1).bit_length()), score_bits=last.acc_bits)

@@ -1,0 +1,116 @@
+"""Verilog and manifest generation for a folded model (what `bnn-hw rtl` runs)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bnn_hw import __version__
+from bnn_hw.errors import BnnError
+from bnn_hw.model import BnnModel
+from rtl.folding import Plan
+
+TOP_NAME = "bnn_top"
+GENERATOR = "bnn-hw rtl"
+
+
+def manifest_for(model: BnnModel, plan: Plan, args: dict[str, Any], *, debug_taps: bool = False,
+                 latency: int | None = None) -> dict[str, Any]:
+    """Everything a bench, a synthesis run or a person needs to know about the generated top."""
+    h, w, c = model.input_shape
+    result_bits = plan.class_bits + plan.num_classes * plan.score_bits
+    ports = {
+        "clk": {"dir": "in", "width": 1},
+        "rst": {"dir": "in", "width": 1, "note": "synchronous, active high; clears all in-flight state"},
+        "pixels__valid": {"dir": "in", "width": 1},
+        "pixels__ready": {"dir": "out", "width": 1},
+        "pixels__payload": {"dir": "in", "width": 8 * plan.pixels_per_beat},
+        "result__valid": {"dir": "out", "width": 1},
+        "result__ready": {"dir": "in", "width": 1},
+        "result__payload": {"dir": "out", "width": result_bits},
+    }
+    taps = []
+    if debug_taps:
+        for f in plan.layers[:-1]:
+            ports[f"tap{f.index}_valid"] = {"dir": "out", "width": 1}
+            ports[f"tap{f.index}_payload"] = {"dir": "out", "width": f.PE}
+            taps.append({"layer": f.index, "valid": f"tap{f.index}_valid", "payload": f"tap{f.index}_payload",
+                         "beats_per_image": f.NF * f.input_vectors, "bits_per_beat": f.PE,
+                         "meaning": "one pulse per output beat of the layer as it leaves the engine (handshake); "
+                                    "beat nf holds neurons nf*PE .. nf*PE+PE-1 in bits 0..PE-1 (bits past the "
+                                    "layer's width are don't-care)"})
+    layers = []
+    for f in plan.layers:
+        d = f.to_json()
+        d["lanes"] = f.lanes
+        layers.append(d)
+    stage_cycles = plan.stage_cycles()
+    return {
+        "format": "bnn-hw rtl manifest", "version": 1,
+        "model_hash": model.hash, "model_name": model.name,
+        "generator": {"name": GENERATOR, "version": __version__, "args": args},
+        "top": TOP_NAME, "verilog": [f"{TOP_NAME}.v"],
+        "clock": {"port": "clk", "edge": "rising"}, "reset": {"port": "rst", "sync": True, "active": "high"},
+        "ports": ports,
+        "input": {"shape_hwc": [h, w, c], "order": "HWC flattened", "binarize_at": model.binarize_at},
+        "pixels_per_beat": plan.pixels_per_beat, "beats_per_image": plan.beats_per_image,
+        "num_classes": plan.num_classes, "class_bits": plan.class_bits, "score_bits": plan.score_bits,
+        "result_bits": result_bits,
+        "result_layout": "bits [0, class_bits) = class index (first index of the maximum score); then score n "
+                         "(two's complement) at [class_bits + n*score_bits, class_bits + (n+1)*score_bits)",
+        "layers": layers,
+        "debug_taps": taps,
+        "predicted": {
+            "cycles_per_image": plan.cycles_per_image,
+            "limited_by": plan.bottleneck,
+            "stage_cycles_per_image": stage_cycles,
+            "latency_cycles": latency,
+            "latency_definition": "cycles from the handshake of an image's first input beat to the handshake of "
+                                  "its result, pipeline empty, input valid and result ready every cycle",
+        },
+        "memory_bits": {
+            "weights": sum(f.weight_memory_bits for f in plan.layers),
+            "thresholds": sum(f.threshold_memory_bits for f in plan.layers),
+            "total": sum(f.weight_memory_bits + f.threshold_memory_bits for f in plan.layers),
+        },
+        "lanes_total": sum(f.lanes for f in plan.layers),
+    }
+
+
+def generate(model: BnnModel, plan: Plan, out_dir: str | Path, args: dict[str, Any], *, debug_taps: bool = False,
+             progress: bool = False) -> dict[str, Any]:
+    """Write `<out>/bnn_top.v` and `<out>/manifest.json`; returns the manifest."""
+    from amaranth.back import verilog
+    from tqdm import tqdm
+
+    from rtl.timing import predict_latency
+    from rtl.top import BnnTop
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BnnError(f"{out}: exists and is not a directory; choose another -o")
+    out.mkdir(parents=True, exist_ok=True)
+    steps = tqdm(total=4, desc="rtl", unit="step", disable=not progress, leave=False)
+    t0 = time.perf_counter()
+    steps.set_postfix_str("timing model")
+    latency = predict_latency(plan)
+    steps.update()
+    steps.set_postfix_str("elaborate")
+    top = BnnTop(model, plan, debug_taps=debug_taps)
+    steps.update()
+    steps.set_postfix_str("convert to Verilog")
+    text = verilog.convert(top, name=TOP_NAME, emit_src=False)
+    steps.update()
+    steps.set_postfix_str("write")
+    header = (f"// Generated by {GENERATOR} {__version__} -- do not edit.\n"
+              f"// model {model.name} sha256 {model.hash}\n"
+              f"// args {json.dumps(args, sort_keys=True)}\n")
+    (out / f"{TOP_NAME}.v").write_text(header + text)
+    manifest = manifest_for(model, plan, args, debug_taps=debug_taps, latency=latency)
+    manifest["generation_seconds"] = round(time.perf_counter() - t0, 2)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    steps.update()
+    steps.close()
+    return manifest

@@ -1,0 +1,98 @@
+"""Stream width converter that regroups a vector of elements from one beat width to another.
+
+Upstream sends a vector of `total` elements as ceil(total / in_elems) beats (the last beat's spare slots are
+don't-care); downstream receives it as ceil(total / out_elems) words whose spare slots are **zero**. Zero is the
+neutral padding of the whole accelerator: a zero pixel adds nothing to a dot product, and a zero activation bit
+XOR a zero (padding) weight bit is no mismatch, so padded lanes can never change a result.
+"""
+
+from __future__ import annotations
+
+import math
+
+from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+
+def _ceil_to(x: int, m: int) -> int:
+    return -(-x // m) * m
+
+
+class WidthConverter(wiring.Component):
+    """Regroup a `total`-element vector from `in_elems` to `out_elems` elements per beat (elements of `elem_bits`).
+
+    Full rate: one input beat per cycle when `in_elems <= out_elems`, one output word per cycle otherwise. Vectors
+    follow each other without a bubble: the next vector starts in a fresh output word.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(in_elems * elem_bits))
+        Element j of a beat in bits [j*elem_bits, (j+1)*elem_bits).
+    o : Out(stream.Signature(out_elems * elem_bits))
+        Same element order; slots past the vector's end are zero.
+    """
+
+    def __init__(self, in_elems: int, out_elems: int, total: int, elem_bits: int = 1):
+        for name, v in (("in_elems", in_elems), ("out_elems", out_elems), ("total", total), ("elem_bits", elem_bits)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"WidthConverter {name} must be a positive integer, got {v!r}")
+        self.in_elems, self.out_elems, self.total, self.elem_bits = in_elems, out_elems, total, elem_bits
+        self.in_beats = -(-total // in_elems)
+        self.out_words = -(-total // out_elems)
+        self.last_elems = total - (self.in_beats - 1) * in_elems  # valid elements in a vector's last input beat
+        super().__init__({
+            "i": In(stream.Signature(in_elems * elem_bits)),
+            "o": Out(stream.Signature(out_elems * elem_bits)),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        ni, no, eb = self.in_elems, self.out_elems, self.elem_bits
+        g = math.gcd(ni, no)
+        cap = no + _ceil_to(ni, no)  # most elements ever held (see the accept rule below)
+        buf = Signal(cap * eb)
+        cnt = Signal(range(cap + 1))
+        beat = Signal(range(max(self.in_beats, 2)))
+        last_beat = Signal()
+        m.d.comb += last_beat.eq(beat == self.in_beats - 1)
+
+        emit = Signal()
+        accept = Signal()
+        m.d.comb += [
+            self.o.valid.eq(cnt >= no),
+            self.o.payload.eq(buf[: no * eb]),
+            emit.eq(self.o.valid & self.o.ready),
+            # Accept while at most one output word is held: then base + in_elems fits in `cap`.
+            self.i.ready.eq(cnt <= no),
+            accept.eq(self.i.valid & self.i.ready),
+        ]
+        # Elements of the incoming beat; the last beat of a vector has its spare slots forced to zero.
+        data = Signal(ni * eb)
+        if self.last_elems == ni:
+            m.d.comb += data.eq(self.i.payload)
+        else:
+            keep = Const((1 << (self.last_elems * eb)) - 1, ni * eb)
+            m.d.comb += data.eq(Mux(last_beat, self.i.payload & keep, self.i.payload))
+        shifted = Signal(cap * eb)
+        base = Signal(range(cap + 1))  # where the new beat goes: always a multiple of gcd(in, out)
+        m.d.comb += [
+            shifted.eq(Mux(emit, buf >> (no * eb), buf)),
+            base.eq(Mux(emit, cnt - no, cnt)),
+        ]
+        placed = Signal(cap * eb)
+        end = Signal(range(cap + 1))  # element count after a vector's last beat, rounded up to a whole word
+        with m.Switch(base):
+            for pos in range(0, no + 1, g):
+                with m.Case(pos):
+                    m.d.comb += [placed.eq(data << (pos * eb)), end.eq(_ceil_to(pos + self.last_elems, no))]
+        with m.If(accept):
+            m.d.sync += buf.eq(shifted | placed)
+            with m.If(last_beat):
+                # The next vector starts in a fresh output word (buf is zero above the data).
+                m.d.sync += [beat.eq(0), cnt.eq(end)]
+            with m.Else():
+                m.d.sync += [beat.eq(beat + 1), cnt.eq(base + ni)]
+        with m.Elif(emit):
+            m.d.sync += [buf.eq(shifted), cnt.eq(cnt - no)]
+        return m

@@ -1,0 +1,69 @@
+"""`bnn-hw rtl` end to end (Verilog + manifest) and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("amaranth")
+
+from bnn_hw import save_model  # noqa: E402
+from bnn_hw.cli import main  # noqa: E402
+from rtl.testing import random_dense_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "tiny.bnn"
+    save_model(random_dense_model([24, 12, 10], (5, 5, 1), seed=1, name="tiny"), path)
+    return path
+
+
+def test_rtl_writes_verilog_and_manifest(model_file, tmp_path, capsys):
+    out = tmp_path / "build"
+    assert main(["rtl", str(model_file), "--pe", "8,4,5", "--simd", "9,12,4", "-o", str(out), "--debug-taps"]) == 0
+    man = json.loads((out / "manifest.json").read_text())
+    text = (out / "bnn_top.v").read_text()
+    assert "module bnn_top(" in text
+    assert man["model_hash"] in text
+    for port, spec in man["ports"].items():
+        assert port in text
+        assert spec["width"] >= 1
+    assert man["ports"]["pixels__payload"]["width"] == 8 * man["pixels_per_beat"] == 8 * 9
+    assert man["beats_per_image"] == 3  # ceil(25 / 9)
+    assert man["ports"]["result__payload"]["width"] == man["class_bits"] + 10 * man["score_bits"]
+    assert [d["PE"] for d in man["layers"]] == [8, 4, 5]
+    assert [d["NF"] * d["SF"] for d in man["layers"]] == [3 * 3, 3 * 2, 2 * 3]
+    assert man["predicted"]["cycles_per_image"] == 9
+    assert man["predicted"]["latency_cycles"] > 9
+    assert [t["layer"] for t in man["debug_taps"]] == [0, 1]
+    assert "tap1_payload" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--pe", "0"], "PE=0 must be between 1"),
+    (["--pe", "25"], "PE=25 must be between 1 and the layer's 24"),
+    (["--simd", "26"], "SIMD=26 must be between 1 and the layer's fan-in 25"),
+    (["--pe", "4,4"], "lists 2 values but the model has 3 layers"),
+    (["--simd", "x"], "--simd must be an integer"),
+    (["--auto"], "needs exactly one of --target-cycles"),
+    (["--target-cycles", "10"], "only apply with --auto"),
+    (["--pixels-per-beat", "0"], "--pixels-per-beat=0 must be between 1"),
+])
+def test_bad_requests_are_one_line_errors(model_file, tmp_path, capsys, argv, message):
+    assert main(["rtl", str(model_file), "-o", str(tmp_path / "b"), *argv]) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_bad_model_file(tmp_path, capsys):
+    bad = tmp_path / "bad.bnn"
+    bad.write_bytes(b"not a model at all, definitely not" * 3)
+    assert main(["rtl", str(bad), "-o", str(tmp_path / "b")]) == 1
+    err = capsys.readouterr().err
+    assert "not a valid bnn-hw model file" in err and len(err.strip().splitlines()) == 1
+    assert main(["rtl", str(tmp_path / "missing.bnn"), "-o", str(tmp_path / "b")]) == 1
+    assert "model file not found" in capsys.readouterr().err

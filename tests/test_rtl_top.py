@@ -1,0 +1,73 @@
+"""Whole-accelerator tests in Amaranth's simulator: BnnTop against bnn_hw.golden, bit for bit, plus the exactness of
+the control model (rtl/timing.py) that the manifest's cycle predictions come from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("amaranth")
+
+from bnn_hw import golden  # noqa: E402
+from rtl.folding import make_plan  # noqa: E402
+from rtl.testing import random_dense_model, random_patterns, simulate_top  # noqa: E402
+from rtl.timing import simulate_control  # noqa: E402
+
+CASES = [
+    # sizes, input shape, pe, simd, pixels_per_beat, binarize_at
+    ([13, 7, 5], (3, 5, 1), [4, 3, 2], [4, 5, 3], None, None),
+    ([16, 10], (4, 4, 2), [16, 10], [32, 16], None, None),  # PE = MH, SIMD = MW: one fold
+    ([9, 11, 3], (5, 3, 1), [1, 11, 1], [1, 1, 11], 4, None),  # SIMD 1, PE 1
+    ([12, 6], (3, 3, 3), [5, 4], [7, 5], 10, None),  # more pixels per beat than SIMD
+    ([20, 9, 4], (6, 5, 1), [3, 4, 3], [6, 7, 5], 7, 128),  # binarize_at variant, odd everything
+    ([1, 2], (1, 1, 1), [1, 1], [1, 1], None, None),  # the smallest network
+]
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_top_matches_golden(case):
+    sizes, shape, pe, simd, ppb, binarize_at = CASES[case]
+    model = random_dense_model(sizes, shape, seed=case, binarize_at=binarize_at)
+    plan = make_plan(model, pe, simd, ppb)
+    rng = np.random.default_rng(100 + case)
+    images = rng.integers(0, 256, size=(7, *shape), dtype=np.uint8)
+    images[0] = 0
+    images[1] = 255
+    classes, scores, stamps = simulate_top(model, plan, images)
+    ref = golden.run(model, images)
+    np.testing.assert_array_equal(scores, ref.scores)
+    np.testing.assert_array_equal(classes, ref.classes)
+    # the control model predicts every handshake cycle exactly
+    assert stamps == simulate_control(plan, len(images))
+    # steady state: one result per predicted interval, no idle cycles
+    gaps = np.diff(stamps["out"][2:])
+    assert set(gaps.tolist()) == {plan.cycles_per_image}
+
+
+def test_backpressure_and_gaps_keep_results_and_timing():
+    model = random_dense_model([15, 8, 6], (4, 5, 1), seed=7)
+    plan = make_plan(model, [4, 3, 4], [6, 4, 3], 3)
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, size=(8, 4, 5, 1), dtype=np.uint8)
+    classes, scores, stamps = simulate_top(model, plan, images, gap=0.3, stall=0.4, seed=11)
+    ref = golden.run(model, images)
+    np.testing.assert_array_equal(scores, ref.scores)
+    np.testing.assert_array_equal(classes, ref.classes)
+    valid_at, ready_at = random_patterns(0.3, 0.4, 11)
+    assert stamps == simulate_control(plan, len(images), input_valid=valid_at, result_ready=ready_at)
+
+
+def test_tied_scores_pick_first_index():
+    model = random_dense_model([6, 5], (2, 2, 1), seed=3)
+    last = model.layers[-1]
+    last.weights[:] = last.weights[0]  # every class neuron identical ...
+    last.bias[:] = 0  # ... and the same bias: all scores tie, class must be 0
+    last.bias[3] = 1
+    last.bias[4] = 1  # now 3 and 4 tie for the maximum: class 3
+    model._hash = None
+    plan = make_plan(model, [2, 2], [3, 4])
+    images = np.random.default_rng(0).integers(0, 256, size=(3, 2, 2, 1), dtype=np.uint8)
+    classes, scores, _ = simulate_top(model, plan, images)
+    ref = golden.run(model, images)
+    np.testing.assert_array_equal(scores, ref.scores)
+    assert classes.tolist() == ref.classes.tolist() == [3, 3, 3]
