@@ -256,7 +256,7 @@ _SPECS_HOW = {
     "fashion-mnist": ("install the Debian package (`sudo apt-get install dataset-fashion-mnist`) or pass --data-dir "
                       "with FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (torchvision layout)"),
     "mnist": ("pass --data-dir DIR with MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] "
-              "(torchvision's layout, e.g. from torchvision.datasets.MNIST(DIR, download=True) on a networked machine)"),
+              "(torchvision's layout, e.g. from torchvision.datasets.MNIST(DIR, download=True) elsewhere)"),
     "cifar10": ("pass --data-dir DIR with cifar-10-batches-py/{data_batch_1..5,test_batch} (torchvision's layout, "
                 "the 'CIFAR-10 python version' from https://www.cs.toronto.edu/~kriz/cifar.html)"),
     "svhn": ("pass --data-dir DIR with train_32x32.mat and test_32x32.mat (torchvision's layout, "

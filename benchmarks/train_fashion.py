@@ -1,0 +1,73 @@
+"""Fashion-MNIST training benchmarks behind the "## Training" section of benchmarks/RESULTS.md.
+
+    python benchmarks/train_fashion.py mlp  --out runs/bench-mlp    # binarized MLP, target >= 90.0 % test
+    python benchmarks/train_fashion.py cnn  --out runs/bench-cnn    # binarized ConvNet, target >= 92.5 % test
+    python benchmarks/train_fashion.py fast --out runs/bench-fast   # default `bnn-hw train`, >= 85 % in 3 min
+
+Each run uses one PyTorch thread by default (two runs can share a 2-core machine), writes the usual
+checkpoint.pt / metrics.json / training_curve.png into --out, resumes when --out already holds a checkpoint, and
+prints a one-line summary with the CPU and wall time (also written to OUT/benchmark.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+RECIPES = {
+    # The default `bnn-hw train` (preset mlp, its default epochs): the "fast MLP" target.
+    "fast": dict(preset="mlp"),
+    # Wider MLP with light regularization: 3 x 1024, dropout 0.2 between binary layers, 2-pixel random shifts.
+    "mlp": dict(preset="mlp", hidden=[1024, 1024, 1024], dropout_hidden=0.2, augment="shift", epochs=50,
+                lr_start=3e-3, lr_end=3e-5),
+    # The `cnn` preset: 32C3-MP2-64C3-MP2-128C3-MP2-512FC-10, 2-pixel random shifts.
+    "cnn": dict(preset="cnn", augment="shift", epochs=25, lr_start=3e-3, lr_end=3e-5),
+}
+TARGETS = {"fast": 0.85, "mlp": 0.900, "cnn": 0.925}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe", choices=sorted(RECIPES))
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args()
+
+    from train.loop import CHECKPOINT_NAME, TrainConfig, train
+
+    recipe = dict(RECIPES[args.recipe])
+    if args.epochs:
+        recipe["epochs"] = args.epochs
+    out = Path(args.out)
+    cfg = TrainConfig(out=out, seed=args.seed, threads=args.threads, progress=not args.quiet,
+                      resume=(out / CHECKPOINT_NAME).is_file(), **recipe)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    result = train(cfg)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    rows = result.metrics["epochs"]
+    summary = {
+        "recipe": args.recipe, "settings": recipe, "seed": args.seed, "threads": args.threads,
+        "epochs": len(rows), "test_acc": result.test_acc, "best_test_acc": result.metrics.get("best_test_acc"),
+        "target": TARGETS[args.recipe], "met": result.test_acc >= TARGETS[args.recipe],
+        "train_seconds_all_epochs": result.metrics.get("train_seconds"),
+        "this_invocation_cpu_s": cpu, "this_invocation_wall_s": wall,
+        "checkpoint_sha256": result.hash, "machine": f"{platform.machine()} {platform.system()} "
+        f"{platform.release()}", "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%d %H:%M UTC",
+                                                                                         time.gmtime()),
+    }
+    (out / "benchmark.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"{args.recipe}: test {100 * result.test_acc:.2f}% (target {100 * TARGETS[args.recipe]:.1f}%), "
+          f"{len(rows)} epochs, training {summary['train_seconds_all_epochs']:.0f} s wall, "
+          f"this invocation {cpu:.0f} s CPU / {wall:.0f} s wall")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Checkpoints that rebuild their model with no other input: weights, model config, data set info, metrics.
+
+Saved with `torch.save` and read back with `weights_only=True` (plain dicts, lists, numbers and tensors only), so a
+checkpoint from someone else cannot run code when loaded. Writes are atomic: an interrupted run never leaves a
+half-written file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bnn_hw.datasets import DatasetInfo
+from bnn_hw.errors import BnnError
+from train.models import ModelConfig, build_model
+
+FORMAT = "bnn-hw-checkpoint"
+VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: `model` is a train.layers.BinaryNet in eval mode on the CPU."""
+
+    model: Any
+    config: ModelConfig
+    dataset: DatasetInfo
+    hash: str
+    epoch: int
+    metrics: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)  # the training settings that made it
+    optimizer_state: dict | None = None  # for --resume
+    path: Path | None = None
+
+
+def file_hash(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _plain(data: dict) -> dict:
+    """JSON-plain copy (str, numbers, lists, dicts): what `torch.load(weights_only=True)` accepts back."""
+    return json.loads(json.dumps(data, default=str))
+
+
+def save_checkpoint(path: str | Path, model, config: ModelConfig, dataset: DatasetInfo, *, epoch: int,
+                    metrics: dict | None = None, train: dict | None = None, optimizer_state: dict | None = None) -> str:
+    """Write a checkpoint atomically; returns its sha256 hex digest."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": config.to_dict(),
+        "dataset": dataset.to_dict(),
+        "state_dict": state,
+        "epoch": int(epoch),
+        "metrics": _plain(metrics or {}),
+        "train": _plain(train or {}),
+        "optimizer": optimizer_state,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return file_hash(path)
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint and rebuild its model (eval mode, CPU). A bad or missing file raises BnnError."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise BnnError(f"checkpoint {path} not found; train one with `bnn-hw train --out DIR` (DIR/checkpoint.pt)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError, AttributeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BnnError(f"{path} is not a readable bnn-hw checkpoint ({first[:160]})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise BnnError(f"{path} is not a bnn-hw checkpoint (no '{FORMAT}' marker); pass DIR/checkpoint.pt "
+                       f"written by `bnn-hw train`")
+    if payload.get("version") != VERSION:
+        raise BnnError(f"{path} is checkpoint version {payload.get('version')}; this bnn-hw reads version {VERSION}")
+    try:
+        config = ModelConfig.from_dict(payload["config"])
+        dataset = DatasetInfo.from_dict(payload["dataset"])
+        with torch.random.fork_rng(devices=[]):  # initial values are overwritten: leave the caller's RNG alone
+            model = build_model(config)
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BnnError(f"{path}: checkpoint content does not rebuild a model ({first[:160]})") from exc
+    model.eval()
+    return Checkpoint(model=model, config=config, dataset=dataset, hash=file_hash(path),
+                      epoch=int(payload.get("epoch", 0)), metrics=dict(payload.get("metrics") or {}),
+                      train=dict(payload.get("train") or {}), optimizer_state=payload.get("optimizer"), path=path)

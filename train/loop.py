@@ -1,0 +1,345 @@
+"""The BinaryNet training recipe: Adam with exponential learning-rate decay, weight clipping after every step,
+squared-hinge (paper) or cross-entropy loss on the model's scaled integer scores.
+
+`train(TrainConfig(...))` is the Python entry point (used by `bnn-hw train` and `bnn-hw demo`). It is deterministic on
+the CPU for a given seed: every epoch re-seeds its shuffling, augmentation and dropout from (seed, epoch), so an
+interrupted run resumed from its checkpoint continues exactly as the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bnn_hw.datasets import DATASETS, Dataset, dataset_info, load_dataset
+from bnn_hw.errors import BnnError
+from train.checkpoint import load_checkpoint, save_checkpoint
+from train.data import AUGMENTATIONS, TensorData, augment, batches, to_tensors
+from train.layers import BinaryConv2d, BinaryLinear, BinaryNet, clip_weights
+from train.models import ModelConfig, build_model, get_preset, make_config
+
+LOSSES = ("squared-hinge", "cross-entropy")
+CHECKPOINT_NAME = "checkpoint.pt"
+METRICS_NAME = "metrics.json"
+CURVE_NAME = "training_curve.png"
+
+
+@dataclass
+class TrainConfig:
+    """One training run. `None` means "the preset's value" (see train.models.PRESETS)."""
+
+    out: str | Path = "runs/train"
+    preset: str = "mlp"
+    dataset: str = "fashion-mnist"
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr_start: float | None = None
+    lr_end: float | None = None
+    loss: str = "squared-hinge"
+    hidden: list[int] | None = None
+    dropout_in: float | None = None
+    dropout_hidden: float | None = None
+    binarize_input: int | None = None
+    lr_scale: bool = True  # BinaryNet's per-layer learning-rate scaling of binary weights (Glorot bound)
+    augment: str = "none"
+    seed: int = 0
+    device: str = "cpu"
+    data_dir: str | None = None
+    train_limit: int | None = None  # train on the first N training images only (quick runs, tests)
+    test_limit: int | None = None
+    threads: int | None = None  # torch CPU threads; None keeps torch's choice
+    resume: bool = False
+    progress: bool = True
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["out"] = str(self.out)
+        return data
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    metrics_path: Path
+    curve: Path | None
+    model: BinaryNet
+    config: ModelConfig
+    test_acc: float
+    hash: str
+    metrics: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------------------- helpers
+
+
+def squared_hinge(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """BinaryNet's loss: mean over classes of max(0, 1 - t * y)^2 with one-hot targets t in {-1, +1}."""
+    target = -torch.ones_like(logits)
+    target.scatter_(1, labels[:, None], 1.0)
+    return torch.clamp(1.0 - target * logits, min=0.0).square().mean()
+
+
+def loss_fn(name: str):
+    if name == "squared-hinge":
+        return squared_hinge
+    if name == "cross-entropy":
+        return F.cross_entropy
+    raise BnnError(f"unknown loss {name!r}; choose from: {', '.join(LOSSES)}")
+
+
+def lr_scales(model: nn.Module) -> dict[int, float]:
+    """BinaryNet's per-layer learning-rate scale for binary weights: 1 / Glorot-uniform bound of the layer.
+
+    Latent weights live in [-1, 1] whatever the layer size, while Adam's steps are about lr in size; scaling by the
+    inverse Glorot bound gives wide layers (small bound) proportionally bigger steps, as in the paper's code.
+    """
+    scales: dict[int, float] = {}
+    for module in model.modules():
+        if isinstance(module, BinaryLinear):
+            fan_in, fan_out = module.in_features, module.out_features
+        elif isinstance(module, BinaryConv2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            fan_in, fan_out = module.in_channels * k, module.out_channels * k
+        else:
+            continue
+        scales[id(module.weight)] = 1.0 / math.sqrt(6.0 / (fan_in + fan_out))
+    return scales
+
+
+def param_groups(model: nn.Module, use_scales: bool) -> list[dict[str, Any]]:
+    scales = lr_scales(model) if use_scales else {}
+    groups: dict[float, list[nn.Parameter]] = {}
+    for p in model.parameters():
+        groups.setdefault(scales.get(id(p), 1.0), []).append(p)
+    return [{"params": ps, "lr_scale": s} for s, ps in sorted(groups.items())]
+
+
+def epoch_lr(epoch: int, epochs: int, lr_start: float, lr_end: float) -> float:
+    """Exponential decay: lr_start at epoch 0, lr_end at the last epoch."""
+    if epochs <= 1:
+        return lr_start
+    return lr_start * (lr_end / lr_start) ** (epoch / (epochs - 1))
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919 + 17) % (2**62)
+
+
+@torch.no_grad()
+def evaluate(model: BinaryNet, data: TensorData, batch_size: int = 1000) -> float:
+    """Test accuracy of the eval-mode model on its integer scores (first index of the maximum, like the golden)."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for x, y in batches(data, batch_size):
+        correct += int((model(x).argmax(1) == y).sum())
+    model.train(was_training)
+    return correct / max(1, len(data))
+
+
+def _resolve(cfg: TrainConfig) -> dict[str, Any]:
+    """The preset's recipe with the user's overrides: the concrete values this run uses."""
+    preset = get_preset(cfg.preset)
+    if cfg.dataset not in DATASETS:
+        raise BnnError(f"unknown dataset {cfg.dataset!r}; choose from: {', '.join(DATASETS)}")
+    d = preset.defaults
+    values = {
+        "epochs": d.epochs if cfg.epochs is None else cfg.epochs,
+        "batch_size": d.batch_size if cfg.batch_size is None else cfg.batch_size,
+        "lr_start": d.lr_start if cfg.lr_start is None else cfg.lr_start,
+        "lr_end": d.lr_end if cfg.lr_end is None else cfg.lr_end,
+    }
+    if values["epochs"] < 1:
+        raise BnnError(f"--epochs must be at least 1, got {values['epochs']}")
+    if values["batch_size"] < 1:
+        raise BnnError(f"--batch-size must be at least 1, got {values['batch_size']}")
+    for key in ("lr_start", "lr_end"):
+        v = values[key]
+        if not (math.isfinite(v) and v > 0):
+            raise BnnError(f"--{key.replace('_', '-')} must be a positive number, got {v}")
+    loss_fn(cfg.loss)
+    if cfg.augment not in AUGMENTATIONS:
+        raise BnnError(f"unknown augmentation {cfg.augment!r}; choose from: {', '.join(AUGMENTATIONS)}")
+    if cfg.device not in ("cpu", "cuda") and not str(cfg.device).startswith("cuda:"):
+        raise BnnError(f"unknown device {cfg.device!r}; choose from: cpu, cuda")
+    if str(cfg.device).startswith("cuda") and not torch.cuda.is_available():
+        raise BnnError("--device cuda: PyTorch sees no CUDA GPU here; use --device cpu")
+    for key in ("train_limit", "test_limit"):
+        v = getattr(cfg, key)
+        if v is not None and v < 1:
+            raise BnnError(f"{key.replace('_', '-')} must be at least 1, got {v}")
+    return values
+
+
+def _plot(metrics: dict, path: Path) -> Path | None:
+    """Loss and accuracy per epoch as a PNG (matplotlib's Agg back end: no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = metrics["epochs"]
+    if not rows:
+        return None
+    ep = [r["epoch"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(ep, [r["loss"] for r in rows], marker="o")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel(f"training loss ({metrics['train']['loss']})")
+    ax1.grid(True, alpha=0.3)
+    ax2.plot(ep, [100 * r["train_acc"] for r in rows], marker="o", label="train (dropout on)")
+    ax2.plot(ep, [100 * r["test_acc"] for r in rows], marker="o", label="test")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("accuracy (%)")
+    ax2.grid(True, alpha=0.3)
+    ax2.legend()
+    fig.suptitle(f"{metrics['model']['preset']} on {metrics['dataset']['name']}")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------------------- train
+
+
+def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Dataset | None = None) -> TrainResult:
+    """Train (or resume) a BinaryNet; writes checkpoint.pt, metrics.json and training_curve.png into cfg.out.
+
+    `train_data`/`test_data` may be passed in (already loaded) instead of being read by name.
+    """
+    values = _resolve(cfg)
+    epochs, batch_size = values["epochs"], values["batch_size"]
+    out = Path(cfg.out)
+    ckpt_path = out / CHECKPOINT_NAME
+    if cfg.threads is not None:
+        torch.set_num_threads(max(1, int(cfg.threads)))
+
+    info = dataset_info(cfg.dataset) if train_data is None else train_data.info
+    if train_data is None:
+        train_data = load_dataset(cfg.dataset, "train", cfg.data_dir)
+    if test_data is None:
+        test_data = load_dataset(cfg.dataset, "test", cfg.data_dir)
+    train_data, test_data = train_data.subset(cfg.train_limit), test_data.subset(cfg.test_limit)
+
+    torch.manual_seed(cfg.seed)
+    model_cfg = make_config(cfg.preset, info.input_shape, info.num_classes, hidden=cfg.hidden,
+                            dropout_in=cfg.dropout_in, dropout_hidden=cfg.dropout_hidden,
+                            binarize_input=cfg.binarize_input)
+    start_epoch = 0
+    metrics: dict[str, Any] = {"epochs": []}
+    resumed = None
+    if cfg.resume:
+        if not ckpt_path.is_file():
+            raise BnnError(f"--resume: no checkpoint at {ckpt_path}; run without --resume to start training")
+        resumed = load_checkpoint(ckpt_path)
+        if resumed.config.input_shape != model_cfg.input_shape or resumed.dataset.name != info.name:
+            raise BnnError(f"--resume: {ckpt_path} was trained on {resumed.dataset.name} "
+                           f"{resumed.config.input_shape} (C, H, W), not {info.name} {model_cfg.input_shape}")
+        if resumed.config != model_cfg:
+            raise BnnError(f"--resume: {ckpt_path} holds a different model ({resumed.config.preset}, hidden "
+                           f"{resumed.config.hidden}); use the same --preset and --hidden, or a new --out")
+        start_epoch = resumed.epoch
+        metrics = resumed.metrics or metrics
+        metrics["epochs"] = list(metrics.get("epochs", []))[:start_epoch]
+    elif ckpt_path.exists():
+        raise BnnError(f"{ckpt_path} already exists; pass --resume to continue it, or choose another --out")
+
+    model = build_model(model_cfg)
+    if resumed is not None:
+        model.load_state_dict(resumed.model.state_dict())
+    device = torch.device(cfg.device)
+    model.to(device)
+    if train_data.images.shape[1:] != info.input_shape:
+        raise BnnError(f"training images have shape {train_data.images.shape[1:]}, the model expects "
+                       f"{info.input_shape} (H, W, C)")
+    train_t, test_t = to_tensors(train_data, device), to_tensors(test_data, device)
+
+    groups = param_groups(model, cfg.lr_scale)
+    optimizer = torch.optim.Adam(groups, lr=values["lr_start"])
+    if resumed is not None and resumed.optimizer_state is not None:
+        optimizer.load_state_dict(resumed.optimizer_state)
+    criterion = loss_fn(cfg.loss)
+
+    metrics.update({
+        "model": model_cfg.to_dict(),
+        "dataset": info.to_dict(),
+        "train": {**cfg.to_dict(), **values, "train_images": len(train_data), "test_images": len(test_data),
+                  "torch": str(torch.__version__), "threads": torch.get_num_threads()},
+    })
+    steps_per_epoch = math.ceil(len(train_data) / batch_size)
+    digest = ""
+    test_acc = metrics["epochs"][-1]["test_acc"] if metrics["epochs"] else 0.0
+    curve: Path | None = None
+    from tqdm import tqdm
+
+    for epoch in range(start_epoch, epochs):
+        lr = epoch_lr(epoch, epochs, values["lr_start"], values["lr_end"])
+        for group in optimizer.param_groups:
+            group["lr"] = lr * group["lr_scale"]
+        seed = epoch_seed(cfg.seed, epoch)
+        torch.manual_seed(seed)  # dropout
+        gen = torch.Generator().manual_seed(seed)  # order and augmentation
+        model.train()
+        started = time.perf_counter()
+        total_loss, correct, seen = 0.0, 0, 0
+        bar = tqdm(batches(train_t, batch_size, gen), total=steps_per_epoch, disable=not cfg.progress,
+                   desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=True, dynamic_ncols=True)
+        for step, (x, y) in enumerate(bar):
+            x = augment(x, cfg.augment, gen)
+            logits = model.logits(x)
+            loss = criterion(logits, y)
+            if not torch.isfinite(loss):
+                raise BnnError(f"the loss became {float(loss.detach())} at epoch {epoch + 1}, step {step + 1} "
+                               f"(global step {epoch * steps_per_epoch + step + 1}); lower --lr-start "
+                               f"(now {values['lr_start']:g})")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            clip_weights(model)
+            n = int(y.shape[0])
+            total_loss += float(loss.detach()) * n
+            correct += int((logits.argmax(1) == y).sum())
+            seen += n
+            if step % 20 == 0 or step == steps_per_epoch - 1:
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{100 * correct / seen:.2f}%")
+        test_acc = evaluate(model, test_t)
+        seconds = time.perf_counter() - started
+        row = {"epoch": epoch + 1, "lr": lr, "loss": total_loss / max(1, seen), "train_acc": correct / max(1, seen),
+               "test_acc": test_acc, "seconds": seconds}
+        metrics["epochs"].append(row)
+        metrics["test_acc"] = test_acc
+        metrics["best_test_acc"] = max(r["test_acc"] for r in metrics["epochs"])
+        metrics["train_seconds"] = sum(r["seconds"] for r in metrics["epochs"])
+        if cfg.progress:
+            bar.write(f"epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f}, train {100 * row['train_acc']:.2f}%, "
+                      f"test {100 * test_acc:.2f}%, {seconds:.1f} s")
+        model.eval()
+        digest = save_checkpoint(ckpt_path, model, model_cfg, info, epoch=epoch + 1, metrics=metrics,
+                                 train=metrics["train"], optimizer_state=optimizer.state_dict())
+        metrics["checkpoint_hash"] = digest
+        _write_json(out / METRICS_NAME, metrics)
+        curve = _plot(metrics, out / CURVE_NAME)
+    if not digest:  # nothing left to train (resumed at the end): report the existing checkpoint
+        digest = resumed.hash if resumed is not None else ""
+    model.cpu().eval()
+    return TrainResult(checkpoint=ckpt_path, metrics_path=out / METRICS_NAME, curve=curve, model=model,
+                       config=model_cfg, test_acc=test_acc, hash=digest, metrics=metrics)
