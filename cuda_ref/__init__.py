@@ -1,0 +1,44 @@
+"""cuda_ref: the CuPy GPU reference of the bnn-hw model, and the GPU/CPU throughput benchmarks.
+
+CUDA C++ kernels (``cuda_ref/*.cu``, loaded with ``cupy.RawModule``) compute exactly what ``bnn_hw.golden`` computes:
+bit packing, XNOR-popcount matrix multiplies on CUDA cores and on binary tensor cores, thresholds fused so that a
+layer's output leaves packed for the next layer, the first layer on 8-bit pixels (bit planes), scores and classes.
+``cuda_ref.run(model, images)`` has the interface and the results of ``bnn_hw.golden.run``.
+
+Importing this package needs numpy alone: CuPy is imported only when a kernel is first used, so
+``cuda_ref.available()`` can say why the GPU path cannot run (no CuPy, no device, too old a device).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cuda_ref._device import Availability, available
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from bnn_hw.golden import GoldenResult
+    from bnn_hw.model import BnnModel
+
+__all__ = ["Availability", "available", "run", "predict"]
+
+
+def run(model: BnnModel, images: np.ndarray, **options: Any) -> GoldenResult:
+    """Run the model on the GPU; same arguments and results as `bnn_hw.golden.run` (see `cuda_ref.network.run`)."""
+    from cuda_ref._device import require
+
+    require()  # a one-line BnnError saying why, before CuPy is imported
+    from cuda_ref.network import run as _run
+
+    return _run(model, images, **options)
+
+
+def predict(model: BnnModel, images: np.ndarray, **options: Any) -> np.ndarray:
+    """Predicted classes only (int64), computed on the GPU without keeping per-layer traces."""
+    from cuda_ref._device import require
+
+    require()
+    from cuda_ref.network import predict as _predict
+
+    return _predict(model, images, **options)

@@ -1,0 +1,419 @@
+"""`bnn-hw bench gpu`: binary matmul and whole-network throughput on a CUDA GPU, with every baseline in the same run.
+
+Parts of the record (all measured on the device that runs it; nothing is estimated):
+- device: name, compute capability, SM count, SM clock measured with a clock64() spin timed by CUDA events;
+- ceilings: micro-benchmarked integer-popcount rate of the CUDA cores (`popc_peak`, the bound of any XNOR-popcount
+  kernel) and binary tensor-core rate (`bmma_peak`, mma.sync m16n8k256 .and.popc), in bit multiply-accumulates/s;
+- matmul at the paper's 8192^3: our tiled CUDA-core kernel and binary tensor-core kernel, the naive
+  one-thread-per-output XNOR kernel (the paper's "unoptimized" comparison), and PyTorch (cuBLAS) fp32 (TF32 off),
+  fp16, bf16 and int8 (`torch._int_mm`) on the same +-1 matrices; MAC/s, ratios, bit-exactness of each result;
+- MLP layer shapes over batch sizes: each layer (threshold fused, output packed) vs the PyTorch matmuls;
+- whole networks: images/s of `cuda_ref` (device-resident images, classes out) vs the PyTorch float model
+  (float32, float16, bfloat16) on the GPU; classes checked against the golden model.
+One multiply-accumulate of +-1 values counts as one MAC for every kernel (1 MAC = 2 ops).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bnn_hw import golden
+from bnn_hw.errors import BnnError
+from bnn_hw.model import BnnModel
+from cuda_ref.bench_common import Workload, machine, now_utc, random_mlp
+
+BATCHES = tuple(4 ** i for i in range(9))  # 1 ... 65,536
+NETWORK_BATCHES = (256, 4096, 65536)
+PAPER_MLP = (784, 4096, 4096, 4096, 10)  # BinaryNet's MNIST MLP
+GOLDEN_CHECK_ROWS = 2048  # rows/images also recomputed by the numpy golden model (it is slow at full size)
+TARGETS = {  # issue 7's measured targets
+    "tiled_vs_naive_8192": 25.0,
+    "tiled_fraction_of_popc_ceiling": 0.70,
+    "bmma_vs_bf16_8192": 3.0,
+    "mlp_vs_torch_bf16_largest_batch": 5.0,
+}
+
+
+def _cp():
+    import cupy
+
+    return cupy
+
+
+def cuda_time(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
+    """Median seconds of fn() between CUDA events on the null stream (PyTorch's default stream too)."""
+    cp = _cp()
+    for _ in range(warmup):
+        fn()
+    cp.cuda.Device().synchronize()
+    start, end = cp.cuda.Event(), cp.cuda.Event()
+    times = []
+    for _ in range(max(1, repeats)):
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(cp.cuda.get_elapsed_time(start, end) / 1e3)
+    return statistics.median(times)
+
+
+def _random_words(rng: np.random.Generator, rows: int, k: int, ld: int) -> np.ndarray:
+    """uint32 (rows, ld) random bits, zero past bit k of each row: a packed operand."""
+    words = rng.integers(0, 1 << 32, size=(rows, ld), dtype=np.uint64).astype(np.uint32)
+    mask = np.zeros(ld, dtype=np.uint64)
+    mask[: k // 32] = 0xFFFFFFFF
+    if k % 32:
+        mask[k // 32] = (1 << (k % 32)) - 1
+    return words & mask.astype(np.uint32)
+
+
+def _signs(words: np.ndarray, k: int) -> np.ndarray:
+    """Packed uint32 rows -> int8 {-1,+1} (rows, k), docs/format.md's bit order."""
+    bits = np.unpackbits(np.ascontiguousarray(words).view(np.uint8), axis=1, bitorder="little")[:, :k]
+    return (2 * bits.astype(np.int8) - 1).astype(np.int8)
+
+
+# ----------------------------------------------------------------------------------------------------- device
+
+
+def device_info() -> dict[str, Any]:
+    cp = _cp()
+    from cuda_ref._device import available, kernel
+
+    status = available()
+    dev = cp.cuda.Device()
+    props = cp.cuda.runtime.getDeviceProperties(dev.id)
+    sms = int(props["multiProcessorCount"])
+    sink = cp.zeros(sms, dtype=cp.int64)
+    spin = kernel("peak", "spin_cycles")
+    cycles = 200_000_000
+    seconds = cuda_time(lambda: spin((sms,), (32,), (np.int64(cycles), sink)), repeats=3, warmup=1)
+    return {"name": status.device, "compute_capability": list(status.compute_capability), "sms": sms,
+            "sm_clock_hz_measured": cycles / seconds, "memory_bytes": int(props["totalGlobalMem"]),
+            "tensor_cores": status.tensor_cores}
+
+
+def ceilings(dev: dict[str, Any], repeats: int) -> dict[str, Any]:
+    """Measured peaks in bit-MAC/s, plus the CUDA programming guide's popcount rate (16/clock/SM) as a cross-check."""
+    cp = _cp()
+    from cuda_ref._device import kernel
+
+    sms = dev["sms"]
+    blocks, threads, iters = sms * 8, 256, 4096
+    sink = cp.zeros(blocks * threads, dtype=cp.int32)
+    popc = kernel("peak", "popc_peak")
+    t = cuda_time(lambda: popc((blocks,), (threads,), (np.int32(iters), np.uint32(0x9E3779B9), sink)), repeats)
+    out: dict[str, Any] = {
+        "popc_bit_macs_per_s": blocks * threads * iters * 8 * 32 / t,
+        "popc_guide_bit_macs_per_s": sms * dev["sm_clock_hz_measured"] * 16 * 32,
+    }
+    if dev["tensor_cores"]:
+        bmma = kernel("peak", "bmma_peak")
+        threads_b = 128
+        sink_b = cp.zeros(blocks * threads_b, dtype=cp.int32)
+        t = cuda_time(lambda: bmma((blocks,), (threads_b,), (np.int32(iters), np.uint32(0x9E3779B9), sink_b)),
+                      repeats)
+        warps = blocks * threads_b // 32
+        out["bmma_bit_macs_per_s"] = warps * iters * 8 * (16 * 8 * 256) / t
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------- matmul
+
+
+def _torch_baselines(sa: np.ndarray, sb: np.ndarray, dot_ref, repeats: int, which: tuple[str, ...]) -> dict:
+    """PyTorch matmuls of the same +-1 operands (sa: M x K, sb: N x K): seconds and exactness against dot_ref
+    (a CuPy int32 M x N array of the exact dot products)."""
+    import torch
+
+    cp = _cp()
+    results: dict[str, Any] = {}
+    torch.backends.cuda.matmul.allow_tf32 = False
+    a8 = torch.from_numpy(sa).cuda()
+    b8 = torch.from_numpy(sb).cuda()
+    ref = torch.from_dlpack(dot_ref)
+    for name in which:
+        try:
+            if name == "torch_int8":
+                fn = (lambda a=a8, b=b8.T: torch._int_mm(a, b))  # b: K x N, column-major
+            else:
+                dtype = {"torch_fp32": torch.float32, "torch_fp16": torch.float16, "torch_bf16": torch.bfloat16}[name]
+                a, b = a8.to(dtype), b8.to(dtype).T
+                fn = (lambda a=a, b=b: a @ b)
+            seconds = cuda_time(fn, repeats)
+            out = fn()
+            mismatches = int((out.float().round().to(torch.int32) != ref).sum().item())
+            results[name] = {"seconds": seconds, "exact_mismatches": mismatches, "bit_exact": mismatches == 0}
+            del out
+        except Exception as exc:  # a baseline that cannot run here is recorded, not fatal
+            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    del a8, b8, ref
+    torch.cuda.empty_cache()
+    cp.get_default_memory_pool().free_all_blocks()
+    return results
+
+
+def bench_matmul(size: int, repeats: int, tensor_cores: bool, seed: int) -> dict[str, Any]:
+    """M = N = K = size binary matmul: ours, naive, cuBLAS; accumulators compared bit for bit."""
+    cp = _cp()
+    from cuda_ref import kernels as K
+
+    rng = np.random.default_rng(seed)
+    ld = K.row_words(size)
+    ha, hb = _random_words(rng, size, size, ld), _random_words(rng, size, size, ld)
+    a, b = cp.asarray(ha), cp.asarray(hb)
+    macs = float(size) ** 3
+    rec: dict[str, Any] = {"m": size, "n": size, "k": size, "macs": macs}
+
+    kernels = ["naive", "tiled"] + (["bmma"] if tensor_cores else [])
+    outs = {}
+    for name in kernels:
+        seconds = cuda_time(lambda name=name: K.xnor_matmul(a, b, size, kernel_name=name), repeats,
+                            warmup=1 if name == "naive" else 2)
+        outs[name] = K.xnor_matmul(a, b, size, kernel_name=name)
+        rec[name] = {"seconds": seconds}
+    # bit-exactness: every kernel equals the naive one on the whole matrix, and the golden model on sampled rows
+    rows = np.sort(rng.choice(size, size=min(size, 64), replace=False))
+    from bnn_hw.packing import pack_bits
+
+    golden_acc = golden.xnor_popcount(pack_bits(_signs(ha[rows], size) > 0), pack_bits(_signs(hb, size) > 0), size)
+    for name in kernels:
+        same_as_naive = bool(cp.array_equal(outs[name], outs["naive"]))
+        same_as_golden = bool(np.array_equal(cp.asnumpy(outs[name][cp.asarray(rows)]), golden_acc))
+        rec[name].update(bit_exact=same_as_naive and same_as_golden, equals_naive=same_as_naive,
+                         equals_golden_rows=same_as_golden)
+    dot = 2 * outs["naive"] - size
+    del outs
+    rec.update(_torch_baselines(_signs(ha, size), _signs(hb, size), dot, repeats,
+                                ("torch_fp32", "torch_fp16", "torch_bf16", "torch_int8")))
+    for name, r in rec.items():
+        if isinstance(r, dict) and "seconds" in r:
+            r["macs_per_s"] = macs / r["seconds"]
+    return rec
+
+
+def bench_layer(k: int, n: int, batch: int, pixels: bool, repeats: int, tensor_cores: bool,
+                rng: np.random.Generator) -> dict[str, Any]:
+    """One MLP layer (K -> N) at one batch size: our fused layer (bits out) vs PyTorch matmuls."""
+    cp = _cp()
+    from cuda_ref import kernels as K
+
+    ld = K.row_words(k)
+    planes = K.PIXEL_PLANES if pixels else 1
+    w = cp.asarray(_random_words(rng, n, k, ld))
+    if pixels:
+        img = rng.integers(0, 256, size=(batch, k), dtype=np.uint8)
+        a = K.pack_planes(cp.asarray(img), ld)
+        lo = -255 * k
+    else:
+        a = cp.asarray(_random_words(rng, batch, k, ld))
+        lo = 0
+    thr = cp.asarray(rng.integers(lo // 4, k // 2 + 1, size=n).astype(np.int32))
+    ldo = K.row_words(n)
+    rec: dict[str, Any] = {"k": k, "n": n, "batch": batch, "input": "pixels" if pixels else "bits",
+                           "macs": float(batch) * k * n}
+    outs = {}
+    for name in ["tiled"] + (["bmma"] if tensor_cores else []):
+        colc, _ = K.corrections(a, w, k, ld, planes, name)
+        out = cp.zeros((batch, ldo), dtype=cp.uint32)
+
+        def launch(name=name, colc=colc, out=out) -> None:
+            roww = K.row_weights(a, ld, planes) if name == "bmma" else None  # part of the layer's cost
+            K.gemm(a, w, m=batch, n=n, ld=ld, planes=planes, kernel_name=name, colc=colc, roww=roww, thr=thr,
+                   bits_out=out, ldo=ldo)
+
+        rec[name] = {"seconds": cuda_time(launch, repeats)}
+        launch()
+        outs[name] = out
+    if len(outs) == 2:
+        rec["bmma"]["equals_tiled"] = bool(cp.array_equal(outs["tiled"], outs["bmma"]))
+    import torch
+
+    xa = torch.randn(batch, k, device="cuda")
+    wb = torch.randn(k, n, device="cuda")
+    for name, dtype in (("torch_fp32", torch.float32), ("torch_fp16", torch.float16), ("torch_bf16", torch.bfloat16)):
+        x, y = xa.to(dtype), wb.to(dtype)
+        rec[name] = {"seconds": cuda_time(lambda x=x, y=y: x @ y, repeats)}
+    if batch > 16 and k % 8 == 0 and n % 8 == 0:
+        x8 = torch.randint(-1, 2, (batch, k), dtype=torch.int8, device="cuda")
+        y8 = torch.randint(-1, 2, (n, k), dtype=torch.int8, device="cuda").T
+        try:
+            rec["torch_int8"] = {"seconds": cuda_time(lambda: torch._int_mm(x8, y8), repeats)}
+        except Exception as exc:
+            rec["torch_int8"] = {"error": f"{type(exc).__name__}: {exc}"}
+    else:
+        rec["torch_int8"] = {"error": "torch._int_mm needs batch > 16 and K, N multiples of 8"}
+    for r in rec.values():
+        if isinstance(r, dict) and "seconds" in r:
+            r["macs_per_s"] = rec["macs"] / r["seconds"]
+    return rec
+
+
+# ---------------------------------------------------------------------------------------------------- networks
+
+
+def bench_network(model: BnnModel, images: np.ndarray, note: str, batches: tuple[int, ...], repeats: int,
+                  kernel_names: tuple[str, ...]) -> dict[str, Any]:
+    """Whole-network images/s: cuda_ref vs the PyTorch float model, images already on the device."""
+    cp = _cp()
+    import torch
+
+    from cuda_ref.network import prepare, run_device
+    from cuda_ref.torch_ref import float_model
+
+    rec: dict[str, Any] = {"model": model.name, "hash": model.hash, "note": note,
+                           "layers": [layer.describe() for layer in model.layers], "batches": {}}
+    check = images[:GOLDEN_CHECK_ROWS]
+    want = golden.run(model, check).classes
+    prepared = {name: prepare(model, name) for name in kernel_names}
+    floats = {name: float_model(model, name, "cuda") for name in ("float32", "float16", "bfloat16")}
+    for batch in batches:
+        reps = -(-batch // len(images))
+        host = np.ascontiguousarray(np.concatenate([images] * reps)[:batch])
+        x = cp.asarray(host)
+        xt = torch.from_dlpack(x)
+        entry: dict[str, Any] = {}
+        classes_ref = None
+        for name, dm in prepared.items():
+            seconds = cuda_time(lambda dm=dm: run_device(dm, x), repeats)
+            classes = run_device(dm, x)[1]
+            got = cp.asnumpy(classes[: len(check)])
+            if classes_ref is None:
+                classes_ref = classes
+            entry[f"cuda_ref_{name}"] = {
+                "seconds": seconds, "images_per_s": batch / seconds,
+                "golden_mismatches": int(np.count_nonzero(got != want[: len(got)])),
+                "equals_first_kernel": bool(cp.array_equal(classes, classes_ref)),
+            }
+        for name, fm in floats.items():
+            try:
+                with torch.inference_mode():
+                    seconds = cuda_time(lambda fm=fm: fm.classify(xt), repeats)
+                    classes = cp.from_dlpack(fm.classify(xt))
+                entry[f"torch_{name}"] = {
+                    "seconds": seconds, "images_per_s": batch / seconds,
+                    "golden_mismatches": int(np.count_nonzero(cp.asnumpy(classes[: len(check)]) != want[: batch])),
+                    "class_mismatches_vs_cuda_ref": int((classes != classes_ref).sum()),
+                }
+            except Exception as exc:
+                entry[f"torch_{name}"] = {"error": f"{type(exc).__name__}: {exc}"}
+        rec["batches"][str(batch)] = entry
+        del x, xt
+        cp.get_default_memory_pool().free_all_blocks()
+    return rec
+
+
+# ------------------------------------------------------------------------------------------------------- driver
+
+
+def _ratio(a: dict, b: dict) -> float | None:
+    if "seconds" in a and "seconds" in b:
+        return b["seconds"] / a["seconds"]
+    return None
+
+
+def bench_gpu(work: Workload, *, mlps: list[tuple[int, ...]], matmul_size: int = 8192,
+              batches: tuple[int, ...] = BATCHES, network_batches: tuple[int, ...] = NETWORK_BATCHES,
+              repeats: int = 10, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Run every part; the caller has checked `cuda_ref.available()`."""
+    import torch
+    from tqdm import tqdm
+
+    if not torch.cuda.is_available():
+        raise BnnError("PyTorch sees no CUDA device, so the cuBLAS baselines cannot run; install a CUDA build of "
+                       "torch on the GPU machine")
+    rng = np.random.default_rng(seed)
+    dev = device_info()
+    tc = dev["tensor_cores"]
+    kernel_names = ("tiled", "bmma") if tc else ("tiled",)
+    record: dict[str, Any] = {"benchmark": "bench gpu", "date": now_utc(), "machine": machine(), "device": dev,
+                              "params": {"matmul_size": matmul_size, "batches": list(batches),
+                                         "network_batches": list(network_batches), "repeats": repeats,
+                                         "seed": seed, "torch": torch.__version__,
+                                         "cupy": __import__("cupy").__version__}}
+    networks = [(work.model, work.model_note)] + [
+        (random_mlp(s, seed), f"random {'-'.join(map(str, s))} MLP, seed {seed}") for s in mlps
+        if not (work.model.name == f"random-mlp-{'-'.join(map(str, s))}")]
+    shapes = []
+    for model, _ in networks:
+        if all(layer.kind == "dense" for layer in model.layers):
+            shapes += [(layer.fan_in, layer.out_features, layer.input == "pixels") for layer in model.layers]
+    shapes = list(dict.fromkeys(shapes))
+    bar = tqdm(total=2 + 1 + len(shapes) * len(batches) + len(networks), desc="bench gpu", disable=not progress)
+    record["ceilings"] = ceilings(dev, repeats)
+    bar.update(2)
+    mm = bench_matmul(matmul_size, max(3, repeats // 3), tc, seed)
+    record["matmul"] = mm
+    bar.update()
+    record["layers"] = []
+    for k, n, pixels in shapes:
+        for batch in batches:
+            record["layers"].append(bench_layer(k, n, batch, pixels, repeats, tc, rng))
+            bar.update()
+    record["networks"] = []
+    for model, note in networks:
+        record["networks"].append(bench_network(model, work.images, note, network_batches, repeats, kernel_names))
+        bar.update()
+    bar.close()
+
+    ceil = record["ceilings"]
+    derived: dict[str, Any] = {
+        "tiled_vs_naive_8192": _ratio(mm["tiled"], mm["naive"]),
+        "tiled_fraction_of_popc_ceiling": mm["tiled"]["macs_per_s"] / ceil["popc_bit_macs_per_s"],
+        "tiled_vs_torch": {b: _ratio(mm["tiled"], mm[b]) for b in mm if b.startswith("torch_")},
+    }
+    if tc:
+        derived["bmma_vs_bf16_8192"] = _ratio(mm["bmma"], mm["torch_bf16"])
+        derived["bmma_fraction_of_bmma_ceiling"] = mm["bmma"]["macs_per_s"] / ceil["bmma_bit_macs_per_s"]
+        derived["bmma_vs_torch"] = {b: _ratio(mm["bmma"], mm[b]) for b in mm if b.startswith("torch_")}
+    big = str(max(network_batches))
+    best = "cuda_ref_bmma" if tc else "cuda_ref_tiled"
+    derived["mlp_vs_torch_bf16_largest_batch"] = {
+        net["model"]: _ratio(net["batches"][big][best], net["batches"][big]["torch_bfloat16"])
+        for net in record["networks"]}
+    record["derived"] = derived
+    met = {}
+    for key, target in TARGETS.items():
+        value = derived.get(key)
+        if isinstance(value, dict):
+            value = max((v for v in value.values() if v is not None), default=None)
+        met[key] = {"target": target, "measured": value, "met": value is not None and value >= target}
+    record["targets"] = met
+    record["bit_exact"] = all(mm[name].get("bit_exact", True) for name in ("naive", "tiled", "bmma") if name in mm) \
+        and all(v.get("golden_mismatches", 0) == 0 and v.get("equals_first_kernel", True)
+                for net in record["networks"] for b in net["batches"].values()
+                for key, v in b.items() if key.startswith("cuda_ref"))
+    return record
+
+
+def summary(record: dict[str, Any]) -> list[str]:
+    dev, mm, ceil = record["device"], record["matmul"], record["ceilings"]
+    lines = [f"device: {dev['name']} (cc {dev['compute_capability'][0]}.{dev['compute_capability'][1]}, "
+             f"{dev['sms']} SMs, {dev['sm_clock_hz_measured'] / 1e9:.2f} GHz measured)",
+             f"ceilings: popcount {ceil['popc_bit_macs_per_s'] / 1e12:.1f} T bit-MAC/s"
+             + (f", binary tensor cores {ceil['bmma_bit_macs_per_s'] / 1e12:.0f} T bit-MAC/s"
+                if "bmma_bit_macs_per_s" in ceil else ""),
+             f"matmul {mm['m']}^3:"]
+    for name, r in mm.items():
+        if isinstance(r, dict):
+            if "seconds" in r:
+                exact = r.get("bit_exact")
+                lines.append(f"  {name:<11} {r['seconds'] * 1e3:9.2f} ms  {r['macs_per_s'] / 1e12:9.2f} T MAC/s"
+                             + ("" if exact is None else f"  bit-exact: {'yes' if exact else 'NO'}"))
+            else:
+                lines.append(f"  {name:<11} not run: {r.get('error')}")
+    for net in record["networks"]:
+        lines.append(f"network {net['model']}:")
+        for batch, entry in net["batches"].items():
+            parts = [f"{name.replace('cuda_ref_', '')} {v['images_per_s']:,.0f}/s" for name, v in entry.items()
+                     if "images_per_s" in v]
+            lines.append(f"  batch {batch:>6}: " + ", ".join(parts))
+    for key, t in record["targets"].items():
+        value = "n/a" if t["measured"] is None else f"{t['measured']:.2f}"
+        lines.append(f"target {key}: {value} (want >= {t['target']}) {'met' if t['met'] else 'NOT met'}")
+    lines.append(f"bit-exact overall: {'yes' if record['bit_exact'] else 'NO'}")
+    return lines

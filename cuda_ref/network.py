@@ -1,0 +1,213 @@
+"""Whole-network batched inference on the GPU with the interface and results of `bnn_hw.golden.run`.
+
+Per layer: the input is gathered into packed rows (image bit planes, or the im2col / flattening of a packed bit
+map), one fused matmul launch writes the thresholded bits already packed as the next layer's input (or the scores),
+conv outputs are OR-pooled on packed words, and the last layer's class is the first index of the maximum score.
+With `trace=True` (the default, like the golden model) each layer's int32 accumulators are written by the same
+launch and every trace is copied back; `trace=False` keeps everything on the device and returns the scores and
+classes only (`layers` empty), for throughput.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import cupy as cp
+import numpy as np
+
+from bnn_hw import golden
+from bnn_hw.errors import BnnError
+from bnn_hw.golden import GoldenResult, LayerTrace
+from bnn_hw.model import BnnModel, Layer
+from cuda_ref import kernels as K
+from cuda_ref._device import require
+
+KernelChoice = Literal["auto", "tiled", "bmma"]
+_INT32_LIMIT = (1 << 31) - 1
+
+
+@dataclass
+class DeviceLayer:
+    """A layer's constants on the device, in the form the fused kernels take."""
+
+    layer: Layer
+    ld: int  # words per packed input row (per plane)
+    planes: int  # 8 for pixel input, 1 for bits
+    weights: cp.ndarray  # uint32 (N, ld)
+    colc_xor: cp.ndarray  # int32 (N,) correction of the CUDA-core kernel
+    colc_and: cp.ndarray  # int32 (N,) correction of the tensor-core kernel
+    thresholds: cp.ndarray | None  # int32 (N,) for bits output
+    score_scale: int  # scores = acc * score_scale + score_off
+    score_off: cp.ndarray | None  # int32 (N,) for the scores layer
+
+
+@dataclass
+class DeviceModel:
+    """A model uploaded once; pass it to `run` in place of the BnnModel to skip the upload."""
+
+    model: BnnModel
+    layers: list[DeviceLayer]
+    kernel: str  # "tiled" or "bmma"
+
+
+def _int32(values: np.ndarray, what: str) -> cp.ndarray:
+    values = np.asarray(values, dtype=np.int64)
+    if values.size and np.abs(values).max() > _INT32_LIMIT:
+        raise BnnError(f"{what} exceed the GPU kernels' int32 range")
+    return cp.asarray(values.astype(np.int32))
+
+
+def prepare(model: BnnModel, kernel: KernelChoice = "auto") -> DeviceModel:
+    """Validate `model` and upload its weights, corrections, thresholds and biases."""
+    status = require()
+    if kernel == "auto":
+        kernel = "bmma" if status.tensor_cores else "tiled"
+    if kernel not in ("tiled", "bmma"):
+        raise BnnError(f"unknown kernel {kernel!r}; choose auto, tiled or bmma")
+    require(tensor_cores=kernel == "bmma")
+    model.validate()
+    layers = []
+    for i, layer in enumerate(model.layers):
+        k = layer.fan_in
+        if 2 * k + (1 << 30) > _INT32_LIMIT:
+            raise BnnError(f"layer {i}: fan-in {k} is too large for the GPU kernels' int32 accumulators")
+        ld = K.row_words(k)
+        planes = K.PIXEL_PLANES if layer.input == "pixels" else 1
+        weights = K.upload_bits(layer.weights, k, ld)
+        pw = K.row_weights(weights, ld)
+        if planes == 1:
+            colc_xor = cp.full(layer.out_features, k, dtype=cp.int32)
+            colc_and = (k - pw).astype(cp.int32)
+        else:
+            colc_xor = (255 * pw).astype(cp.int32)
+            colc_and = cp.zeros(layer.out_features, dtype=cp.int32)
+        thresholds = score_off = None
+        score_scale = 1
+        if layer.output == "bits":
+            thresholds = _int32(layer.thresholds, f"layer {i} thresholds")
+        else:  # scores = dot + bias; dot = 2 * acc - K for bits input, acc for pixels
+            score_scale = 2 if layer.input == "bits" else 1
+            offset = layer.bias.astype(np.int64) - (k if layer.input == "bits" else 0)
+            score_off = _int32(offset, f"layer {i} biases")
+        layers.append(DeviceLayer(layer, ld, planes, weights, colc_xor, colc_and, thresholds, score_scale, score_off))
+    return DeviceModel(model, layers, kernel)
+
+
+def _first_layer_rows(dm: DeviceModel, images: cp.ndarray) -> cp.ndarray:
+    """Packed rows of layer 0 from uint8 images (B, H, W, C)."""
+    model = dm.model
+    dl = dm.layers[0]
+    layer = dl.layer
+    h, w, _ = model.input_shape
+    if layer.kind == "conv":
+        window = dict(kernel_hw=(layer.kernel, layer.kernel), stride=layer.stride, padding=layer.padding,
+                      out_hw=layer.conv_shape)
+    else:
+        window = dict(kernel_hw=(h, w))
+    if layer.input == "pixels":
+        return K.gather_u8(images, planes=K.PIXEL_PLANES, pad_pixel=layer.pad_value if layer.kind == "conv" else 0,
+                           ld=dl.ld, **window)
+    pad_bit = int(layer.pad_value > 0) if layer.kind == "conv" else 0
+    return K.gather_u8(images, planes=1, thresh=int(model.binarize_at), pad_bit=pad_bit, ld=dl.ld, **window)
+
+
+def _run_batch(dm: DeviceModel, images: cp.ndarray, trace: bool) -> tuple[cp.ndarray, cp.ndarray, list]:
+    """Scores (int32), classes (int64) and, with trace, host LayerTraces of one batch."""
+    batch = images.shape[0]
+    traces: list[LayerTrace] = []
+    fmap: cp.ndarray | None = None  # packed output of the previous layer: (B, H, W, ldp) map or (B, ld) rows
+    prev: Layer | None = None
+    scores = classes = None
+    for i, dl in enumerate(dm.layers):
+        layer = dl.layer
+        if i == 0:
+            a = _first_layer_rows(dm, images)
+        elif prev is not None and prev.kind == "conv":
+            h, w, c = prev.out_shape
+            if layer.kind == "conv":
+                a = K.gather_bits(fmap, channels=c, kernel_hw=(layer.kernel, layer.kernel), stride=layer.stride,
+                                  padding=layer.padding, out_hw=layer.conv_shape, pad_bit=int(layer.pad_value > 0),
+                                  ld=dl.ld)
+            else:  # HWC flattening before a dense layer
+                a = K.gather_bits(fmap, channels=c, kernel_hw=(h, w), ld=dl.ld)
+        else:  # dense -> dense: the previous launch already wrote rows of this layer's stride
+            a = fmap
+        rows = batch * layer.input_vectors
+        n = layer.out_features
+        colc = dl.colc_and if dm.kernel == "bmma" else dl.colc_xor
+        roww = K.row_weights(a, dl.ld, dl.planes) if dm.kernel == "bmma" else None
+        acc = cp.empty((rows, n), dtype=cp.int32) if trace else None
+        if layer.output == "bits":
+            nxt = dm.layers[i + 1]
+            # A conv output is a map of pixels with ceil(N/32) words each; a dense output is the next dense
+            # layer's input rows (its stride, zero words past the bits included).
+            ldo = K.words32(n) if layer.kind == "conv" else nxt.ld
+            out = cp.zeros((rows, ldo), dtype=cp.uint32)
+            K.gemm(a, dl.weights, m=rows, n=n, ld=dl.ld, planes=dl.planes, kernel_name=dm.kernel, colc=colc,
+                   roww=roww, acc_out=acc, thr=dl.thresholds, bits_out=out, ldo=ldo)
+            if layer.kind == "conv":
+                oh, ow = layer.conv_shape
+                out = out.reshape(batch, oh, ow, ldo)
+                if layer.pool:
+                    out = K.or_pool(out, layer.pool)
+            if trace:
+                acc_host = cp.asnumpy(acc).astype(np.int64)
+                bits = K.download_bits(out.reshape(-1, out.shape[-1]), n)
+                if layer.kind == "conv":
+                    acc_host = acc_host.reshape(batch, *layer.conv_shape, n)
+                traces.append(LayerTrace(acc=acc_host, out=bits.reshape(batch, *layer.out_shape)))
+            fmap = out
+        else:
+            scores = cp.empty((rows, n), dtype=cp.int32)
+            K.gemm(a, dl.weights, m=rows, n=n, ld=dl.ld, planes=dl.planes, kernel_name=dm.kernel, colc=colc,
+                   roww=roww, acc_out=acc, score_scale=dl.score_scale, score_off=dl.score_off, scores_out=scores)
+            classes = K.argmax_rows(scores)
+            if trace:
+                traces.append(LayerTrace(acc=cp.asnumpy(acc).astype(np.int64),
+                                         out=cp.asnumpy(scores).astype(np.int64)))
+        prev = layer
+    return scores, classes, traces
+
+
+def run(model: BnnModel | DeviceModel, images: np.ndarray, batch_size: int = 8192, kernel: KernelChoice = "auto",
+        trace: bool = True) -> GoldenResult:
+    """Run the integer model on uint8 images on the GPU; the same results as `bnn_hw.golden.run`.
+
+    `kernel`: "bmma" (binary tensor cores, sm_80+), "tiled" (CUDA cores) or "auto" (bmma when the device has it).
+    `trace=False` returns scores and classes only (`layers` is empty): the fast path for throughput."""
+    dm = model if isinstance(model, DeviceModel) else prepare(model, kernel)
+    images = golden.as_images(dm.model, images)
+    if batch_size < 1:
+        raise BnnError(f"batch_size must be >= 1, got {batch_size}")
+    all_scores, all_classes, all_traces = [], [], []
+    for start in range(0, max(len(images), 1), batch_size):
+        chunk = images[start:start + batch_size]
+        if not len(chunk):
+            break
+        scores, classes, traces = _run_batch(dm, cp.asarray(chunk), trace)
+        all_scores.append(cp.asnumpy(scores).astype(np.int64))
+        all_classes.append(cp.asnumpy(classes))
+        all_traces.append(traces)
+    n_cls = dm.model.num_classes
+    if not all_scores:
+        return golden.run(dm.model, images)  # an empty batch: nothing to launch
+    scores = np.concatenate(all_scores)
+    layers = []
+    if trace:
+        layers = [LayerTrace(acc=np.concatenate([t[i].acc for t in all_traces]),
+                             out=np.concatenate([t[i].out for t in all_traces])) for i in range(len(dm.layers))]
+    classes = np.concatenate(all_classes).astype(np.int64)
+    assert scores.shape[1] == n_cls
+    return GoldenResult(classes=classes, scores=scores, layers=layers)
+
+
+def predict(model: BnnModel | DeviceModel, images: np.ndarray, batch_size: int = 65536,
+            kernel: KernelChoice = "auto") -> np.ndarray:
+    """Predicted classes only (int64)."""
+    return run(model, images, batch_size=batch_size, kernel=kernel, trace=False).classes
+
+
+def run_device(dm: DeviceModel, images: cp.ndarray) -> tuple[cp.ndarray, cp.ndarray]:
+    """Scores and classes of device-resident uint8 images (B, H, W, C), nothing copied back: for benchmarks."""
+    return _run_batch(dm, images, trace=False)[:2]
