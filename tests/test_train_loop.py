@@ -201,3 +201,24 @@ def test_cli_train(tmp_path, capsys):
         cli_main(["train", "--hidden", "a,b"])
     assert exc.value.code == 2
     assert "expected comma-separated integers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("settings", [
+    dict(preset="mlp", hidden=[32, 16]),
+    dict(preset="cnn", hidden=[16], binarize_input=100),
+    dict(preset="cnn", hidden=[16]),
+], ids=["mlp", "cnn-binarized-input", "cnn-pixels"])
+def test_trained_presets_export_bit_exact(tmp_path, digits, settings):
+    """What the trainer makes, the exporter turns into an integer model the golden model agrees with on every image."""
+    from bnn_hw import golden
+    from train.export import export_model
+
+    result = run(tmp_path, "exp", digits, epochs=2, **settings)
+    ckpt = load_checkpoint(result.checkpoint)
+    model = export_model(ckpt.model, ckpt.dataset.classes)
+    images = digits[1].images
+    with torch.no_grad():
+        scores = ckpt.model(torch.from_numpy(images.copy()).permute(0, 3, 1, 2).float())
+    gold = golden.run(model, images)
+    assert np.array_equal(gold.scores, scores.numpy().astype(np.int64))
+    assert np.array_equal(gold.classes, scores.argmax(1).numpy())

@@ -79,7 +79,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "mlp": Preset("fast binarized MLP for Fashion-MNIST (2 x 512 hidden), the default",
-                  conv=(), hidden=(512, 512), defaults=TrainDefaults(15, 100, 3e-3, 3e-4)),
+                  conv=(), hidden=(512, 512), defaults=TrainDefaults(5, 100, 3e-3, 3e-4)),
     "cnn": Preset("binarized ConvNet sized for Fashion-MNIST on a CPU (32C3-MP2-64C3-MP2-128C3-MP2-512FC)",
                   conv=((32, 2), (64, 2), (128, 2)), hidden=(512,),
                   defaults=TrainDefaults(25, 100, 3e-3, 3e-5), dropout_hidden=0.2, adapt_pools=True),
