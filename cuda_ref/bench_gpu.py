@@ -139,11 +139,16 @@ def _torch_baselines(sa: np.ndarray, sb: np.ndarray, dot_ref, repeats: int, whic
     for name in which:
         try:
             if name == "torch_int8":
-                fn = (lambda a=a8, b=b8.T: torch._int_mm(a, b))  # b: K x N, column-major
+                a, b = a8, b8.T  # b: K x N, column-major, as _int_mm wants
+
+                def fn(a=a, b=b):
+                    return torch._int_mm(a, b)
             else:
                 dtype = {"torch_fp32": torch.float32, "torch_fp16": torch.float16, "torch_bf16": torch.bfloat16}[name]
                 a, b = a8.to(dtype), b8.to(dtype).T
-                fn = (lambda a=a, b=b: a @ b)
+
+                def fn(a=a, b=b):
+                    return a @ b
             seconds = cuda_time(fn, repeats)
             out = fn()
             mismatches = int((out.float().round().to(torch.int32) != ref).sum().item())
@@ -190,7 +195,7 @@ def bench_matmul(size: int, repeats: int, tensor_cores: bool, seed: int) -> dict
     del outs
     rec.update(_torch_baselines(_signs(ha, size), _signs(hb, size), dot, repeats,
                                 ("torch_fp32", "torch_fp16", "torch_bf16", "torch_int8")))
-    for name, r in rec.items():
+    for r in rec.values():
         if isinstance(r, dict) and "seconds" in r:
             r["macs_per_s"] = macs / r["seconds"]
     return rec
@@ -279,7 +284,7 @@ def bench_network(model: BnnModel, images: np.ndarray, note: str, batches: tuple
         entry: dict[str, Any] = {}
         classes_ref = None
         for name, dm in prepared.items():
-            seconds = cuda_time(lambda dm=dm: run_device(dm, x), repeats)
+            seconds = cuda_time(lambda dm=dm, x=x: run_device(dm, x), repeats)
             classes = run_device(dm, x)[1]
             got = cp.asnumpy(classes[: len(check)])
             if classes_ref is None:
@@ -292,7 +297,7 @@ def bench_network(model: BnnModel, images: np.ndarray, note: str, batches: tuple
         for name, fm in floats.items():
             try:
                 with torch.inference_mode():
-                    seconds = cuda_time(lambda fm=fm: fm.classify(xt), repeats)
+                    seconds = cuda_time(lambda fm=fm, xt=xt: fm.classify(xt), repeats)
                     classes = cp.from_dlpack(fm.classify(xt))
                 entry[f"torch_{name}"] = {
                     "seconds": seconds, "images_per_s": batch / seconds,

@@ -67,6 +67,8 @@ def prepare(model: BnnModel, kernel: KernelChoice = "auto") -> DeviceModel:
         raise BnnError(f"unknown kernel {kernel!r}; choose auto, tiled or bmma")
     require(tensor_cores=kernel == "bmma")
     model.validate()
+    if model.layers[-1].kind != "dense":
+        raise BnnError("the GPU reference needs a dense scores layer last (one score vector per image)")
     layers = []
     for i, layer in enumerate(model.layers):
         k = layer.fan_in

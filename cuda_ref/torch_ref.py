@@ -82,7 +82,7 @@ class FloatBnn(nn.Module):
         if self.binarize_at is not None:
             x = torch.where(x >= self.binarize_at, 1.0, -1.0)
         x = x.to(self.dtype).permute(0, 3, 1, 2)  # NCHW for convolutions
-        for i, layer in enumerate(self.layers):
+        for layer in self.layers:
             if layer.kind == "dense" and x.dim() == 4:  # the format flattens channels-last (HWC)
                 x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
             x = layer(x)

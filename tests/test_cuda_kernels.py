@@ -1,0 +1,175 @@
+"""Every CUDA kernel against bnn_hw.packing / bnn_hw.golden, bit for bit, on random odd sizes.
+
+Needs CuPy and a CUDA GPU: skipped with the reason otherwise (the nvcc compile test runs everywhere)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cuda_ref
+from bnn_hw import golden
+from bnn_hw.model import Layer
+from bnn_hw.packing import pack_bits
+
+STATUS = cuda_ref.available()
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not STATUS, reason=f"GPU reference unavailable: {STATUS.reason}")]
+TENSOR_CORES = bool(STATUS) and STATUS.tensor_cores
+FUSED = ["tiled"] + (["bmma"] if TENSOR_CORES else [])
+SHAPES = [(1, 1, 1), (3, 5, 33), (7, 9, 64), (129, 130, 300), (200, 257, 1000), (17, 300, 4097), (256, 128, 2048)]
+
+
+@pytest.fixture(scope="module")
+def K():
+    from cuda_ref import kernels
+
+    return kernels
+
+
+def _bits(rng: np.random.Generator, rows: int, k: int) -> np.ndarray:
+    return rng.random((rows, k)) < 0.5
+
+
+def test_pack_signs_matches_packing(K) -> None:
+    import cupy as cp
+
+    rng = np.random.default_rng(1)
+    for rows, k in [(1, 1), (3, 31), (5, 32), (7, 33), (11, 200), (4, 4097)]:
+        signs = rng.integers(-3, 4, (rows, k)).astype(np.int8)  # 0 counts as +1
+        got = K.pack_signs(cp.asarray(signs))
+        want = K.upload_bits(pack_bits(signs >= 0), k)
+        assert cp.array_equal(got, want), (rows, k)
+        assert np.array_equal(K.download_bits(got, k), signs >= 0)
+
+
+def test_pack_planes_matches_packing(K) -> None:
+    import cupy as cp
+
+    rng = np.random.default_rng(2)
+    for rows, k in [(1, 1), (3, 33), (9, 784), (2, 1000)]:
+        pixels = rng.integers(0, 256, (rows, k), dtype=np.uint8)
+        ld = K.row_words(k)
+        got = cp.asnumpy(K.pack_planes(cp.asarray(pixels))).reshape(rows, 8, ld)
+        for p in range(8):
+            want = cp.asnumpy(K.upload_bits(pack_bits((pixels >> p) & 1), k, ld))
+            assert np.array_equal(got[:, p], want), (rows, k, p)
+
+
+@pytest.mark.parametrize("kernel_hw,stride,padding,pad", [((3, 3), 1, 1, 7), ((2, 2), 2, 0, 0), ((3, 3), 2, 2, 255)])
+def test_gather_u8_is_golden_im2col(K, kernel_hw, stride, padding, pad) -> None:
+    import cupy as cp
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (3, 9, 11, 3), dtype=np.uint8)
+    k = kernel_hw[0]
+    layer = Layer("conv", "pixels", "bits", (9, 11, 3), 5, np.zeros((5, 1), np.uint64), kernel=k, stride=stride,
+                  padding=padding, pad_value=pad)
+    win = golden.im2col(img, layer, pad).reshape(-1, layer.fan_in)
+    ld = K.row_words(layer.fan_in)
+    got = K.gather_u8(cp.asarray(img), kernel_hw=kernel_hw, stride=stride, padding=padding, out_hw=layer.conv_shape,
+                      pad_pixel=pad)
+    got = cp.asnumpy(got).reshape(len(win), 8, ld)
+    for p in range(8):
+        assert np.array_equal(got[:, p], cp.asnumpy(K.upload_bits(pack_bits((win >> p) & 1), layer.fan_in, ld)))
+    # one plane of thresholded bits (binarize_at), padding with a bit
+    got1 = K.gather_u8(cp.asarray(img), kernel_hw=kernel_hw, stride=stride, padding=padding,
+                       out_hw=layer.conv_shape, planes=1, thresh=100, pad_bit=1)
+    padded_bits = golden.im2col(img >= 100, layer, True).reshape(-1, layer.fan_in)
+    assert cp.array_equal(got1, K.upload_bits(pack_bits(padded_bits), layer.fan_in))
+
+
+@pytest.mark.parametrize("channels", [1, 5, 32, 64, 70])
+@pytest.mark.parametrize("pad_value", [-1, 1])
+def test_gather_bits_is_golden_im2col(K, channels, pad_value) -> None:
+    import cupy as cp
+
+    rng = np.random.default_rng(4 + channels)
+    fmap = rng.random((2, 6, 7, channels)) < 0.5
+    layer = Layer("conv", "bits", "bits", (6, 7, channels), 4, np.zeros((4, 1), np.uint64), kernel=3, stride=2,
+                  padding=1, pad_value=pad_value)
+    packed = K.upload_bits(pack_bits(fmap.reshape(-1, channels)), channels, K.words32(channels))
+    packed = packed.reshape(2, 6, 7, -1)
+    got = K.gather_bits(packed, channels=channels, kernel_hw=(3, 3), stride=2, padding=1, out_hw=layer.conv_shape,
+                        pad_bit=int(pad_value > 0))
+    win = golden.im2col(fmap, layer, pad_value > 0).reshape(-1, layer.fan_in)
+    assert cp.array_equal(got, K.upload_bits(pack_bits(win), layer.fan_in))
+    flat = K.gather_bits(packed, channels=channels, kernel_hw=(6, 7))  # HWC flattening
+    assert cp.array_equal(flat, K.upload_bits(pack_bits(fmap.reshape(2, -1)), 6 * 7 * channels))
+
+
+def test_or_pool_is_golden(K) -> None:
+    rng = np.random.default_rng(5)
+    bits = rng.random((3, 7, 9, 40)) < 0.3
+    packed = K.upload_bits(pack_bits(bits.reshape(-1, 40)), 40, 2).reshape(3, 7, 9, 2)
+    for pool in (2, 3):
+        got = K.or_pool(packed, pool)
+        want = golden.or_pool(bits, pool)
+        assert np.array_equal(K.download_bits(got.reshape(-1, 2), 40).reshape(want.shape), want)
+
+
+def test_row_weights_and_argmax(K) -> None:
+    import cupy as cp
+
+    rng = np.random.default_rng(6)
+    bits = _bits(rng, 50, 1000)
+    assert np.array_equal(cp.asnumpy(K.row_weights(K.upload_bits(pack_bits(bits), 1000), K.row_words(1000))),
+                          bits.sum(axis=1))
+    pixels = rng.integers(0, 256, (20, 300), dtype=np.uint8)
+    planes = K.pack_planes(cp.asarray(pixels))
+    assert np.array_equal(cp.asnumpy(K.row_weights(planes, K.row_words(300), 8)), pixels.astype(np.int64).sum(1))
+    scores = rng.integers(-3, 3, (500, 10)).astype(np.int32)  # many ties: the first maximum wins
+    assert np.array_equal(cp.asnumpy(K.argmax_rows(cp.asarray(scores))), np.argmax(scores, axis=1))
+
+
+@pytest.mark.parametrize("m,n,k", SHAPES)
+@pytest.mark.parametrize("kernel_name", ["naive", "tiled", "bmma"])
+def test_xnor_matmul_is_golden(K, m, n, k, kernel_name) -> None:
+    import cupy as cp
+
+    if kernel_name == "bmma" and not TENSOR_CORES:
+        pytest.skip(f"no binary tensor cores: {STATUS.reason}")
+    rng = np.random.default_rng(m * 7 + n * 13 + k)
+    x, w = pack_bits(_bits(rng, m, k)), pack_bits(_bits(rng, n, k))
+    got = K.xnor_matmul(K.upload_bits(x, k), K.upload_bits(w, k), k, kernel_name=kernel_name)
+    assert np.array_equal(cp.asnumpy(got), golden.xnor_popcount(x, w, k))
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 3, 1), (5, 7, 33), (130, 129, 784), (64, 300, 2000)])
+@pytest.mark.parametrize("kernel_name", FUSED)
+def test_pixel_matmul_is_golden(K, m, n, k, kernel_name) -> None:
+    import cupy as cp
+
+    rng = np.random.default_rng(m + n + k)
+    pixels = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    pixels[0, :] = 255
+    w = pack_bits(_bits(rng, n, k))
+    layer = Layer("dense", "pixels", "bits", (k,), n, w, thresholds=np.zeros(n, np.int64))
+    got = K.xnor_matmul(K.pack_planes(cp.asarray(pixels)), K.upload_bits(w, k), k, planes=8, kernel_name=kernel_name)
+    assert np.array_equal(cp.asnumpy(got), golden.layer_accumulators(layer, pixels))
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (77, 33, 100), (300, 200, 513)])
+@pytest.mark.parametrize("kernel_name", FUSED)
+def test_fused_threshold_and_scores(K, m, n, k, kernel_name) -> None:
+    """The epilogue: packed output bits (acc >= t, zero past N) and dot + bias scores, with the accumulators."""
+    import cupy as cp
+
+    rng = np.random.default_rng(k)
+    x, w = pack_bits(_bits(rng, m, k)), pack_bits(_bits(rng, n, k))
+    acc = golden.xnor_popcount(x, w, k)
+    thr = rng.integers(0, k + 2, n)
+    bias = rng.integers(-50, 50, n)
+    a, b = K.upload_bits(x, k), K.upload_bits(w, k)
+    ld = K.row_words(k)
+    colc, roww = K.corrections(a, b, k, ld, 1, kernel_name)
+    ldo = K.row_words(n)
+    bits = cp.full((m, ldo), 0xFFFFFFFF, dtype=cp.uint32)  # words must be overwritten, padding bits cleared
+    acc_out = cp.empty((m, n), dtype=cp.int32)
+    K.gemm(a, b, m=m, n=n, ld=ld, planes=1, kernel_name=kernel_name, colc=colc, roww=roww, acc_out=acc_out,
+           thr=cp.asarray(thr.astype(np.int32)), bits_out=bits, ldo=ldo)
+    assert np.array_equal(cp.asnumpy(acc_out), acc)
+    assert cp.array_equal(bits, K.upload_bits(pack_bits(acc >= thr), n, ldo))
+    scores = cp.empty((m, n), dtype=cp.int32)
+    K.gemm(a, b, m=m, n=n, ld=ld, planes=1, kernel_name=kernel_name, colc=colc, roww=roww, score_scale=2,
+           score_off=cp.asarray((bias - k).astype(np.int32)), scores_out=scores)
+    assert np.array_equal(cp.asnumpy(scores), 2 * acc - k + bias)
