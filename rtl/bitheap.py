@@ -42,6 +42,18 @@ def heap_latency(heights: list[int], first_group: int = 6) -> int:
     return levels + 1
 
 
+def _counter(bits: list[Value]) -> Value:
+    """Number of ones among <= 6 bits, as a truth-table lookup. Written as `a + b + ...` Yosys would infer an adder
+    and map it to a carry chain; a constant table indexed by the bits is plain logic that ABC maps to one 6-input
+    LUT per output bit (and can absorb the XORs that feed it)."""
+    n = len(bits)
+    width = n.bit_length()
+    table = 0
+    for i in range(1 << n):
+        table |= bin(i).count("1") << (i * width)
+    return Const(table, width << n).word_select(Cat(*bits), width)
+
+
 def reduce_heap(m: Module, columns: Heap, name: str, first_group: int = 6) -> tuple[Signal, int]:
     """Sum the heap with registered 6:3 counter levels and a registered final adder.
 
@@ -63,7 +75,7 @@ def reduce_heap(m: Module, columns: Heap, name: str, first_group: int = 6) -> tu
                 i += g
                 s = Signal(range(g + 1), name=f"{name}_l{level}_c{c}_g{k}")
                 k += 1
-                m.d.sync += s.eq(sum(part[1:], part[0]))
+                m.d.sync += s.eq(_counter(part))
                 for b in range(s.shape().width):
                     new[c + b].append(s[b])
             for j, bit in enumerate(col[i:]):

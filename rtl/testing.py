@@ -89,14 +89,29 @@ def random_patterns(gap: float, stall: float, seed: int):
 
 
 def simulate_top(model: BnnModel, plan, images: np.ndarray, *, gap: float = 0.0, stall: float = 0.0,
-                 seed: int = 0, max_cycles: int | None = None, debug_taps: bool = False):
+                 seed: int = 0, max_cycles: int | None = None, debug_taps: bool = False,
+                 reset_after_beats: int | None = None):
     """Run images through BnnTop in Amaranth's simulator. Returns (classes, scores, stamps) where stamps holds
-    the cycle numbers of input-beat accepts and result handshakes (for throughput and latency checks)."""
+    the cycle numbers of input-beat accepts and result handshakes (for throughput and latency checks).
+
+    `reset_after_beats=n`: first send n beats of garbage (a partial image), pulse `rst` for one cycle (results that
+    came out before are discarded), then run the images; nothing of the garbage may survive the reset."""
+    from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal
     from amaranth.sim import Simulator
 
     from rtl.top import BnnTop
 
     dut = BnnTop(model, plan, debug_taps=debug_taps)
+    rst = Signal()
+
+    class _Harness(Elaboratable):  # owns the sync domain so the bench can drive its reset
+        def elaborate(self, platform):
+            m = Module()
+            m.domains.sync = cd = ClockDomain("sync")
+            m.d.comb += cd.rst.eq(rst)
+            m.submodules.dut = dut
+            return m
+
     beats = image_beats(images, plan.pixels_per_beat)
     valid_at, ready_at = random_patterns(gap, stall, seed)
     results: list[int] = []
@@ -107,6 +122,22 @@ def simulate_top(model: BnnModel, plan, images: np.ndarray, *, gap: float = 0.0,
         queue = [b for img in beats for b in img]
         qi = 0
         cycle = 0
+        if reset_after_beats:
+            junk = np.random.default_rng(seed + 1)
+            sent = 0
+            while sent < reset_after_beats:
+                ctx.set(dut.pixels.valid, 1)
+                ctx.set(dut.pixels.payload, int(junk.integers(0, 1 << 62)))
+                ctx.set(dut.result.ready, 0)
+                if ctx.get(dut.pixels.ready):
+                    sent += 1
+                await ctx.tick()
+            ctx.set(dut.pixels.valid, 0)
+            for _ in range(7):  # let partial work spread into the pipeline
+                await ctx.tick()
+            ctx.set(rst, 1)
+            await ctx.tick()
+            ctx.set(rst, 0)
         while len(results) < len(images):
             if cycle > total_cycles:
                 raise AssertionError(f"simulation timed out after {cycle} cycles with {len(results)} results")
@@ -128,8 +159,8 @@ def simulate_top(model: BnnModel, plan, images: np.ndarray, *, gap: float = 0.0,
             await ctx.tick()
             cycle += 1
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
+    sim = Simulator(_Harness())
+    sim.add_clock(1e-8, domain="sync")
     sim.add_testbench(bench)
     sim.run()
     decoded = [decode_result(r, plan.class_bits, plan.score_bits, plan.num_classes) for r in results]

@@ -71,3 +71,19 @@ def test_tied_scores_pick_first_index():
     ref = golden.run(model, images)
     np.testing.assert_array_equal(scores, ref.scores)
     assert classes.tolist() == ref.classes.tolist() == [3, 3, 3]
+
+
+@pytest.mark.parametrize("junk_beats", [3, 11])
+def test_reset_clears_in_flight_state(junk_beats):
+    model = random_dense_model([10, 6, 4], (3, 4, 1), seed=12)
+    plan = make_plan(model, [3, 2, 3], [5, 4, 2], 5)  # 3 beats per image: junk_beats leaves partial images
+    images = np.random.default_rng(4).integers(0, 256, size=(4, 3, 4, 1), dtype=np.uint8)
+    classes, scores, stamps = simulate_top(model, plan, images, reset_after_beats=junk_beats)
+    ref = golden.run(model, images)
+    np.testing.assert_array_equal(scores, ref.scores)
+    np.testing.assert_array_equal(classes, ref.classes)
+    # after the reset the design behaves exactly like a fresh one
+    base = stamps["in"][0]
+    fresh = simulate_control(plan, len(images))
+    assert [c - base for c in stamps["in"]] == fresh["in"]
+    assert [c - base for c in stamps["out"]] == fresh["out"]

@@ -1,0 +1,224 @@
+"""Each rtl/ component alone in Amaranth's simulator, against numpy / bnn_hw.golden on random data (odd widths)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("amaranth")
+
+from amaranth.sim import Simulator  # noqa: E402
+
+from bnn_hw import golden  # noqa: E402
+from bnn_hw.errors import BnnError  # noqa: E402
+from rtl.adder_tree import AdderTree  # noqa: E402
+from rtl.argmax import ArgMax  # noqa: E402
+from rtl.bitheap import heap_latency  # noqa: E402
+from rtl.engine import LayerEngine  # noqa: E402
+from rtl.folding import fold_layer, signed_width  # noqa: E402
+from rtl.popcount import Popcount  # noqa: E402
+from rtl.testing import decode_result, random_dense_model  # noqa: E402
+from rtl.width_converter import WidthConverter  # noqa: E402
+
+
+def _run(dut, bench):
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("width, first_group", [(1, 6), (2, 6), (3, 3), (7, 6), (13, 3), (64, 3), (100, 6),
+                                                (257, 3)])
+def test_popcount_random(width, first_group):
+    dut = Popcount(width, first_group=first_group)
+    rng = np.random.default_rng(width)
+    words = [int(rng.integers(0, 2, width).dot(1 << np.arange(width, dtype=object))) for _ in range(40)]
+    words += [0, (1 << width) - 1]
+    got = []
+
+    async def bench(ctx):
+        for cycle in range(len(words) + dut.latency):
+            if cycle < len(words):
+                ctx.set(dut.bits, words[cycle])
+            if cycle >= dut.latency:
+                got.append(ctx.get(dut.count))
+            await ctx.tick()
+
+    _run(dut, bench)
+    assert got == [bin(w).count("1") for w in words]
+
+
+@pytest.mark.parametrize("count, vw", [(1, 8), (5, 8), (16, 8), (3, 1), (11, 4)])
+def test_adder_tree_random(count, vw):
+    dut = AdderTree(count, vw)
+    rng = np.random.default_rng(count * 7 + vw)
+    vecs = [rng.integers(0, 1 << vw, count) for _ in range(30)] + [np.full(count, (1 << vw) - 1)]
+    got = []
+
+    async def bench(ctx):
+        for cycle in range(len(vecs) + dut.latency):
+            if cycle < len(vecs):
+                ctx.set(dut.values, sum(int(v) << (i * vw) for i, v in enumerate(vecs[cycle])))
+            if cycle >= dut.latency:
+                got.append(ctx.get(dut.total))
+            await ctx.tick()
+
+    _run(dut, bench)
+    assert got == [int(v.sum()) for v in vecs]
+
+
+@pytest.mark.filterwarnings("ignore:.*created but never used")
+def test_component_parameters_are_validated():
+    with pytest.raises(ValueError, match="width must be a positive integer"):
+        Popcount(0)
+    with pytest.raises(ValueError, match="first_group"):
+        Popcount(8, first_group=2)
+    with pytest.raises(ValueError, match="count"):
+        AdderTree(0, 8)
+    with pytest.raises(ValueError, match="in_elems"):
+        WidthConverter(0, 4, 10)
+    with pytest.raises(ValueError, match="pe=11 exceeds"):
+        ArgMax(10, 11, 8)
+    model = random_dense_model([5, 3], (2, 2, 1), seed=0)
+    with pytest.raises(BnnError, match="PE=6 must be between 1 and the layer's 5"):
+        fold_layer(0, model.layers[0], 6, 2)
+    assert heap_latency([1]) == 1
+
+
+def test_signed_width():
+    assert signed_width(0, 0) == 1
+    assert signed_width(-1, 0) == 1
+    assert signed_width(-128, 127) == 8
+    assert signed_width(-129, 127) == 9
+    assert signed_width(0, 128) == 9
+
+
+@pytest.mark.parametrize("ni, no, total, eb", [(4, 4, 13, 1), (3, 8, 19, 1), (8, 3, 19, 1), (6, 4, 7, 8),
+                                               (5, 7, 5, 1), (1, 1, 3, 8), (16, 6, 50, 1)])
+def test_width_converter_regroups_and_zero_pads(ni, no, total, eb):
+    dut = WidthConverter(ni, no, total, elem_bits=eb)
+    rng = np.random.default_rng(ni * 100 + no)
+    vectors = [rng.integers(0, 1 << eb, total) for _ in range(5)]
+    in_beats = -(-total // ni)
+    beats = []
+    for v in vectors:
+        padded = np.concatenate([v, rng.integers(0, 1 << eb, in_beats * ni - total)])  # noise in spare slots
+        beats += [sum(int(e) << (j * eb) for j, e in enumerate(padded[b * ni:(b + 1) * ni])) for b in range(in_beats)]
+    words_per = -(-total // no)
+    expect = []
+    for v in vectors:
+        padded = np.concatenate([v, np.zeros(words_per * no - total, dtype=v.dtype)])
+        expect += [sum(int(e) << (j * eb) for j, e in enumerate(padded[w * no:(w + 1) * no])) for w in range(words_per)]
+    got = []
+    gaps = np.random.default_rng(3)
+
+    async def bench(ctx):
+        qi = 0
+        for _ in range(20 * (len(beats) + len(expect)) + 50):
+            valid = qi < len(beats) and gaps.random() < 0.7
+            ready = gaps.random() < 0.6
+            ctx.set(dut.i.valid, int(valid))
+            if valid:
+                ctx.set(dut.i.payload, beats[qi])
+            ctx.set(dut.o.ready, int(ready))
+            if valid and ctx.get(dut.i.ready):
+                qi += 1
+            if ready and ctx.get(dut.o.valid):
+                got.append(ctx.get(dut.o.payload))
+            await ctx.tick()
+
+    _run(dut, bench)
+    assert got == expect
+
+
+@pytest.mark.parametrize("classes, pe", [(10, 3), (7, 7), (5, 1), (1, 1)])
+def test_argmax_first_index_of_maximum(classes, pe):
+    sb = 6
+    dut = ArgMax(classes, pe, sb)
+    rng = np.random.default_rng(classes * 10 + pe)
+    images = [rng.integers(-4, 4, classes) for _ in range(12)]  # small range: many ties
+    images.append(np.full(classes, -32))
+    images.append(np.full(classes, 31))
+    beats_per = -(-classes // pe)
+    beats = []
+    for s in images:
+        padded = np.concatenate([s, rng.integers(-32, 32, beats_per * pe - classes)])  # noise in padding fields
+        beats += [sum((int(v) & 63) << (p * sb) for p, v in enumerate(padded[f * pe:(f + 1) * pe]))
+                  for f in range(beats_per)]
+    got = []
+
+    async def bench(ctx):
+        qi = 0
+        flip = np.random.default_rng(1)
+        for _ in range(4 * len(beats) + 20):
+            valid = qi < len(beats) and flip.random() < 0.8
+            ready = flip.random() < 0.5
+            ctx.set(dut.i.valid, int(valid))
+            if valid:
+                ctx.set(dut.i.payload, beats[qi])
+            ctx.set(dut.o.ready, int(ready))
+            if valid and ctx.get(dut.i.ready):
+                qi += 1
+            if ready and ctx.get(dut.o.valid):
+                got.append(ctx.get(dut.o.payload))
+            await ctx.tick()
+
+    _run(dut, bench)
+    decoded = [decode_result(w, dut.class_bits, sb, classes) for w in got]
+    assert [d[0] for d in decoded] == [int(np.argmax(s)) for s in images]
+    assert [d[1] for d in decoded] == [s.tolist() for s in images]
+
+
+@pytest.mark.parametrize("sizes, shape, pe, simd, binarize", [
+    ([11, 4], (1, 1, 23), 3, 5, 128),  # bits in, bits out, odd everything
+    ([9], (1, 1, 17), 4, 6, 128),  # bits in, scores out
+    ([7, 3], (1, 1, 10), 2, 3, None),  # pixels in, bits out
+    ([5], (1, 1, 6), 5, 4, None),  # pixels in, scores out
+])
+def test_engine_against_golden(sizes, shape, pe, simd, binarize):
+    model = random_dense_model(sizes, shape, seed=pe * simd, binarize_at=binarize)
+    layer = model.layers[0]
+    fold = fold_layer(0, layer, pe, simd)
+    dut = LayerEngine(layer, fold)
+    rng = np.random.default_rng(9)
+    images = rng.integers(0, 256, size=(6, *shape), dtype=np.uint8)
+    x = images.reshape(len(images), -1)
+    if binarize is not None:
+        x = x >= binarize
+    ref = golden.apply_layer(layer, x).out
+    eb = fold.elem_bits
+    words = []
+    for v in x.astype(np.int64):
+        padded = np.concatenate([v, np.zeros(fold.SF * simd - fold.MW, dtype=np.int64)])
+        words += [sum(int(e) << (j * eb) for j, e in enumerate(padded[s * simd:(s + 1) * simd]))
+                  for s in range(fold.SF)]
+    got = []
+    n_beats = len(images) * fold.NF
+
+    async def bench(ctx):
+        qi = 0
+        flip = np.random.default_rng(2)
+        while len(got) < n_beats:
+            valid = qi < len(words) and flip.random() < 0.8
+            ready = flip.random() < 0.7
+            ctx.set(dut.i.valid, int(valid))
+            if valid:
+                ctx.set(dut.i.payload, words[qi])
+            ctx.set(dut.o.ready, int(ready))
+            if valid and ctx.get(dut.i.ready):
+                qi += 1
+            if ready and ctx.get(dut.o.valid):
+                got.append(ctx.get(dut.o.payload))
+            await ctx.tick()
+
+    _run(dut, bench)
+    ob = dut.out_bits
+    fields = [[(w >> (p * ob)) & ((1 << ob) - 1) for p in range(pe)] for w in got]
+    out = np.array([sum((fields[i * fold.NF + f] for f in range(fold.NF)), []) for i in range(len(images))])
+    out = out[:, :fold.MH]
+    if layer.output == "scores":
+        out = np.where(out >= 1 << (ob - 1), out - (1 << ob), out)
+        np.testing.assert_array_equal(out, ref)
+    else:
+        np.testing.assert_array_equal(out.astype(bool), ref)
