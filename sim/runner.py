@@ -22,6 +22,9 @@ CLOCK_NS = 10
 # Amaranth's Verilog and the harness are lint-clean enough; Verilator treats any warning as fatal by default.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "--x-assign", "fast",
                   "--x-initial", "fast", "-CFLAGS", "-O1"]
+# The PyPI wheel's verilated.mk leaves the precompiled-header include flag empty, which breaks every build large
+# enough to be split into several C++ files; a variable in MAKEFLAGS overrides the makefile's own assignment.
+VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 class SimulationFailed(BnnError):
@@ -86,6 +89,9 @@ class Bench:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         if built:
             return False
+        saved_makeflags = os.environ.get("MAKEFLAGS")
+        if self.simulator.name == "verilator":
+            os.environ["MAKEFLAGS"] = f"{saved_makeflags or ''} {VERILATOR_MAKEFLAGS}".strip()
         try:
             runner.build(sources=self.sources, hdl_toplevel=self.toplevel, build_dir=self.build_dir,
                          parameters=self.parameters, build_args=self.build_args, timescale=TIMESCALE,
@@ -94,6 +100,11 @@ class Bench:
             stamp_file.unlink(missing_ok=True)
             raise SimulationFailed(f"{self.simulator.name} build of {self.toplevel} failed ({exc}); log "
                                    f"{log_file}:\n{_tail(log_file)}") from None
+        finally:
+            if saved_makeflags is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = saved_makeflags
         stamp_file.write_text(stamp)
         return True
 

@@ -147,7 +147,7 @@ def torch_layer_outputs(net: BinaryNet, images: np.ndarray, batch_size: int = 10
     outputs: list[list[np.ndarray]] = [[] for _ in net.blocks]
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            x = torch.from_numpy(images[start:start + batch_size]).permute(0, 3, 1, 2).float()
+            x = torch.from_numpy(np.array(images[start:start + batch_size])).permute(0, 3, 1, 2).float()
             x = net.input_binarize(x)
             for i, block in enumerate(net.blocks):
                 x = block(x)

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                                           "--json", str(out / "verify.json")])
     manifest = rtl_dir / "manifest.json"
     if args.force or fresh or not manifest.exists() or \
-            json.loads(manifest.read_text()).get("generator", {}).get("args", {}).get("pe") != args.pe:
+            json.loads(manifest.read_text())["generator"]["args"].get("requested_pe") != args.pe:
         timings["rtl"] = _stage("rtl", ["rtl", str(model_path), "--pe", args.pe, "--simd", args.simd,
                                         "-o", str(rtl_dir)])
     timings["sim"] = _stage("sim", ["sim", str(rtl_dir), "--model", str(model_path), "--images", str(args.images),
@@ -80,7 +80,7 @@ def _summary(out: Path, timings: dict[str, float]) -> None:
           f"{100 * verify['pytorch_accuracy']:.2f} % on {verify['images']:,} test images")
     exact = all(r["agree"] == r["total"] for r in verify["layers"]) and verify["classes_agree"] == verify["images"]
     print(f"golden vs torch  {'bit-exact' if exact else 'MISMATCH'} on every layer")
-    print(f"hardware         {manifest.get('cycles_per_image')} cycles/image predicted, "
+    print(f"hardware         {manifest['predicted']['cycles_per_image']} cycles/image predicted, "
           f"{sim.get('cycles_per_image')} measured")
     print(f"RTL simulation   {sim.get('images')} images on {sim.get('simulator')}, "
           f"{sim.get('mismatches_total', sim.get('mismatches'))} mismatches against {sim.get('reference')}")

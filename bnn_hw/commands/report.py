@@ -153,8 +153,10 @@ def _folding(manifest: dict, path: Path) -> Section:
     layers = manifest.get("layers", [])
     keys = ["kind", "MW", "MH", "PE", "SIMD", "NF", "SF", "input_vectors", "cycles_per_image"]
     sec.tables.append((["layer", *keys], [[i, *[layer.get(k) for k in keys]] for i, layer in enumerate(layers)]))
-    sec.paragraphs.append(f"Predicted {_fmt(manifest.get('cycles_per_image'))} cycles per image and "
-                          f"{_fmt(manifest.get('latency_cycles'))} cycles of latency for one image.")
+    predicted = manifest.get("predicted", {})
+    sec.paragraphs.append(f"Predicted {_fmt(predicted.get('cycles_per_image'))} cycles per image (limited by "
+                          f"{predicted.get('limited_by', '?')}) and {_fmt(predicted.get('latency_cycles'))} cycles of "
+                          "latency for one image.")
     return sec
 
 
@@ -201,7 +203,7 @@ def _throughput(run: Path, manifest: dict | None, synth: dict | None, sim: dict 
                 clock_mhz: float | None) -> Section:
     sec = Section("Throughput comparison")
     rows: list[list[Any]] = []
-    cycles = (sim or {}).get("cycles_per_image") or (manifest or {}).get("cycles_per_image")
+    cycles = (sim or {}).get("cycles_per_image") or (manifest or {}).get("predicted", {}).get("cycles_per_image")
     luts = ((synth or {}).get("total") or {}).get("luts")
     clock, clock_note = None, NOT_MEASURED
     if synth and synth.get("fmax_mhz"):

@@ -61,7 +61,7 @@ def _point(model: Path, pe: int, simd: int, args: argparse.Namespace) -> dict:
         raise BnnError(f"{folder}: `bnn-hw synth` wrote no synth*.json")
     synth = json.loads(synth_files[0].read_text())
     point = {"pe": pe, "simd": simd, "lanes": pe * simd, "target": args.target,
-             "cycles_per_image": manifest["cycles_per_image"], "luts": synth["total"].get("luts"),
+             "cycles_per_image": manifest["predicted"]["cycles_per_image"], "luts": synth["total"].get("luts"),
              "ffs": synth["total"].get("ffs"), "brams": synth["total"].get("brams"),
              "fmax_mhz": synth.get("fmax_mhz"), "measured_cycles_per_image": None}
     if args.simulate:
