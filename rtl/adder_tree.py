@@ -7,6 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.bitheap import heap_latency, reduce_heap
+from rtl.errors import reject
 
 
 class AdderTree(wiring.Component):
@@ -24,9 +25,9 @@ class AdderTree(wiring.Component):
 
     def __init__(self, count: int, value_width: int):
         if not isinstance(count, int) or count < 1:
-            raise ValueError(f"AdderTree count must be a positive integer, got {count!r}")
+            reject(self, f"AdderTree count must be a positive integer, got {count!r}")
         if not isinstance(value_width, int) or value_width < 1:
-            raise ValueError(f"AdderTree value_width must be a positive integer, got {value_width!r}")
+            reject(self, f"AdderTree value_width must be a positive integer, got {value_width!r}")
         self.count = count
         self.value_width = value_width
         self.max_total = count * ((1 << value_width) - 1)

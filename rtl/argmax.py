@@ -6,6 +6,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from rtl.errors import reject
+
 
 class ArgMax(wiring.Component):
     """Turns NF beats of PE scores into one result word per image.
@@ -21,9 +23,9 @@ class ArgMax(wiring.Component):
     def __init__(self, classes: int, pe: int, score_bits: int):
         for name, v in (("classes", classes), ("pe", pe), ("score_bits", score_bits)):
             if not isinstance(v, int) or v < 1:
-                raise ValueError(f"ArgMax {name} must be a positive integer, got {v!r}")
+                reject(self, f"ArgMax {name} must be a positive integer, got {v!r}")
         if pe > classes:
-            raise ValueError(f"ArgMax pe={pe} exceeds classes={classes}")
+            reject(self, f"ArgMax pe={pe} exceeds classes={classes}")
         self.classes, self.pe, self.score_bits = classes, pe, score_bits
         self.beats = -(-classes // pe)
         self.class_bits = max(1, (classes - 1).bit_length())

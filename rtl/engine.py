@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 from bnn_hw.errors import BnnError
 from bnn_hw.model import Layer
 from rtl.adder_tree import AdderTree
+from rtl.errors import reject
 from rtl.folding import LayerFold, init_words, weight_words
 from rtl.popcount import Popcount
 from rtl.timing import engine_fifo_depth, engine_latency
@@ -44,7 +45,7 @@ class LayerEngine(wiring.Component):
         if layer.kind != "dense":
             raise BnnError(f"layer {fold.index}: the layer engine supports dense layers only")
         if fold.MW != layer.fan_in or fold.MH != layer.out_features:
-            raise ValueError("fold does not describe this layer")
+            reject(self, "fold does not describe this layer")
         self.layer, self.fold = layer, fold
         self.pixels = layer.input == "pixels"
         self.scores = layer.output == "scores"
@@ -153,39 +154,46 @@ class LayerEngine(wiring.Component):
         for p in range(pe):
             w_p = Signal(simd, name=f"w{p}")
             m.d.comb += w_p.eq(wv[p * simd:(p + 1) * simd])
-            c = Signal(signed(aw), name=f"contrib{p}")
             if self.pixels:
+                c = Signal(signed(aw), name=f"contrib{p}")
                 lanes = Signal(simd * 8, name=f"wx{p}")
                 m.d.comb += lanes.eq(Cat(*[Mux(w_p[i], x[8 * i:8 * i + 8], 0) for i in range(simd)]))
                 tree = AdderTree(simd, 8)
                 m.submodules[f"pe{p}_sum"] = tree
                 m.d.comb += [tree.values.eq(lanes), c.eq((tree.total << 1) - xsum.total)]
+                contrib.append(c)
             else:
                 mism = Signal(simd, name=f"mism{p}")
                 m.d.comb += mism.eq(x ^ w_p)
                 pc = Popcount(simd, first_group=3)
                 m.submodules[f"pe{p}_popcount"] = pc
                 m.d.comb += pc.bits.eq(mism)
-                m.d.comb += c.eq(-(pc.count << 1) if self.scores else -pc.count)
-            contrib.append(c)
+                # the popcount register is the adder's first operand (carry-chain data input, see folding.py)
+                contrib.append(pc.count << 1 if self.scores else pc.count)
 
         accs = []
         for p in range(pe):
             acc = Signal(signed(aw), name=f"acc{p}")
             init = Signal(signed(aw), name=f"init{p}")
-            m.d.comb += init.eq(tr.data[p * aw:(p + 1) * aw].as_signed())
+            base = Signal(signed(aw), name=f"base{p}")
+            m.d.comb += [init.eq(tr.data[p * aw:(p + 1) * aw].as_signed()),
+                         base.eq(Mux(first[acc_stage], init, acc))]
             with m.If(valid[acc_stage]):
-                m.d.sync += acc.eq(Mux(first[acc_stage], init, acc) + contrib[p])
+                m.d.sync += acc.eq(contrib[p] + base)
             accs.append(acc)
         done = Signal()
         m.d.sync += done.eq(valid[acc_stage] & last[acc_stage])
 
         # ---------------------------------------------------------------- output FIFO with credits
         m.submodules.ofifo = ofifo = fifo.SyncFIFO(width=pe * self.out_bits, depth=self.fifo_depth)
-        if self.scores:
+        if self.scores and not self.pixels:
+            m.d.comb += ofifo.w_data.eq(Cat(*[(-a)[:aw] for a in accs]))
+        elif self.scores:
             m.d.comb += ofifo.w_data.eq(Cat(*accs))
-        else:
+        elif self.pixels:
             m.d.comb += ofifo.w_data.eq(Cat(*[~a[-1] for a in accs]))
+        else:
+            m.d.comb += ofifo.w_data.eq(Cat(*[a[-1] for a in accs]))
         pop = Signal()
         m.d.comb += [
             ofifo.w_en.eq(done),

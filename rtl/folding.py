@@ -5,13 +5,16 @@ folds of SF = ceil(MW / SIMD) synapse folds each, one (PE x SIMD) step per clock
 Neuron n = nf * PE + p lives in PE p; its fan-in element j = sf * SIMD + i is lane i of word (nf, sf). Neurons and
 lanes past MH and MW are padding: zero weights, zero inputs (see rtl/width_converter.py for why zero is neutral).
 
-The engine accumulates `init - mismatches` (bits in) or `init + dot` (pixels in) so that the output bit is the sign
-of the accumulator (no comparator) and a score needs no final add:
+The engine accumulates `init + mismatches` (bits in) or `init + dot` (pixels in) so that the output bit is the sign
+of the accumulator (no comparator) and a score needs no final add. With m = popcount(x XOR w) = K - acc:
 
-- bits in, bits out:   init = K - t,    bit = (K - t) - popcount(x XOR w) >= 0   <=>  acc >= t
-- bits in, scores out: init = K + bias, score = init - 2 * popcount(x XOR w)      =  2*acc - K + bias
-- pixels in, bits out: init = -t,       bit = -t + dot >= 0                        <=>  dot >= t
-- pixels in, scores:   init = bias,     score = bias + dot
+- bits in, bits out:   init = t - K - 1,    bit = (init + m < 0)          <=>  K - m >= t  <=>  acc >= t
+- bits in, scores out: init = -(K + bias),  score = -(init + 2m)          =  2*acc - K + bias
+- pixels in, bits out: init = -t,           bit = (init + dot >= 0)       <=>  dot >= t
+- pixels in, scores:   init = bias,         score = init + dot
+
+Counting mismatches *upwards* lets the popcount register be the adder's first operand, which Yosys' Xilinx carry
+mapping uses directly as the carry-chain data input: the accumulator then costs one LUT per bit.
 """
 
 from __future__ import annotations
@@ -41,17 +44,21 @@ def init_values(layer: Layer) -> np.ndarray:
     """Per-neuron accumulator start value (int64, MH), see the module docstring."""
     k = layer.fan_in
     if layer.input == "bits":
-        return (k - layer.thresholds) if layer.output == "bits" else (k + layer.bias)
+        return (layer.thresholds - k - 1) if layer.output == "bits" else -(k + layer.bias)
     return -layer.thresholds if layer.output == "bits" else layer.bias.copy()
 
 
 def acc_range(layer: Layer) -> tuple[int, int]:
-    """Every value the accumulator can take, padding neurons (init 0) included."""
+    """Every value the accumulator (and, for bits-in scores, its negation) can take, padding neurons (init 0)
+    included."""
     init = init_values(layer)
     lo, hi = min(int(init.min()), 0), max(int(init.max()), 0)
     k = layer.fan_in
     if layer.input == "bits":
-        return lo - (2 * k if layer.output == "scores" else k), hi
+        hi += 2 * k if layer.output == "scores" else k
+        if layer.output == "scores":
+            lo, hi = min(lo, -hi), max(hi, -lo)
+        return lo, hi
     return lo - PIXEL_MAX * k, hi + PIXEL_MAX * k
 
 

@@ -7,6 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.bitheap import heap_latency, reduce_heap
+from rtl.errors import reject
 
 
 class Popcount(wiring.Component):
@@ -32,9 +33,9 @@ class Popcount(wiring.Component):
 
     def __init__(self, width: int, *, first_group: int = 6):
         if not isinstance(width, int) or width < 1:
-            raise ValueError(f"Popcount width must be a positive integer, got {width!r}")
+            reject(self, f"Popcount width must be a positive integer, got {width!r}")
         if first_group not in range(3, 7):
-            raise ValueError(f"Popcount first_group must be 3..6, got {first_group!r}")
+            reject(self, f"Popcount first_group must be 3..6, got {first_group!r}")
         self.width = width
         self.first_group = first_group
         self.latency = heap_latency([width], first_group)

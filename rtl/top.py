@@ -15,6 +15,7 @@ from amaranth.lib.wiring import In, Out
 from bnn_hw.model import BnnModel
 from rtl.argmax import ArgMax
 from rtl.engine import LayerEngine
+from rtl.errors import reject
 from rtl.folding import Plan
 from rtl.width_converter import WidthConverter
 
@@ -36,7 +37,7 @@ class BnnTop(wiring.Component):
 
     def __init__(self, model: BnnModel, plan: Plan, *, debug_taps: bool = False):
         if len(plan.layers) != len(model.layers):
-            raise ValueError("plan and model have different layer counts")
+            reject(self, "plan and model have different layer counts")
         self.model, self.plan, self.debug_taps = model, plan, debug_taps
         members = {
             "pixels": In(stream.Signature(8 * plan.pixels_per_beat)),

@@ -14,6 +14,8 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from rtl.errors import reject
+
 
 def _ceil_to(x: int, m: int) -> int:
     return -(-x // m) * m
@@ -36,7 +38,7 @@ class WidthConverter(wiring.Component):
     def __init__(self, in_elems: int, out_elems: int, total: int, elem_bits: int = 1):
         for name, v in (("in_elems", in_elems), ("out_elems", out_elems), ("total", total), ("elem_bits", elem_bits)):
             if not isinstance(v, int) or v < 1:
-                raise ValueError(f"WidthConverter {name} must be a positive integer, got {v!r}")
+                reject(self, f"WidthConverter {name} must be a positive integer, got {v!r}")
         self.in_elems, self.out_elems, self.total, self.elem_bits = in_elems, out_elems, total, elem_bits
         self.in_beats = -(-total // in_elems)
         self.out_words = -(-total // out_elems)

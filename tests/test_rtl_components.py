@@ -68,7 +68,6 @@ def test_adder_tree_random(count, vw):
     assert got == [int(v.sum()) for v in vecs]
 
 
-@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_component_parameters_are_validated():
     with pytest.raises(ValueError, match="width must be a positive integer"):
         Popcount(0)
