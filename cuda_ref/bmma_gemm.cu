@@ -36,6 +36,8 @@ typedef long long i64;
 #define BT_LDS 20
 #define BT_THREADS 128
 
+// The inline PTX below; host_emulation.h supplies equivalents when the file is compiled for the CPU emulator.
+#ifndef BNN_HOST_EMULATION
 __device__ __forceinline__ void cp_async16(u32* smem, const u32* gmem, bool valid)
 {
     const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
@@ -60,6 +62,7 @@ __device__ __forceinline__ void bmma_and_popc(int (&d)[4], const u32 (&a)[4], u3
         : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+#endif  // BNN_HOST_EMULATION
 
 __device__ __forceinline__ void bt_load_stage(u32 (*as)[BT_LDS], u32 (*bs)[BT_LDS], const u32* __restrict__ a,
                                               const u32* __restrict__ b, int m, int n, int ld, i64 lda, i64 m0,

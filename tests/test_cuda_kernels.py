@@ -1,8 +1,12 @@
 """Every CUDA kernel against bnn_hw.packing / bnn_hw.golden, bit for bit, on random odd sizes.
 
-Needs CuPy and a CUDA GPU: skipped with the reason otherwise (the nvcc compile test runs everywhere)."""
+Two back ends run the same tests: `gpu` (CuPy on a CUDA GPU, @pytest.mark.gpu, skipped with the reason without
+one) and `emulated` (the unchanged kernels compiled for the CPU by cuda_ref.emulator, skipped without g++), so the
+kernels' index arithmetic, tiling and epilogues are checked on every machine."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,28 +15,46 @@ import cuda_ref
 from bnn_hw import golden
 from bnn_hw.model import Layer
 from bnn_hw.packing import pack_bits
+from cuda_ref import emulator
 
 STATUS = cuda_ref.available()
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not STATUS, reason=f"GPU reference unavailable: {STATUS.reason}")]
-TENSOR_CORES = bool(STATUS) and STATUS.tensor_cores
-FUSED = ["tiled"] + (["bmma"] if TENSOR_CORES else [])
+BACKENDS = [
+    pytest.param("gpu", marks=[pytest.mark.gpu,
+                               pytest.mark.skipif(not STATUS, reason=f"GPU reference unavailable: {STATUS.reason}")]),
+    pytest.param("emulated", marks=pytest.mark.skipif(emulator.compiler() is None,
+                                                      reason="no g++ for the CPU emulation of the kernels")),
+]
 SHAPES = [(1, 1, 1), (3, 5, 33), (7, 9, 64), (129, 130, 300), (200, 257, 1000), (17, 300, 4097), (256, 128, 2048)]
 
 
-@pytest.fixture(scope="module")
-def K():
-    from cuda_ref import kernels
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request) -> SimpleNamespace:
+    """cp (cupy or its numpy stand-in), K (the launchers), tensor_cores."""
+    if request.param == "gpu":
+        import cupy
 
-    return kernels
+        from cuda_ref import kernels
+
+        return SimpleNamespace(name="gpu", cp=cupy, K=kernels, tensor_cores=STATUS.tensor_cores)
+    cp, kernels, _ = emulator.load()
+    return SimpleNamespace(name="emulated", cp=cp, K=kernels, tensor_cores=True)
+
+
+@pytest.fixture
+def K(backend):
+    return backend.K
+
+
+def fused(backend) -> list[str]:
+    return ["tiled"] + (["bmma"] if backend.tensor_cores else [])
 
 
 def _bits(rng: np.random.Generator, rows: int, k: int) -> np.ndarray:
     return rng.random((rows, k)) < 0.5
 
 
-def test_pack_signs_matches_packing(K) -> None:
-    import cupy as cp
-
+def test_pack_signs_matches_packing(backend, K) -> None:
+    cp = backend.cp
     rng = np.random.default_rng(1)
     for rows, k in [(1, 1), (3, 31), (5, 32), (7, 33), (11, 200), (4, 4097)]:
         signs = rng.integers(-3, 4, (rows, k)).astype(np.int8)  # 0 counts as +1
@@ -42,9 +64,8 @@ def test_pack_signs_matches_packing(K) -> None:
         assert np.array_equal(K.download_bits(got, k), signs >= 0)
 
 
-def test_pack_planes_matches_packing(K) -> None:
-    import cupy as cp
-
+def test_pack_planes_matches_packing(backend, K) -> None:
+    cp = backend.cp
     rng = np.random.default_rng(2)
     for rows, k in [(1, 1), (3, 33), (9, 784), (2, 1000)]:
         pixels = rng.integers(0, 256, (rows, k), dtype=np.uint8)
@@ -56,9 +77,8 @@ def test_pack_planes_matches_packing(K) -> None:
 
 
 @pytest.mark.parametrize("kernel_hw,stride,padding,pad", [((3, 3), 1, 1, 7), ((2, 2), 2, 0, 0), ((3, 3), 2, 2, 255)])
-def test_gather_u8_is_golden_im2col(K, kernel_hw, stride, padding, pad) -> None:
-    import cupy as cp
-
+def test_gather_u8_is_golden_im2col(backend, K, kernel_hw, stride, padding, pad) -> None:
+    cp = backend.cp
     rng = np.random.default_rng(3)
     img = rng.integers(0, 256, (3, 9, 11, 3), dtype=np.uint8)
     k = kernel_hw[0]
@@ -80,9 +100,8 @@ def test_gather_u8_is_golden_im2col(K, kernel_hw, stride, padding, pad) -> None:
 
 @pytest.mark.parametrize("channels", [1, 5, 32, 64, 70])
 @pytest.mark.parametrize("pad_value", [-1, 1])
-def test_gather_bits_is_golden_im2col(K, channels, pad_value) -> None:
-    import cupy as cp
-
+def test_gather_bits_is_golden_im2col(backend, K, channels, pad_value) -> None:
+    cp = backend.cp
     rng = np.random.default_rng(4 + channels)
     fmap = rng.random((2, 6, 7, channels)) < 0.5
     layer = Layer("conv", "bits", "bits", (6, 7, channels), 4, np.zeros((4, 1), np.uint64), kernel=3, stride=2,
@@ -97,7 +116,8 @@ def test_gather_bits_is_golden_im2col(K, channels, pad_value) -> None:
     assert cp.array_equal(flat, K.upload_bits(pack_bits(fmap.reshape(2, -1)), 6 * 7 * channels))
 
 
-def test_or_pool_is_golden(K) -> None:
+def test_or_pool_is_golden(backend, K) -> None:
+    cp = backend.cp
     rng = np.random.default_rng(5)
     bits = rng.random((3, 7, 9, 40)) < 0.3
     packed = K.upload_bits(pack_bits(bits.reshape(-1, 40)), 40, 2).reshape(3, 7, 9, 2)
@@ -107,9 +127,8 @@ def test_or_pool_is_golden(K) -> None:
         assert np.array_equal(K.download_bits(got.reshape(-1, 2), 40).reshape(want.shape), want)
 
 
-def test_row_weights_and_argmax(K) -> None:
-    import cupy as cp
-
+def test_row_weights_and_argmax(backend, K) -> None:
+    cp = backend.cp
     rng = np.random.default_rng(6)
     bits = _bits(rng, 50, 1000)
     assert np.array_equal(cp.asnumpy(K.row_weights(K.upload_bits(pack_bits(bits), 1000), K.row_words(1000))),
@@ -123,11 +142,10 @@ def test_row_weights_and_argmax(K) -> None:
 
 @pytest.mark.parametrize("m,n,k", SHAPES)
 @pytest.mark.parametrize("kernel_name", ["naive", "tiled", "bmma"])
-def test_xnor_matmul_is_golden(K, m, n, k, kernel_name) -> None:
-    import cupy as cp
-
-    if kernel_name == "bmma" and not TENSOR_CORES:
+def test_xnor_matmul_is_golden(backend, K, m, n, k, kernel_name) -> None:
+    if kernel_name == "bmma" and not backend.tensor_cores:
         pytest.skip(f"no binary tensor cores: {STATUS.reason}")
+    cp = backend.cp
     rng = np.random.default_rng(m * 7 + n * 13 + k)
     x, w = pack_bits(_bits(rng, m, k)), pack_bits(_bits(rng, n, k))
     got = K.xnor_matmul(K.upload_bits(x, k), K.upload_bits(w, k), k, kernel_name=kernel_name)
@@ -135,11 +153,12 @@ def test_xnor_matmul_is_golden(K, m, n, k, kernel_name) -> None:
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 3, 1), (5, 7, 33), (130, 129, 784), (64, 300, 2000)])
-@pytest.mark.parametrize("kernel_name", FUSED)
-def test_pixel_matmul_is_golden(K, m, n, k, kernel_name) -> None:
-    import cupy as cp
-
+@pytest.mark.parametrize("kernel_name", ["tiled", "bmma"])
+def test_pixel_matmul_is_golden(backend, K, m, n, k, kernel_name) -> None:
+    cp = backend.cp
     rng = np.random.default_rng(m + n + k)
+    if kernel_name not in fused(backend):
+        pytest.skip(f"no binary tensor cores: {STATUS.reason}")
     pixels = rng.integers(0, 256, (m, k), dtype=np.uint8)
     pixels[0, :] = 255
     w = pack_bits(_bits(rng, n, k))
@@ -149,12 +168,13 @@ def test_pixel_matmul_is_golden(K, m, n, k, kernel_name) -> None:
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 1, 1), (77, 33, 100), (300, 200, 513)])
-@pytest.mark.parametrize("kernel_name", FUSED)
-def test_fused_threshold_and_scores(K, m, n, k, kernel_name) -> None:
+@pytest.mark.parametrize("kernel_name", ["tiled", "bmma"])
+def test_fused_threshold_and_scores(backend, K, m, n, k, kernel_name) -> None:
     """The epilogue: packed output bits (acc >= t, zero past N) and dot + bias scores, with the accumulators."""
-    import cupy as cp
-
+    cp = backend.cp
     rng = np.random.default_rng(k)
+    if kernel_name not in fused(backend):
+        pytest.skip(f"no binary tensor cores: {STATUS.reason}")
     x, w = pack_bits(_bits(rng, m, k)), pack_bits(_bits(rng, n, k))
     acc = golden.xnor_popcount(x, w, k)
     thr = rng.integers(0, k + 2, n)

@@ -1,9 +1,12 @@
 """cuda_ref.run against bnn_hw.golden.run: every layer's accumulators and outputs, scores and classes, on random
 models (dense, conv with padding/stride/pooling, binarized input) with odd batch sizes and on real images.
 
-Needs CuPy and a CUDA GPU: skipped with the reason otherwise."""
+Back ends as in test_cuda_kernels.py: `gpu` (skipped without a CUDA GPU, with the reason) and `emulated` (the same
+kernels and network code on the CPU emulation, smaller batches)."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,15 +14,20 @@ import pytest
 import cuda_ref
 from bnn_hw import golden
 from bnn_hw.synthetic import ConvSpec, random_images, random_model
+from cuda_ref import emulator
 
 STATUS = cuda_ref.available()
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not STATUS, reason=f"GPU reference unavailable: {STATUS.reason}")]
-KERNELS = ["tiled"] + (["bmma"] if bool(STATUS) and STATUS.tensor_cores else [])
-
+BACKENDS = [
+    pytest.param("gpu", marks=[pytest.mark.gpu,
+                               pytest.mark.skipif(not STATUS, reason=f"GPU reference unavailable: {STATUS.reason}")]),
+    pytest.param("emulated", marks=pytest.mark.skipif(emulator.compiler() is None,
+                                                      reason="no g++ for the CPU emulation of the kernels")),
+]
 MODELS = {
     "mlp": dict(input_shape=(28, 28, 1), hidden=[256, 256]),
     "odd-mlp": dict(input_shape=(5, 7, 3), hidden=[33, 130, 65], num_classes=7),
     "binarized-mlp": dict(input_shape=(28, 28, 1), hidden=[100], binarize_at=128),
+    "single-layer": dict(input_shape=(3, 3, 2), hidden=[], num_classes=4),
     "conv": dict(input_shape=(12, 12, 3), hidden=[ConvSpec(8, 3, 1, 1, pad_value=17, pool=2),
                                                   ConvSpec(40, 3, 2, 1, pad_value=1), 50]),
     "conv-32ch": dict(input_shape=(10, 9, 1), hidden=[ConvSpec(32, 3, 1, 1, pool=2), ConvSpec(64, 2, 1, 0,
@@ -29,28 +37,44 @@ MODELS = {
 }
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request) -> SimpleNamespace:
+    """run/predict of the chosen back end, the kernels it can use, and batch sizes it is quick enough for."""
+    if request.param == "gpu":
+        return SimpleNamespace(run=cuda_ref.run, predict=cuda_ref.predict,
+                               kernels=["tiled"] + (["bmma"] if STATUS.tensor_cores else []),
+                               counts=(1, 3, 131, 1000), real_images=3000)
+    _, _, network = emulator.load()
+    return SimpleNamespace(run=network.run, predict=network.predict, kernels=["tiled", "bmma"], counts=(1, 3, 13),
+                           real_images=40)
+
+
 def assert_same(got: golden.GoldenResult, want: golden.GoldenResult) -> None:
     assert np.array_equal(got.classes, want.classes)
-    assert np.array_equal(got.scores, want.scores)
+    assert got.scores.dtype == want.scores.dtype and np.array_equal(got.scores, want.scores)
     assert len(got.layers) == len(want.layers)
     for i, (g, w) in enumerate(zip(got.layers, want.layers, strict=True)):
         assert g.acc.shape == w.acc.shape and np.array_equal(g.acc, w.acc), f"layer {i} accumulators"
         assert g.out.dtype == w.out.dtype and np.array_equal(g.out, w.out), f"layer {i} outputs"
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("kernel", ["tiled", "bmma"])
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_run_is_golden(name: str, kernel: str) -> None:
+def test_run_is_golden(backend, name: str, kernel: str) -> None:
+    if kernel not in backend.kernels:
+        pytest.skip(f"no binary tensor cores: {STATUS.reason}")
     model = random_model(seed=11, **MODELS[name])
-    for count in (1, 3, 131):
+    for count in backend.counts:
         images = random_images(model, count, seed=count)
         want = golden.run(model, images)
-        assert_same(cuda_ref.run(model, images, kernel=kernel, batch_size=50), want)
-        assert np.array_equal(cuda_ref.predict(model, images, kernel=kernel), want.classes)
+        assert_same(backend.run(model, images, kernel=kernel, batch_size=50), want)
+        assert np.array_equal(backend.predict(model, images, kernel=kernel), want.classes)
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
-def test_real_images(kernel: str) -> None:
+@pytest.mark.parametrize("kernel", ["tiled", "bmma"])
+def test_real_images(backend, kernel: str) -> None:
+    if kernel not in backend.kernels:
+        pytest.skip(f"no binary tensor cores: {STATUS.reason}")
     from bnn_hw.datasets import load_dataset
 
     try:
@@ -58,5 +82,5 @@ def test_real_images(kernel: str) -> None:
     except Exception as exc:
         pytest.skip(f"Fashion-MNIST not available: {exc}")
     model = random_model((28, 28, 1), [256, 256], seed=5)
-    images = data.images[:3000]
-    assert_same(cuda_ref.run(model, images, kernel=kernel), golden.run(model, images))
+    images = data.images[: backend.real_images]
+    assert_same(backend.run(model, images, kernel=kernel), golden.run(model, images))

@@ -1,0 +1,236 @@
+// Host emulation of the few CUDA features the cuda_ref kernels use, so the unchanged .cu sources can be compiled
+// with g++ and run on the CPU (cuda_ref/emulator.py). It exists to test the kernels' index arithmetic, tiling,
+// pipelining, epilogues and the Python launchers on a machine without a GPU; it says nothing about speed.
+//
+// Model: the blocks of a launch run one after another; the threads of a block are cooperative fibers (ucontext),
+// each running until it reaches a barrier, so __syncthreads() is a real barrier and a thread that reads shared data
+// before the barrier that publishes it reads stale data here too. `__shared__` becomes `static`: one instance per
+// kernel, which is one block's shared memory since blocks do not overlap. Warp collectives (__ballot_sync,
+// __shfl_xor_sync, the binary mma) exchange values through per-warp slots between two warp barriers, so every lane
+// of the warp must take part (as on the GPU); a barrier that can never complete aborts with "deadlock". The mma computes what the PTX ISA defines
+// for mma.m16n8k256 .b1 .and.popc from the documented fragment layout; cp.async copies at once (or zero-fills).
+
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <ucontext.h>
+
+struct dim3 {
+    unsigned x = 1, y = 1, z = 1;
+};
+struct uint4 {
+    unsigned x, y, z, w;
+};
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return uint4{x, y, z, w}; }
+
+inline dim3 threadIdx;  // of the fiber that runs now
+inline dim3 blockIdx;
+inline dim3 blockDim;
+inline dim3 gridDim;
+
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
+
+using std::max;
+using std::min;
+
+inline int __popc(unsigned v) { return __builtin_popcount(v); }
+
+// ---- fibers and barriers
+
+struct EmuBarrier {
+    unsigned expected = 0, count = 0, gen = 0;
+};
+struct EmuFiber {
+    ucontext_t ctx;
+    dim3 tid;
+    bool done = false;
+    const unsigned* wait_gen = nullptr;  // blocked until *wait_gen != wait_value
+    unsigned wait_value = 0;
+};
+struct EmuWarp {
+    EmuBarrier bar;
+    unsigned words[32][8];
+};
+struct EmuBlock {
+    ucontext_t main;
+    std::vector<EmuFiber> fibers;
+    std::vector<EmuWarp> warps;
+    EmuBarrier bar;
+    int current = -1;
+    std::function<void()> body;
+};
+inline EmuBlock* emu_block = nullptr;
+constexpr std::size_t EMU_STACK = 256 * 1024;
+
+inline void emu_arrive(EmuBarrier& b)
+{
+    const unsigned gen = b.gen;
+    if (++b.count == b.expected) {  // last to arrive releases the others
+        b.count = 0;
+        ++b.gen;
+        return;
+    }
+    EmuFiber& f = emu_block->fibers[emu_block->current];
+    f.wait_gen = &b.gen;
+    f.wait_value = gen;
+    swapcontext(&f.ctx, &emu_block->main);
+}
+
+inline void emu_fiber_entry()
+{
+    emu_block->body();
+    emu_block->fibers[emu_block->current].done = true;  // returns to uc_link = the scheduler
+}
+
+inline unsigned emu_tid() { return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z); }
+inline EmuWarp& emu_warp() { return emu_block->warps[emu_tid() / 32]; }
+inline unsigned emu_lane() { return emu_tid() % 32; }
+
+inline void __syncthreads() { emu_arrive(emu_block->bar); }
+
+inline unsigned __ballot_sync(unsigned, bool bit)
+{
+    EmuWarp& w = emu_warp();
+    w.words[emu_lane()][0] = bit ? 1u : 0u;
+    emu_arrive(w.bar);
+    unsigned r = 0;
+    for (int l = 0; l < 32; ++l) r |= w.words[l][0] << l;
+    emu_arrive(w.bar);
+    return r;
+}
+
+template <typename T>
+inline T __shfl_xor_sync(unsigned, T v, int mask)
+{
+    static_assert(sizeof(T) == 4, "32-bit shuffles only");
+    EmuWarp& w = emu_warp();
+    std::memcpy(&w.words[emu_lane()][0], &v, 4);
+    emu_arrive(w.bar);
+    T r;
+    std::memcpy(&r, &w.words[emu_lane() ^ (unsigned)mask][0], 4);
+    emu_arrive(w.bar);
+    return r;
+}
+
+// ---- replacements for the inline PTX of bmma_gemm.cu (guarded there by BNN_HOST_EMULATION)
+
+inline void cp_async16(unsigned* smem, const unsigned* gmem, bool valid)
+{
+    if (valid)
+        std::memcpy(smem, gmem, 16);
+    else
+        std::memset(smem, 0, 16);
+}
+inline void cp_async_commit() {}
+inline void cp_async_wait_all_but_one() {}
+inline void cp_async_wait_all() {}
+
+// d += popcount(A AND B) over a 16 x 8 x 256 tile, fragments as in the PTX ISA (lane = 4 * g + t):
+// A row g word t = a0 of lane (g, t), row g+8 word t = a1, row g word t+4 = a2, row g+8 word t+4 = a3;
+// B column g word t = b0 of lane (g, t), word t+4 = b1; D row g cols 2t, 2t+1 = d0, d1; row g+8 = d2, d3.
+inline void bmma_and_popc(int (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1)
+{
+    EmuWarp& w = emu_warp();
+    const unsigned lane = emu_lane();
+    for (int i = 0; i < 4; ++i) w.words[lane][i] = a[i];
+    w.words[lane][4] = b0;
+    w.words[lane][5] = b1;
+    emu_arrive(w.bar);
+    auto a_word = [&](int row, int word) {
+        const int g = row % 8, t = word % 4;
+        const int reg = (row >= 8 ? 1 : 0) + (word >= 4 ? 2 : 0);
+        return w.words[4 * g + t][reg];
+    };
+    auto b_word = [&](int col, int word) { return w.words[4 * col + word % 4][word >= 4 ? 5 : 4]; };
+    const int g = lane / 4, t = lane % 4;
+    int out[4];
+    for (int c = 0; c < 4; ++c) {
+        const int row = g + (c >= 2 ? 8 : 0), col = 2 * t + (c & 1);
+        int s = 0;
+        for (int k = 0; k < 8; ++k) s += __builtin_popcount(a_word(row, k) & b_word(col, k));
+        out[c] = s;
+    }
+    emu_arrive(w.bar);
+    for (int c = 0; c < 4; ++c) d[c] += out[c];
+}
+
+// ---- launching: the kernel's arguments come as an array of pointers to their values (cudaLaunchKernel style)
+
+template <typename... Args, std::size_t... I>
+void emu_call(void (*kernel)(Args...), void** args, std::index_sequence<I...>)
+{
+    kernel(*static_cast<std::remove_cv_t<std::remove_reference_t<Args>>*>(args[I])...);
+}
+
+template <typename... Args>
+void emu_launch(void (*kernel)(Args...), dim3 grid, dim3 block, void** args)
+{
+    gridDim = grid;
+    blockDim = block;
+    const unsigned threads = block.x * block.y * block.z;
+    static std::vector<std::unique_ptr<char[]>> stacks;  // reused by every launch
+    while (stacks.size() < threads) stacks.emplace_back(new char[EMU_STACK]);
+    for (unsigned bz = 0; bz < grid.z; ++bz)
+        for (unsigned by = 0; by < grid.y; ++by)
+            for (unsigned bx = 0; bx < grid.x; ++bx) {
+                EmuBlock blk;
+                blk.fibers.resize(threads);
+                blk.warps.resize((threads + 31) / 32);
+                for (auto& w : blk.warps) w.bar.expected = 32;
+                blk.bar.expected = threads;
+                blk.body = [=] { emu_call(kernel, args, std::index_sequence_for<Args...>{}); };
+                emu_block = &blk;
+                blockIdx = dim3{bx, by, bz};
+                for (unsigned t = 0; t < threads; ++t) {
+                    EmuFiber& f = blk.fibers[t];
+                    f.tid = dim3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+                    getcontext(&f.ctx);
+                    f.ctx.uc_stack.ss_sp = stacks[t].get();
+                    f.ctx.uc_stack.ss_size = EMU_STACK;
+                    f.ctx.uc_link = &blk.main;
+                    makecontext(&f.ctx, emu_fiber_entry, 0);
+                }
+                unsigned remaining = threads;
+                while (remaining) {
+                    bool progress = false;
+                    for (unsigned t = 0; t < threads; ++t) {
+                        EmuFiber& f = blk.fibers[t];
+                        if (f.done || (f.wait_gen && *f.wait_gen == f.wait_value)) continue;
+                        f.wait_gen = nullptr;
+                        blk.current = (int)t;
+                        threadIdx = f.tid;
+                        swapcontext(&blk.main, &f.ctx);
+                        progress = true;
+                        if (f.done) --remaining;
+                    }
+                    if (!progress) {
+                        std::fprintf(stderr, "host emulation: deadlock (a barrier some threads never reach)\n");
+                        std::abort();
+                    }
+                }
+                emu_block = nullptr;
+            }
+}
+
+#define EMU_EXPORT(name)                                                                                      \
+    extern "C" void emu_##name(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,  \
+                               void** args)                                                                   \
+    {                                                                                                         \
+        emu_launch(name, dim3{gx, gy, gz}, dim3{bx, by, bz}, args);                                           \
+    }
