@@ -2,7 +2,8 @@
 // with g++ and run on the CPU (cuda_ref/emulator.py). It exists to test the kernels' index arithmetic, tiling,
 // pipelining, epilogues and the Python launchers on a machine without a GPU; it says nothing about speed.
 //
-// Model: the blocks of a launch run one after another; the threads of a block are cooperative fibers (ucontext),
+// Model: the blocks of a launch run one after another; the threads of a block are cooperative fibers (started with
+// ucontext, switched with _setjmp/_longjmp, which skip the signal-mask system calls of swapcontext),
 // each running until it reaches a barrier, so __syncthreads() is a real barrier and a thread that reads shared data
 // before the barrier that publishes it reads stale data here too. `__shared__` becomes `static`: one instance per
 // kernel, which is one block's shared memory since blocks do not overlap. Warp collectives (__ballot_sync,
@@ -24,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include <csetjmp>
 #include <ucontext.h>
 
 struct dim3 {
@@ -57,7 +59,9 @@ struct EmuBarrier {
     unsigned expected = 0, count = 0, gen = 0;
 };
 struct EmuFiber {
-    ucontext_t ctx;
+    ucontext_t ctx;  // only to start the fiber on its own stack
+    std::jmp_buf jb;
+    bool started = false;
     dim3 tid;
     bool done = false;
     const unsigned* wait_gen = nullptr;  // blocked until *wait_gen != wait_value
@@ -69,6 +73,7 @@ struct EmuWarp {
 };
 struct EmuBlock {
     ucontext_t main;
+    std::jmp_buf sched;
     std::vector<EmuFiber> fibers;
     std::vector<EmuWarp> warps;
     EmuBarrier bar;
@@ -89,13 +94,14 @@ inline void emu_arrive(EmuBarrier& b)
     EmuFiber& f = emu_block->fibers[emu_block->current];
     f.wait_gen = &b.gen;
     f.wait_value = gen;
-    swapcontext(&f.ctx, &emu_block->main);
+    if (!_setjmp(f.jb)) _longjmp(emu_block->sched, 1);
 }
 
 inline void emu_fiber_entry()
 {
     emu_block->body();
-    emu_block->fibers[emu_block->current].done = true;  // returns to uc_link = the scheduler
+    emu_block->fibers[emu_block->current].done = true;
+    _longjmp(emu_block->sched, 1);  // never returns through uc_link
 }
 
 inline unsigned emu_tid() { return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z); }
@@ -215,7 +221,14 @@ void emu_launch(void (*kernel)(Args...), dim3 grid, dim3 block, void** args)
                         f.wait_gen = nullptr;
                         blk.current = (int)t;
                         threadIdx = f.tid;
-                        swapcontext(&blk.main, &f.ctx);
+                        if (!_setjmp(blk.sched)) {
+                            if (!f.started) {
+                                f.started = true;
+                                swapcontext(&blk.main, &f.ctx);
+                            } else {
+                                _longjmp(f.jb, 1);
+                            }
+                        }
                         progress = true;
                         if (f.done) --remaining;
                     }

@@ -4,9 +4,11 @@ errors, and emits the kernels the Python side launches. Runs without a GPU; skip
 from __future__ import annotations
 
 import ctypes
+import os
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -25,18 +27,36 @@ def test_every_source_is_listed() -> None:
     assert on_disk == set(KERNELS), "cuda_ref/_device.py KERNELS must list every .cu file"
 
 
+def _compile(name: str, arch: str, out: Path) -> tuple[str, str]:
+    """nvcc to PTX, then ptxas to a cubin: (error text or "", PTX text)."""
+    ptx = out / f"{name}_{arch}.ptx"
+    front = subprocess.run([NVCC, *NVCC_OPTIONS, f"-arch={arch}", "-ptx", "-Werror", "all-warnings",
+                            "-o", str(ptx), str(source_path(name))], capture_output=True, text=True)
+    if front.returncode:
+        return f"nvcc failed on {name}.cu for {arch}:\n{front.stderr}", ""
+    back = subprocess.run([PTXAS, f"-arch={arch}", "-v", "--warn-on-spills", "--warning-as-error",
+                           "-o", str(out / f"{name}_{arch}.cubin"), str(ptx)], capture_output=True, text=True)
+    if back.returncode:
+        return f"ptxas failed on {name}.cu for {arch}:\n{back.stderr}", ""
+    return "", ptx.read_text()
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> dict[tuple[str, str], tuple[str, str]]:
+    """Every (source, arch) compiled once, two at a time (the compiles are independent)."""
+    out = tmp_path_factory.mktemp("cuda")
+    jobs = [(name, arch) for name in sorted(KERNELS) for arch in ARCHS]
+    with ThreadPoolExecutor(max_workers=max(2, (os.cpu_count() or 2) // 2)) as pool:
+        results = pool.map(lambda job: _compile(*job, out), jobs)
+        return dict(zip(jobs, results, strict=True))
+
+
 @needs_nvcc
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("name", sorted(KERNELS))
-def test_compiles(name: str, arch: str, tmp_path: Path) -> None:
-    ptx = tmp_path / f"{name}.ptx"
-    front = subprocess.run([NVCC, *NVCC_OPTIONS, f"-arch={arch}", "-ptx", "-Werror", "all-warnings",
-                            "-o", str(ptx), str(source_path(name))], capture_output=True, text=True)
-    assert front.returncode == 0, f"nvcc failed on {name}.cu for {arch}:\n{front.stderr}"
-    back = subprocess.run([PTXAS, f"-arch={arch}", "-v", "--warn-on-spills", "--warning-as-error",
-                           "-o", str(tmp_path / f"{name}.cubin"), str(ptx)], capture_output=True, text=True)
-    assert back.returncode == 0, f"ptxas failed on {name}.cu for {arch}:\n{back.stderr}"
-    text = ptx.read_text()
+def test_compiles(compiled, name: str, arch: str) -> None:
+    error, text = compiled[(name, arch)]
+    assert not error, error
     entries = set(re.findall(r"\.entry\s+(\w+)\s*\(", text))
     assert set(KERNELS[name]) <= entries, f"{name}.cu lacks kernels {set(KERNELS[name]) - entries}"
     if name == "bmma_gemm":

@@ -117,7 +117,6 @@ def test_gather_bits_is_golden_im2col(backend, K, channels, pad_value) -> None:
 
 
 def test_or_pool_is_golden(backend, K) -> None:
-    cp = backend.cp
     rng = np.random.default_rng(5)
     bits = rng.random((3, 7, 9, 40)) < 0.3
     packed = K.upload_bits(pack_bits(bits.reshape(-1, 40)), 40, 2).reshape(3, 7, 9, 2)
