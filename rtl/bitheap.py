@@ -43,15 +43,30 @@ def heap_latency(heights: list[int], first_group: int = 6) -> int:
 
 
 def _counter(bits: list[Value]) -> Value:
-    """Number of ones among <= 6 bits, as a truth-table lookup. Written as `a + b + ...` Yosys would infer an adder
-    and map it to a carry chain; a constant table indexed by the bits is plain logic that ABC maps to one 6-input
-    LUT per output bit (and can absorb the XORs that feed it)."""
-    n = len(bits)
-    width = n.bit_length()
-    table = 0
-    for i in range(1 << n):
-        table |= bin(i).count("1") << (i * width)
-    return Const(table, width << n).word_select(Cat(*bits), width)
+    """Number of ones among <= 6 bits as plain logic (full/half adders of XOR/AND/OR, no `+`): written with `+`,
+    Yosys would infer a carry-chain adder; as gates, ABC maps each output bit to one 6-input LUT (absorbing the
+    XORs that feed it). Gate-level is also much cheaper for Amaranth to convert than a lookup table."""
+    cols: list[list[Value]] = [list(bits)]
+    c = 0
+    while c < len(cols):
+        col = cols[c]
+        while len(col) > 1:
+            if len(col) >= 3:
+                a, b, d = col.pop(), col.pop(), col.pop()
+                t = a ^ b
+                col.insert(0, t ^ d)
+                carry = (a & b) | (d & t)
+            else:
+                a, b = col.pop(), col.pop()
+                col.insert(0, a ^ b)
+                carry = a & b
+            if c + 1 == len(cols):
+                cols.append([])
+            cols[c + 1].append(carry)
+        c += 1
+    width = len(bits).bit_length()
+    out = [col[0] for col in cols[:width]]
+    return Cat(*out)
 
 
 def reduce_heap(m: Module, columns: Heap, name: str, first_group: int = 6) -> tuple[Signal, int]:

@@ -25,6 +25,8 @@ from rtl.folding import LayerFold, init_words, weight_words
 from rtl.popcount import Popcount
 from rtl.timing import engine_fifo_depth, engine_latency
 
+BLOCK_RAM_MIN_BITS = 4096  # weight memories at least this big are forced into block RAM
+
 
 class LayerEngine(wiring.Component):
     """One layer, folded as `fold` says (PE x SIMD, NF neuron folds, SF synapse folds).
@@ -68,8 +70,12 @@ class LayerEngine(wiring.Component):
 
         # ---------------------------------------------------------------- memories
         m.submodules.ibuf = ibuf = Memory(shape=unsigned(simd * eb), depth=2 * sf_n, init=[])
+        # A memory without write port is a ROM, which Yosys would happily build from LUTs: ask for block RAM
+        # unless the whole memory is smaller than a fraction of one block.
+        big = f.weight_memory_bits >= BLOCK_RAM_MIN_BITS
         m.submodules.wmem = wmem = Memory(shape=unsigned(pe * simd), depth=nf_n * sf_n,
-                                          init=weight_words(self.layer, f))
+                                          init=weight_words(self.layer, f),
+                                          attrs={"ram_style": "block", "rom_style": "block"} if big else None)
         m.submodules.tmem = tmem = Memory(shape=unsigned(pe * aw), depth=nf_n, init=init_words(self.layer, f))
         iw = ibuf.write_port()
         ir = ibuf.read_port(transparent_for=())
