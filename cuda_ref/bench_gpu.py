@@ -103,7 +103,7 @@ def ceilings(dev: dict[str, Any], repeats: int) -> dict[str, Any]:
     from cuda_ref._device import kernel
 
     sms = dev["sms"]
-    blocks, threads, iters = sms * 8, 256, 4096
+    blocks, threads, iters = sms * 8, 256, 32768
     sink = cp.zeros(blocks * threads, dtype=cp.int32)
     popc = kernel("peak", "popc_peak")
     t = cuda_time(lambda: popc((blocks,), (threads,), (np.int32(iters), np.uint32(0x9E3779B9), sink)), repeats)
