@@ -172,16 +172,32 @@ def _run_batch(dm: DeviceModel, images: cp.ndarray, trace: bool) -> tuple[cp.nda
     return scores, classes, traces
 
 
+def bytes_per_image(dm: DeviceModel, trace: bool) -> int:
+    """Device bytes one image needs in the largest layer (packed input rows, int32 accumulators, packed output)."""
+    worst = 0
+    for dl in dm.layers:
+        layer = dl.layer
+        rows = layer.input_vectors
+        need = rows * dl.planes * dl.ld * 4 + rows * K.words32(layer.out_features) * 4 * 2
+        if trace or layer.output == "scores":
+            need += rows * layer.out_features * 4
+        worst = max(worst, need)
+    return worst
+
+
 def run(model: BnnModel | DeviceModel, images: np.ndarray, batch_size: int = 8192, kernel: KernelChoice = "auto",
-        trace: bool = True) -> GoldenResult:
+        trace: bool = True, memory_budget: int = 1 << 30) -> GoldenResult:
     """Run the integer model on uint8 images on the GPU; the same results as `bnn_hw.golden.run`.
 
     `kernel`: "bmma" (binary tensor cores, sm_80+), "tiled" (CUDA cores) or "auto" (bmma when the device has it).
-    `trace=False` returns scores and classes only (`layers` is empty): the fast path for throughput."""
+    `trace=False` returns scores and classes only (`layers` is empty): the fast path for throughput.
+    Batches are cut smaller than `batch_size` when needed to keep a layer's device buffers within `memory_budget`
+    bytes (convolutions on large images)."""
     dm = model if isinstance(model, DeviceModel) else prepare(model, kernel)
     images = golden.as_images(dm.model, images)
     if batch_size < 1:
         raise BnnError(f"batch_size must be >= 1, got {batch_size}")
+    batch_size = max(1, min(batch_size, memory_budget // max(1, bytes_per_image(dm, trace))))
     all_scores, all_classes, all_traces = [], [], []
     for start in range(0, max(len(images), 1), batch_size):
         chunk = images[start:start + batch_size]

@@ -84,3 +84,10 @@ def test_real_images(backend, kernel: str) -> None:
     model = random_model((28, 28, 1), [256, 256], seed=5)
     images = data.images[: backend.real_images]
     assert_same(backend.run(model, images, kernel=kernel), golden.run(model, images))
+
+
+def test_memory_budget_splits_batches(backend) -> None:
+    """A tiny device-memory budget cuts the batch into single images; the results do not change."""
+    model = random_model(seed=3, **MODELS["conv"])
+    images = random_images(model, 5, seed=1)
+    assert_same(backend.run(model, images, kernel="tiled", memory_budget=1), golden.run(model, images))
