@@ -36,7 +36,7 @@ typedef long long i64;
 #define BT_LDS 20
 #define BT_THREADS 128
 
-// The inline PTX below; host_emulation.h supplies equivalents when the file is compiled for the CPU emulator.
+// The inline PTX below; host_emulation.cuh supplies equivalents when the file is compiled for the CPU emulator.
 #ifndef BNN_HOST_EMULATION
 __device__ __forceinline__ void cp_async16(u32* smem, const u32* gmem, bool valid)
 {

@@ -1,6 +1,6 @@
 """Run the unchanged CUDA kernels on the CPU, for tests on machines without a GPU (never for speed).
 
-`load()` compiles pack.cu, xnor_gemm.cu and bmma_gemm.cu with g++ against host_emulation.h (threads of a block are
+`load()` compiles pack.cu, xnor_gemm.cu and bmma_gemm.cu with g++ against host_emulation.cuh (threads of a block are
 OS threads, shared memory is shared, warp collectives and the binary mma are emulated per the PTX ISA) and returns
 copies of `cuda_ref.kernels` and `cuda_ref.network` whose "device arrays" are numpy arrays and whose kernels are
 the emulated ones. The launchers, the network code and the kernels' index arithmetic are thus exactly the code that
@@ -28,7 +28,7 @@ from bnn_hw.errors import BnnError
 from cuda_ref._device import KERNELS, Availability, source_path
 
 EMULATED_SOURCES = ("pack", "xnor_gemm", "bmma_gemm")
-HEADER = Path(__file__).with_name("host_emulation.h")
+HEADER = Path(__file__).with_name("host_emulation.cuh")
 STATUS = Availability(True, "host emulation of the CUDA kernels (CPU threads; correctness only)",
                       device="host emulation", compute_capability=(8, 0), tensor_cores=True)
 
