@@ -1,7 +1,8 @@
 """Run the unchanged CUDA kernels on the CPU, for tests on machines without a GPU (never for speed).
 
-`load()` compiles pack.cu, xnor_gemm.cu and bmma_gemm.cu with g++ against host_emulation.cuh (threads of a block are
-OS threads, shared memory is shared, warp collectives and the binary mma are emulated per the PTX ISA) and returns
+`load()` compiles pack.cu, xnor_gemm.cu and bmma_gemm.cu with g++ against host_emulation.cuh (the threads of a block
+are fibers that meet at real barriers, shared memory is shared, warp collectives and the binary mma are emulated per
+the PTX ISA) and returns
 copies of `cuda_ref.kernels` and `cuda_ref.network` whose "device arrays" are numpy arrays and whose kernels are
 the emulated ones. The launchers, the network code and the kernels' index arithmetic are thus exactly the code that
 runs on a GPU; only the hardware is replaced. Things the emulation cannot check: the real mma fragment layout
