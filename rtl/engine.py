@@ -17,7 +17,6 @@ from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from bnn_hw.errors import BnnError
 from bnn_hw.model import Layer
 from rtl.adder_tree import AdderTree
 from rtl.errors import reject
@@ -44,8 +43,6 @@ class LayerEngine(wiring.Component):
     """
 
     def __init__(self, layer: Layer, fold: LayerFold):
-        if layer.kind != "dense":
-            raise BnnError(f"layer {fold.index}: the layer engine supports dense layers only")
         if fold.MW != layer.fan_in or fold.MH != layer.out_features:
             reject(self, "fold does not describe this layer")
         self.layer, self.fold = layer, fold

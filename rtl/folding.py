@@ -82,6 +82,18 @@ class LayerFold:
     elem_bits: int
     weight_memory_bits: int
     threshold_memory_bits: int
+    in_shape: tuple[int, ...] = ()
+    out_shape: tuple[int, ...] = ()
+    conv_shape: tuple[int, int] = (1, 1)  # output map before pooling (convolutions)
+    kernel: int = 1
+    stride: int = 1
+    padding: int = 0
+    pool: int = 0
+    window_memory_bits: int = 0  # the sliding-window generator's two feature-map banks (convolutions)
+
+    @property
+    def out_elements(self) -> int:
+        return int(np.prod(self.out_shape))
 
     @property
     def lanes(self) -> int:
@@ -98,6 +110,16 @@ def fold_layer(index: int, layer: Layer, pe: int, simd: int) -> LayerFold:
         raise BnnError(f"{where}: PE={pe} must be between 1 and the layer's {mh} output neurons")
     if not isinstance(simd, int) or not 1 <= simd <= mw:
         raise BnnError(f"{where}: SIMD={simd} must be between 1 and the layer's fan-in {mw}")
+    if layer.kind == "conv":
+        c = layer.in_shape[2]
+        if c % simd:
+            raise BnnError(f"{where}: SIMD={simd} must divide the {c} input channels of a convolution (each SIMD word "
+                           f"holds channels of one pixel); try {_divisors_hint(c, simd)}")
+        if mh % pe:
+            raise BnnError(f"{where}: PE={pe} must divide the {mh} output channels of a convolution; try "
+                           f"{_divisors_hint(mh, pe)}")
+        if layer.output != "bits":
+            raise BnnError(f"{where}: a convolution as the last (scores) layer is not supported in hardware")
     nf, sf = ceil_div(mh, pe), ceil_div(mw, simd)
     lo, hi = acc_range(layer)
     acc_bits = signed_width(lo, hi)
@@ -106,7 +128,18 @@ def fold_layer(index: int, layer: Layer, pe: int, simd: int) -> LayerFold:
         NF=nf, SF=sf, input_vectors=layer.input_vectors, cycles_per_image=nf * sf * layer.input_vectors,
         acc_bits=acc_bits, elem_bits=8 if layer.input == "pixels" else 1,
         weight_memory_bits=nf * sf * pe * simd, threshold_memory_bits=nf * pe * acc_bits,
+        in_shape=tuple(layer.in_shape), out_shape=tuple(layer.out_shape),
+        conv_shape=layer.conv_shape if layer.kind == "conv" else (1, 1), kernel=layer.kernel, stride=layer.stride,
+        padding=layer.padding, pool=layer.pool,
+        window_memory_bits=2 * int(np.prod(layer.in_shape)) * (8 if layer.input == "pixels" else 1)
+        if layer.kind == "conv" else 0,
     )
+
+
+def _divisors_hint(n: int, near: int) -> str:
+    divs = [d for d in range(1, n + 1) if n % d == 0]
+    best = sorted(divs, key=lambda d: (abs(d - near), d))[:3]
+    return " or ".join(str(d) for d in sorted(best))
 
 
 def weight_words(layer: Layer, fold: LayerFold) -> list[int]:
@@ -163,6 +196,7 @@ class Plan:
     num_classes: int
     class_bits: int
     score_bits: int
+    input_elements: int = 0  # H*W*C of the image
 
     @property
     def cycles_per_image(self) -> int:
@@ -173,6 +207,8 @@ class Plan:
         stages = {"input beats": self.beats_per_image}
         for f in self.layers:
             stages[f"layer {f.index}"] = f.cycles_per_image
+            if f.kind == "conv":
+                stages[f"layer {f.index} window"] = f.input_vectors * f.SF
         return stages
 
     @property
@@ -182,8 +218,6 @@ class Plan:
 
 
 def make_plan(model: BnnModel, pe: list[int], simd: list[int], pixels_per_beat: int | None = None) -> Plan:
-    if any(layer.kind != "dense" for layer in model.layers):
-        raise BnnError("the RTL generator supports dense layers only so far (convolutions are issue 9)")
     folds = [fold_layer(i, layer, pe[i], simd[i]) for i, layer in enumerate(model.layers)]
     h, w, c = model.input_shape
     n_pixels = h * w * c
@@ -193,4 +227,4 @@ def make_plan(model: BnnModel, pe: list[int], simd: list[int], pixels_per_beat: 
     last = folds[-1]
     ncls = model.num_classes
     return Plan(layers=folds, pixels_per_beat=ppb, beats_per_image=ceil_div(n_pixels, ppb), num_classes=ncls,
-                class_bits=max(1, (ncls - 1).bit_length()), score_bits=last.acc_bits)
+                class_bits=max(1, (ncls - 1).bit_length()), score_bits=last.acc_bits, input_elements=n_pixels)

@@ -51,6 +51,54 @@ def random_dense_model(sizes: list[int], input_shape: tuple[int, int, int], *, s
     return model
 
 
+def random_model(spec: list[tuple], input_shape: tuple[int, int, int], *, seed: int = 0,
+                 binarize_at: int | None = None, name: str = "random") -> BnnModel:
+    """Any chain of layers: spec items ("conv", channels, kernel, stride, padding, pad_value, pool) or
+    ("dense", features); the last item is the scores layer (dense). Thresholds calibrated as in
+    random_dense_model; pad_value None picks one at random (a pixel value for a pixel layer)."""
+    from bnn_hw import golden
+
+    rng = np.random.default_rng(seed)
+    calib = rng.integers(0, PIXEL_MAX + 1, size=(32, *input_shape), dtype=np.uint8)
+    x = calib if binarize_at is None else calib >= binarize_at
+    shape: tuple[int, ...] = tuple(input_shape)
+    layers = []
+    for i, item in enumerate(spec):
+        inp = "pixels" if i == 0 and binarize_at is None else "bits"
+        out = "scores" if i == len(spec) - 1 else "bits"
+        if item[0] == "conv":
+            _, n, k, st, pad, pad_value, pool = item
+            if pad_value is None:
+                pad_value = int(rng.integers(0, 256)) if inp == "pixels" else int(rng.choice([-1, 1]))
+            layer = Layer(kind="conv", input=inp, output=out, in_shape=tuple(shape), out_features=n,
+                          weights=np.zeros((n, 1), np.uint64), kernel=k, stride=st, padding=pad,
+                          pad_value=pad_value, pool=pool)
+        else:
+            n = item[1]
+            layer = Layer(kind="dense", input=inp, output=out, in_shape=(int(np.prod(shape)),), out_features=n,
+                          weights=np.zeros((n, 1), np.uint64))
+        k_in = layer.fan_in
+        layer.weights = pack_bits(rng.random((n, k_in)) < 0.5)
+        if out == "bits":
+            lo, hi = layer.acc_range
+            layer.thresholds = np.zeros(n, dtype=np.int64)
+            acc = golden.layer_accumulators(layer, x).reshape(-1, n)
+            q = rng.uniform(0.2, 0.8, size=n)
+            t = np.array([np.quantile(acc[:, j], q[j], method="nearest") for j in range(n)], dtype=np.int64)
+            t[rng.random(n) < 0.05] = lo
+            t[rng.random(n) < 0.05] = hi + 1
+            layer.thresholds = t
+            x = golden.apply_layer(layer, x).out
+        else:
+            layer.bias = rng.integers(-2, 3, size=n).astype(np.int64)
+        layers.append(layer)
+        shape = layer.out_shape
+    model = BnnModel(layers=layers, input_shape=tuple(input_shape), classes=[f"c{j}" for j in range(spec[-1][1])],
+                     binarize_at=binarize_at, name=name)
+    model.validate()
+    return model
+
+
 def image_beats(images: np.ndarray, ppb: int) -> list[list[int]]:
     """uint8 (B, ...) images -> per image its beats as ints (pixel j of a beat in bits [8j+7:8j])."""
     flat = np.ascontiguousarray(images, dtype=np.uint8).reshape(len(images), -1)

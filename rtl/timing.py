@@ -30,13 +30,13 @@ class _Converter:
     def in_beats(self) -> int:
         return ceil_div(self.total, self.ni)
 
-    def valid(self) -> bool:
+    def valid(self, up_valid: bool) -> bool:
         return self.cnt >= self.no
 
-    def ready(self) -> bool:
+    def ready(self, down_ready: bool) -> bool:
         return self.cnt <= self.no
 
-    def step(self, accept: bool, emit: bool) -> None:
+    def step(self, cycle: int, accept: bool, emit: bool) -> None:
         base = self.cnt - self.no if emit else self.cnt
         if accept:
             if self.beat == self.in_beats - 1:
@@ -76,10 +76,10 @@ class _Engine:
         self.credits = self.depth
         self.delay = engine_latency(self.fold) + 2  # issue of a fold's last word -> FIFO write
 
-    def ready(self) -> bool:
+    def ready(self, down_ready: bool) -> bool:
         return not self.full[self.wbank]
 
-    def valid(self) -> bool:
+    def valid(self, up_valid: bool) -> bool:
         return self.level > 0
 
     def step(self, cycle: int, accept: bool, pop: bool) -> None:
@@ -115,6 +115,88 @@ class _Engine:
 
 
 @dataclass
+class _Window:
+    """Mirror of rtl.window.SlidingWindow."""
+
+    map_words: int
+    window_words: int  # K*K*CW per output pixel
+    windows: int  # OH*OW
+    depth: int = 4
+    full: list[bool] = field(default_factory=lambda: [False, False])
+    wbank: int = 0
+    waddr: int = 0
+    rbank: int = 0
+    ridx: int = 0
+    level: int = 0
+    credits: int = 4
+    pending: dict[int, int] = field(default_factory=dict)
+
+    def ready(self, down_ready: bool) -> bool:
+        return not self.full[self.wbank]
+
+    def valid(self, up_valid: bool) -> bool:
+        return self.level > 0
+
+    def step(self, cycle: int, accept: bool, pop: bool) -> None:
+        issue = self.full[self.rbank] and self.credits != 0
+        w_done = accept and self.waddr == self.map_words - 1
+        r_done = issue and self.ridx == self.window_words * self.windows - 1
+        if issue:
+            self.pending[cycle + 1] = self.pending.get(cycle + 1, 0) + 1
+            self.ridx = 0 if r_done else self.ridx + 1
+        write = self.pending.pop(cycle, 0)
+        if accept:
+            self.waddr = 0 if w_done else self.waddr + 1
+        new_full = list(self.full)
+        if w_done:
+            new_full[self.wbank] = True
+            self.wbank ^= 1
+        if r_done:
+            new_full[self.rbank] = False
+            self.rbank ^= 1
+        self.full = new_full
+        self.level += write - int(pop)
+        self.credits += int(pop) - int(issue)
+
+
+@dataclass
+class _Pool:
+    """Mirror of rtl.pool.OrPool (combinational handshake)."""
+
+    oh: int
+    ow: int
+    pool: int
+    beats: int
+    nf: int = 0
+    ox: int = 0
+    oy: int = 0
+
+    def _emit(self) -> bool:
+        p = self.pool
+        keep = self.ox < (self.ow // p) * p and self.oy < (self.oh // p) * p
+        return keep and self.ox % p == p - 1 and self.oy % p == p - 1
+
+    def ready(self, down_ready: bool) -> bool:
+        return (not self._emit()) or down_ready
+
+    def valid(self, up_valid: bool) -> bool:
+        return up_valid and self._emit()
+
+    def step(self, cycle: int, accept: bool, emit: bool) -> None:
+        if not accept:
+            return
+        if self.nf == self.beats - 1:
+            self.nf = 0
+            if self.ox == self.ow - 1:
+                self.ox = 0
+                self.oy = 0 if self.oy == self.oh - 1 else self.oy + 1
+            else:
+                self.ox += 1
+        else:
+            self.nf += 1
+
+
+@dataclass
 class _ArgMax:
     beats: int
     beat: int = 0
@@ -133,24 +215,26 @@ def simulate_control(plan: Plan, n_images: int, *, input_valid: Callable[[int], 
                      result_ready: Callable[[int], bool] | None = None,
                      max_cycles: int = 10_000_000) -> dict[str, list[int]]:
     """Cycle stamps of input-beat handshakes ("in") and result handshakes ("out") for n_images images."""
-    first = plan.layers[0]
-    chain: list[object] = [_Converter(plan.pixels_per_beat, first.SIMD, _n_inputs(plan))]
-    for i, f in enumerate(plan.layers):
-        chain.append(_Engine(f))
-        if i + 1 < len(plan.layers):
-            chain.append(_Converter(f.PE, plan.layers[i + 1].SIMD, f.MH))
+    chain = build_chain(plan)
     am = _ArgMax(plan.layers[-1].NF)
     beats_left = n_images * plan.beats_per_image
     stamps: dict[str, list[int]] = {"in": [], "out": []}
     cycle = 0
+    n = len(chain)
     while len(stamps["out"]) < n_images:
         if cycle > max_cycles:
             raise RuntimeError("control model did not finish (deadlock?)")
         src_valid = beats_left > 0 and (input_valid is None or input_valid(cycle))
         out_ready = result_ready is None or result_ready(cycle)
-        valids = [src_valid] + [b.valid() for b in chain]
-        readies = [b.ready() for b in chain] + [(not am.done) or out_ready]
-        fires = [v and r for v, r in zip(valids, readies, strict=True)]  # fires[k]: into block k (k=len: argmax)
+        readies = [False] * (n + 1)  # readies[k]: block k accepts; readies[n]: the argmax
+        readies[n] = (not am.done) or out_ready
+        for k in range(n - 1, -1, -1):
+            readies[k] = chain[k].ready(readies[k + 1])
+        valids = [False] * (n + 1)  # valids[k]: offered into block k
+        valids[0] = src_valid
+        for k in range(n):
+            valids[k + 1] = chain[k].valid(valids[k])
+        fires = [v and r for v, r in zip(valids, readies, strict=True)]
         out_fire = am.done and out_ready
         if fires[0]:
             stamps["in"].append(cycle)
@@ -158,17 +242,27 @@ def simulate_control(plan: Plan, n_images: int, *, input_valid: Callable[[int], 
         if out_fire:
             stamps["out"].append(cycle)
         for k, b in enumerate(chain):
-            if isinstance(b, _Converter):
-                b.step(fires[k], fires[k + 1])
-            else:
-                b.step(cycle, fires[k], fires[k + 1])
+            b.step(cycle, fires[k], fires[k + 1])
         am.step(fires[-1], out_ready)
         cycle += 1
     return stamps
 
 
-def _n_inputs(plan: Plan) -> int:
-    return plan.layers[0].MW
+def build_chain(plan: Plan) -> list:
+    """The blocks between the pixel input and the argmax, in order (mirrors rtl.top.BnnTop)."""
+    first = plan.layers[0]
+    chain: list = [_Converter(plan.pixels_per_beat, first.SIMD, plan.input_elements)]
+    for i, f in enumerate(plan.layers):
+        if f.kind == "conv":
+            h, w, c = f.in_shape
+            chain.append(_Window(h * w * (c // f.SIMD), f.SF, f.input_vectors))
+        chain.append(_Engine(f))
+        if i + 1 == len(plan.layers):
+            break
+        if f.kind == "conv" and f.pool:
+            chain.append(_Pool(f.conv_shape[0], f.conv_shape[1], f.pool, f.NF))
+        chain.append(_Converter(f.PE, plan.layers[i + 1].SIMD, f.out_elements))
+    return chain
 
 
 def predict_latency(plan: Plan) -> int:

@@ -1,6 +1,6 @@
 """The network top `bnn_top`: pixel stream in, (class, scores) stream out, layer engines chained in between.
 
-    pixels -> [binarize] -> width converter -> engine 0 -> width converter -> engine 1 -> ... -> argmax -> result
+    pixels -> [binarize] -> width converter -> [window] engine 0 [pool] -> width converter -> ... -> argmax
 
 Every link is a valid/ready stream with backpressure; results leave in the order images entered. The port layout is
 the contract with the simulation benches (see docs/rtl.md and manifest.json).
@@ -8,6 +8,7 @@ the contract with the simulation benches (see docs/rtl.md and manifest.json).
 
 from __future__ import annotations
 
+import numpy as np
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -17,7 +18,9 @@ from rtl.argmax import ArgMax
 from rtl.engine import LayerEngine
 from rtl.errors import reject
 from rtl.folding import Plan
+from rtl.pool import OrPool
 from rtl.width_converter import WidthConverter
+from rtl.window import SlidingWindow
 
 
 class BnnTop(wiring.Component):
@@ -58,13 +61,12 @@ class BnnTop(wiring.Component):
         ppb = plan.pixels_per_beat
 
         # ---------------------------------------------------------------- input: pixels (or bits) -> SIMD words
+        eb = 8 if model.binarize_at is None else 1
+        conv = WidthConverter(ppb, first.SIMD, n_pixels, elem_bits=eb)
+        m.submodules.in_conv = conv
         if model.binarize_at is None:
-            conv = WidthConverter(ppb, first.SIMD, n_pixels, elem_bits=8)
-            m.submodules.in_conv = conv
             wiring.connect(m, wiring.flipped(self.pixels), conv.i)
         else:
-            conv = WidthConverter(ppb, first.SIMD, n_pixels, elem_bits=1)
-            m.submodules.in_conv = conv
             bits = Signal(ppb)
             m.d.comb += [
                 bits.eq(Cat(*[self.pixels.payload[8 * j:8 * j + 8] >= model.binarize_at for j in range(ppb)])),
@@ -76,19 +78,36 @@ class BnnTop(wiring.Component):
 
         # ---------------------------------------------------------------- layer chain
         for layer, fold in zip(model.layers, plan.layers, strict=True):
+            if layer.kind == "conv":
+                h, w, c = layer.in_shape
+                if fold.elem_bits == 8:
+                    pad_word = sum(layer.pad_value << (8 * j) for j in range(fold.SIMD))
+                else:
+                    pad_word = (1 << fold.SIMD) - 1 if layer.pad_value > 0 else 0
+                win = SlidingWindow(h, w, c // fold.SIMD, layer.kernel, layer.stride, layer.padding,
+                                    fold.SIMD * fold.elem_bits, pad_word if layer.padding else 0)
+                m.submodules[f"window{fold.index}"] = win
+                wiring.connect(m, upstream, win.i)
+                upstream = win.o
             eng = LayerEngine(layer, fold)
             m.submodules[f"layer{fold.index}"] = eng
             wiring.connect(m, upstream, eng.i)
+            upstream = eng.o
             if fold.output == "scores":
-                upstream = eng.o
                 break
-            nxt = plan.layers[fold.index + 1]
-            gear = WidthConverter(fold.PE, nxt.SIMD, fold.MH, elem_bits=1)
-            m.submodules[f"link{fold.index}"] = gear
-            wiring.connect(m, eng.o, gear.i)
             if self.debug_taps:
                 m.d.comb += [getattr(self, f"tap{fold.index}_valid").eq(eng.o.valid & eng.o.ready),
                              getattr(self, f"tap{fold.index}_payload").eq(eng.o.payload)]
+            if layer.kind == "conv" and layer.pool:
+                oh, ow = layer.conv_shape
+                pool = OrPool(oh, ow, layer.pool, fold.NF, fold.PE)
+                m.submodules[f"pool{fold.index}"] = pool
+                wiring.connect(m, upstream, pool.i)
+                upstream = pool.o
+            nxt = plan.layers[fold.index + 1]
+            gear = WidthConverter(fold.PE, nxt.SIMD, int(np.prod(layer.out_shape)), elem_bits=1)
+            m.submodules[f"link{fold.index}"] = gear
+            wiring.connect(m, upstream, gear.i)
             upstream = gear.o
 
         # ---------------------------------------------------------------- class choice
