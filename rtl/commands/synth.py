@@ -21,7 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default="xilinx", help="xilinx (7-series, synth_xilinx), ice40 or ecp5")
     parser.add_argument("--pnr", action="store_true",
                         help="ice40 only: place and route with nextpnr-ice40 and report Fmax")
-    parser.add_argument("--device", default="up5k", help="nextpnr-ice40 device for --pnr (default up5k)")
+    parser.add_argument("--device", default="hx8k", help="nextpnr-ice40 device for --pnr (default hx8k)")
+    parser.add_argument("--package", default="ct256",
+                        help="nextpnr-ice40 package for --pnr (default ct256, the hx8k package with the most pins)")
     parser.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
     parser.add_argument("-o", "--output", type=Path, default=None,
                         help="JSON report (default BUILD/synth_TARGET.json)")
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         "layers": per_layer, "glue": glue, "total": rep["total"], "log": rep["log"],
     }
     if args.pnr:
-        report["pnr"] = _nextpnr(netlist, args.device, args.build, args.timeout)
+        report["pnr"] = _nextpnr(netlist, args.device, args.package, args.build, args.timeout)
     out = args.output or args.build / f"synth_{args.target}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     if not args.quiet:
@@ -92,13 +94,14 @@ def _yosys_version() -> str:
         return "unknown"
 
 
-def _nextpnr(netlist: Path, device: str, build: Path, timeout: float | None) -> dict:
+def _nextpnr(netlist: Path, device: str, package: str, build: Path, timeout: float | None) -> dict:
     exe = shutil.which("nextpnr-ice40")
     if exe is None:
         raise BnnError("nextpnr-ice40 not found on PATH: install it (Debian: `apt-get install nextpnr-ice40`) or "
                        "drop --pnr")
     log = build / "nextpnr_ice40.log"
-    cmd = [exe, f"--{device}", "--json", str(netlist), "--pcf-allow-unconstrained", "--freq", "12",
+    cmd = [exe, f"--{device}", "--package", package, "--json", str(netlist), "--pcf-allow-unconstrained",
+           "--freq", "12",
            "--log", str(log), "--quiet"]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -108,7 +111,8 @@ def _nextpnr(netlist: Path, device: str, build: Path, timeout: float | None) -> 
     fmax = re.findall(r"Max frequency for clock\s+'[^']*':\s*([0-9.]+) MHz", text)
     if proc.returncode != 0 and not fmax:
         last = next((ln for ln in reversed(text.splitlines()) if "ERROR" in ln), "see log")
-        return {"status": f"failed: {last.strip()}", "fmax_mhz": None, "log": str(log), "device": device}
+        return {"status": f"failed: {last.strip()}", "fmax_mhz": None, "log": str(log), "device": device,
+                "package": package}
     util = re.findall(r"Info:\s+ICESTORM_LC:\s+(\d+)/\s*(\d+)", text)
-    return {"status": "routed", "fmax_mhz": float(fmax[-1]) if fmax else None, "device": device,
+    return {"status": "routed", "fmax_mhz": float(fmax[-1]) if fmax else None, "device": device, "package": package,
             "logic_cells": f"{util[-1][0]}/{util[-1][1]}" if util else None, "log": str(log)}
