@@ -13,11 +13,11 @@ from bnn_hw.model import BnnModel, Layer
 from rtl.folding import ceil_div, fold_layer
 
 # LUTs ~ per lane + per PE (accumulator, sign, FIFO) + per SIMD lane (input buffer, converter) + fixed control
-LUT_PER_BIT_LANE = 1.35
-LUT_PER_PIXEL_LANE = 9.0
-LUT_PER_PE_BIT = 2.5  # times the accumulator width
+LUT_PER_BIT_LANE = 1.45
+LUT_PER_PIXEL_LANE = 12.0
+LUT_PER_PE_BIT = 1.2  # times the accumulator width
 LUT_PER_SIMD = 1.0
-LUT_FIXED = 60
+LUT_FIXED = 70
 
 
 def estimate_luts(layer: Layer, pe: int, simd: int) -> float:
@@ -37,17 +37,31 @@ def _candidates(n: int) -> list[int]:
     return sorted(out)
 
 
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
 def cheapest_fold(layer: Layer, target: int) -> tuple[int, int, float] | None:
-    """(PE, SIMD, LUTs) of the cheapest folding with NF * SF * input_vectors <= target, or None."""
+    """(PE, SIMD, LUTs) of the cheapest folding with NF * SF * input_vectors <= target, or None. Convolutions need
+    PE | output channels and SIMD | input channels (see rtl/window.py)."""
     best = None
     vec = layer.input_vectors
-    for pe in _candidates(layer.out_features):
+    conv = layer.kind == "conv"
+    pes = _divisors(layer.out_features) if conv else _candidates(layer.out_features)
+    simds = _divisors(layer.in_shape[2]) if conv else None
+    for pe in pes:
         nf = ceil_div(layer.out_features, pe)
         sf_max = target // (nf * vec)
         if sf_max < 1:
             continue
-        simd = ceil_div(layer.fan_in, sf_max)  # fewest lanes that meet the target with this PE
-        simd = ceil_div(layer.fan_in, ceil_div(layer.fan_in, simd))  # same SF, fewest lanes
+        need = ceil_div(layer.fan_in, sf_max)  # fewest lanes that meet the target with this PE
+        if simds is not None:
+            fitting = [d for d in simds if d >= need]
+            if not fitting:
+                continue
+            simd = fitting[0]
+        else:
+            simd = ceil_div(layer.fan_in, ceil_div(layer.fan_in, need))  # same SF, fewest lanes
         cost = estimate_luts(layer, pe, simd)
         key = (cost, nf * ceil_div(layer.fan_in, simd))
         if best is None or key < best[0]:
