@@ -109,8 +109,9 @@ def _fold_for(layers: list[Layer], target: int, what: str) -> tuple[list[int], l
     for i, layer in enumerate(layers):
         c = cheapest_fold(layer, target)
         if c is None:
-            raise BnnError(f"{what}: layer {i} ({layer.describe()}) needs at least {layer.input_vectors} cycles per "
-                           f"image even fully parallel; raise the target")
+            fastest = layer.input_vectors * (layer.kernel ** 2 if layer.kind == "conv" else 1)
+            raise BnnError(f"{what}: layer {i} ({layer.describe()}) needs at least {fastest} cycles per image even "
+                           f"fully parallel; raise the target")
         pe.append(c[0])
         simd.append(c[1])
     return pe, simd
