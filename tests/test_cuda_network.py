@@ -45,7 +45,7 @@ def backend(request) -> SimpleNamespace:
                                kernels=["tiled"] + (["bmma"] if STATUS.tensor_cores else []),
                                counts=(1, 3, 131, 1000), real_images=3000)
     _, _, network = emulator.load()
-    return SimpleNamespace(run=network.run, predict=network.predict, kernels=["tiled", "bmma"], counts=(1, 3, 13),
+    return SimpleNamespace(run=network.run, predict=network.predict, kernels=["tiled", "bmma"], counts=(1, 13),
                            real_images=40)
 
 
