@@ -167,6 +167,17 @@ def init_words(layer: Layer, fold: LayerFold) -> list[int]:
     return words
 
 
+def fit_value(value: int, layer: Layer, what: str) -> int:
+    """The largest legal PE (what="pe") or SIMD not above `value` for this layer."""
+    if what == "pe":
+        n = layer.out_features
+        cands = [d for d in range(1, n + 1) if n % d == 0] if layer.kind == "conv" else range(1, n + 1)
+    else:
+        n = layer.in_shape[2] if layer.kind == "conv" else layer.fan_in
+        cands = [d for d in range(1, n + 1) if n % d == 0] if layer.kind == "conv" else range(1, n + 1)
+    return max(c for c in cands if c <= value) if value >= 1 else value
+
+
 def parse_list(text: str | int | list[int], n_layers: int, what: str) -> list[int]:
     """'16' or '8,16,4' (one per layer) -> a list of n_layers ints."""
     if isinstance(text, int):

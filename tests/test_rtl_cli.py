@@ -43,8 +43,9 @@ def test_rtl_writes_verilog_and_manifest(model_file, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--pe", "0"], "PE=0 must be between 1"),
-    (["--pe", "25"], "PE=25 must be between 1 and the layer's 24"),
-    (["--simd", "26"], "SIMD=26 must be between 1 and the layer's fan-in 25"),
+    (["--pe", "25,4,5"], "PE=25 must be between 1 and the layer's 24"),
+    (["--simd", "26,4,4"], "SIMD=26 must be between 1 and the layer's fan-in 25"),
+    (["--pe", "4,4,11"], "PE=11 must be between 1 and the layer's 10"),
     (["--pe", "4,4"], "lists 2 values but the model has 3 layers"),
     (["--simd", "x"], "--simd must be an integer"),
     (["--auto"], "needs exactly one of --target-cycles"),
@@ -57,6 +58,17 @@ def test_bad_requests_are_one_line_errors(model_file, tmp_path, capsys, argv, me
     assert message in err
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
+
+
+def test_single_values_are_fitted_to_each_layer(model_file, tmp_path):
+    from bnn_hw.model import load_model
+    from rtl.commands.rtl import _single
+    from rtl.folding import fit_value
+
+    model = load_model(model_file)
+    assert [fit_value(32, layer, "pe") for layer in model.layers] == [24, 12, 10]
+    assert [fit_value(16, layer, "simd") for layer in model.layers] == [16, 16, 12]
+    assert _single("32") and _single(None) and not _single("8,8,8")
 
 
 def test_bad_model_file(tmp_path, capsys):

@@ -12,10 +12,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="exported model (.bnn)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="output folder for bnn_top.v and manifest.json")
     parser.add_argument("--pe", default=None,
-                        help="processing elements (output neurons in parallel): one value for every layer or a "
-                             "comma-separated list, one per layer (default 16)")
+                        help="processing elements (output neurons in parallel): one value for every layer (capped "
+                             "at each layer's size; for convolutions the largest divisor of the output channels "
+                             "not above it) or a comma-separated list, one exact value per layer (default 16)")
     parser.add_argument("--simd", default=None,
-                        help="input lanes per PE: one value or one per layer (default 32)")
+                        help="input lanes per PE: one value (fitted like --pe; for convolutions a divisor of the "
+                             "input channels) or one exact value per layer (default 32)")
     parser.add_argument("--auto", action="store_true",
                         help="choose PE and SIMD per layer automatically (needs --target-cycles or --lut-budget)")
     parser.add_argument("--target-cycles", type=int, default=None,
@@ -32,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bnn_hw.model import load_model
-    from rtl.folding import make_plan, parse_list
+    from rtl.folding import fit_value, make_plan, parse_list
 
     model = load_model(args.model)
     n = len(model.layers)
@@ -49,10 +51,11 @@ def run(args: argparse.Namespace) -> int:
             raise BnnError("--target-cycles and --lut-budget only apply with --auto")
         pe = parse_list(args.pe if args.pe is not None else "16", n, "pe")
         simd = parse_list(args.simd if args.simd is not None else "32", n, "simd")
-        if args.pe is None:  # defaults are clamped to the layer; explicit values are validated strictly
-            pe = [min(p, layer.out_features) for p, layer in zip(pe, model.layers, strict=True)]
-        if args.simd is None:
-            simd = [min(s, layer.fan_in) for s, layer in zip(simd, model.layers, strict=True)]
+        # One value for all layers is a wish, fitted to each layer; a per-layer list is taken literally.
+        if _single(args.pe) and pe[0] >= 1:
+            pe = [fit_value(p, layer, "pe") for p, layer in zip(pe, model.layers, strict=True)]
+        if _single(args.simd) and simd[0] >= 1:
+            simd = [fit_value(v, layer, "simd") for v, layer in zip(simd, model.layers, strict=True)]
     plan = make_plan(model, pe, simd, args.pixels_per_beat)
     record = {"model": str(args.model), "pe": ",".join(map(str, pe)), "simd": ",".join(map(str, simd)),
               "pixels_per_beat": plan.pixels_per_beat, "debug_taps": bool(args.debug_taps),
@@ -65,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         _summary(manifest, args.out)
     return 0
+
+
+def _single(text: str | None) -> bool:
+    return text is None or "," not in text
 
 
 def _summary(man: dict, out: Path) -> None:
