@@ -22,7 +22,7 @@ TOP_VERILOG = "bnn_top.v"
 
 def _get(manifest: dict[str, Any], *names: str, where: str = "") -> Any:
     """First present key among `names` (top level or under `ports`/`streams`/`prediction`), else None."""
-    scopes = [manifest] + [manifest[k] for k in ("ports", "streams", "prediction", "timing", "interface")
+    scopes = [manifest] + [manifest[k] for k in ("ports", "streams", "predicted", "prediction", "timing", "interface")
                            if isinstance(manifest.get(k), dict)]
     for scope in scopes:
         for name in names:
@@ -118,7 +118,10 @@ def load_design(build_dir: str | Path) -> Design:
 def model_for_build(design: Design, build_dir: str | Path, model_path: str | Path | None) -> tuple[BnnModel, Path]:
     """Load the model the build was generated from and prove it is the same one (hash), or explain the mismatch."""
     build = Path(build_dir)
-    recorded = _get(design.manifest, "model_path", "model", "model_file")
+    recorded = _get(design.manifest, "model_path", "model_file")
+    gen = design.manifest.get("generator")
+    if recorded is None and isinstance(gen, dict) and isinstance(gen.get("args"), dict):
+        recorded = gen["args"].get("model")  # `bnn-hw rtl` records its arguments, the model path among them
     if model_path is None:
         if not isinstance(recorded, str):
             raise BnnError(f"{build}/{MANIFEST} records no model file; pass the model with --model MODEL.bnn")

