@@ -15,8 +15,9 @@ class AdderTree(wiring.Component):
 
     Attributes
     ----------
-    values : In(count * value_width)
-        Value i in bits [i*value_width, (i+1)*value_width). Sampled every cycle (no valid or stall).
+    planes : In(count * value_width)
+        The values as bit planes: bit b of value i is bit b*count + i (so a plane can be one wide AND/XOR).
+        Sampled every cycle (no valid or stall).
     total : Out(range(count * (2**value_width - 1) + 1))
         The sum of the values presented `latency` cycles ago.
     latency : int
@@ -32,14 +33,14 @@ class AdderTree(wiring.Component):
         self.value_width = value_width
         self.max_total = count * ((1 << value_width) - 1)
         self.latency = heap_latency([count] * value_width)
-        super().__init__({"values": In(unsigned(count * value_width)), "total": Out(range(self.max_total + 1))})
+        super().__init__({"planes": In(unsigned(count * value_width)), "total": Out(range(self.max_total + 1))})
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        vals = Signal(self.count * self.value_width, name="values_in")
-        m.d.comb += vals.eq(self.values)
-        w = self.value_width
-        columns = [[vals[i * w + b] for i in range(self.count)] for b in range(w)]
+        planes = Signal(self.count * self.value_width, name="planes_in")
+        m.d.comb += planes.eq(self.planes)
+        n = self.count
+        columns = [[planes[b * n:(b + 1) * n]] for b in range(self.value_width)]
         total, latency = reduce_heap(m, columns, "at")
         assert latency == self.latency
         m.d.comb += self.total.eq(total)

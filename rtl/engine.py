@@ -152,18 +152,21 @@ class LayerEngine(wiring.Component):
         m.d.comb += [x.eq(ir.data), wv.eq(wr.data)]
         contrib = []
         if self.pixels:
+            # bit planes of the SIMD pixels: plane b = bit b of every lane (shared by all PEs)
+            xplanes = Signal(8 * simd)
+            m.d.comb += xplanes.eq(Cat(*[x[8 * i + b] for b in range(8) for i in range(simd)]))
             m.submodules.xsum = xsum = AdderTree(simd, 8)
-            m.d.comb += xsum.values.eq(x)
+            m.d.comb += xsum.planes.eq(xplanes)
         for p in range(pe):
             w_p = Signal(simd, name=f"w{p}")
             m.d.comb += w_p.eq(wv[p * simd:(p + 1) * simd])
             if self.pixels:
                 c = Signal(signed(aw), name=f"contrib{p}")
-                lanes = Signal(simd * 8, name=f"wx{p}")
-                m.d.comb += lanes.eq(Cat(*[Mux(w_p[i], x[8 * i:8 * i + 8], 0) for i in range(simd)]))
+                lanes = Signal(simd * 8, name=f"wx{p}")  # planes of (w ? x : 0)
+                m.d.comb += lanes.eq(Cat(*[xplanes[b * simd:(b + 1) * simd] & w_p for b in range(8)]))
                 tree = AdderTree(simd, 8)
                 m.submodules[f"pe{p}_sum"] = tree
-                m.d.comb += [tree.values.eq(lanes), c.eq((tree.total << 1) - xsum.total)]
+                m.d.comb += [tree.planes.eq(lanes), c.eq((tree.total << 1) - xsum.total)]
                 contrib.append(c)
             else:
                 mism = Signal(simd, name=f"mism{p}")

@@ -45,7 +45,7 @@ class Popcount(wiring.Component):
         m = Module()
         bits = Signal(self.width, name="bits_in")
         m.d.comb += bits.eq(self.bits)
-        total, latency = reduce_heap(m, [[bits[i] for i in range(self.width)]], "pc", self.first_group)
+        total, latency = reduce_heap(m, [[bits]], "pc", self.first_group)
         assert latency == self.latency
         m.d.comb += self.count.eq(total)
         return m

@@ -59,7 +59,9 @@ def test_adder_tree_random(count, vw):
     async def bench(ctx):
         for cycle in range(len(vecs) + dut.latency):
             if cycle < len(vecs):
-                ctx.set(dut.values, sum(int(v) << (i * vw) for i, v in enumerate(vecs[cycle])))
+                planes = sum(((int(v) >> b) & 1) << (b * count + i) for i, v in enumerate(vecs[cycle])
+                             for b in range(vw))
+                ctx.set(dut.planes, planes)
             if cycle >= dut.latency:
                 got.append(ctx.get(dut.total))
             await ctx.tick()
