@@ -36,15 +36,55 @@ def engine_verilog(pe: int, simd: int, folds: int, path: Path) -> None:
     path.write_text(verilog.convert(eng, name="engine", emit_src=False))
 
 
+def xor_popcount_verilog(width: int, path: Path) -> None:
+    """The array alone: registered activation and weight words, XOR, Popcount(first_group=3) -- one PE's lanes."""
+    from amaranth.back import verilog
+    from amaranth.hdl import Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from rtl.popcount import Popcount
+
+    class XorPopcount(wiring.Component):
+        def __init__(self):
+            super().__init__({"a": In(width), "b": In(width), "count": Out(range(width + 1))})
+
+        def elaborate(self, platform):
+            m = Module()
+            ra, rb, x = Signal(width), Signal(width), Signal(width)
+            m.d.sync += [ra.eq(self.a), rb.eq(self.b)]
+            m.d.comb += x.eq(ra ^ rb)
+            m.submodules.pc = pc = Popcount(width, first_group=3)
+            m.d.comb += [pc.bits.eq(x), self.count.eq(pc.count)]
+            return m
+
+    path.write_text(verilog.convert(XorPopcount(), name="xor_popcount", emit_src=False))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--configs", default="8x8,16x16,32x32,32x64,64x64")
     ap.add_argument("--folds", type=int, default=16)
     ap.add_argument("--target", default="xilinx")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--popcounts", default="32,64,128,256", help="widths for the array-only table ('' to skip)")
     args = ap.parse_args()
+    pc_rows = []
+    for width in [int(v) for v in args.popcounts.split(",") if v]:
+        with tempfile.TemporaryDirectory() as tmp:
+            v = Path(tmp) / "pc.v"
+            xor_popcount_verilog(width, v)
+            rep = run_yosys([v], "xor_popcount", args.target, Path(tmp), keep=[])
+        tot = rep["total"]
+        pc_rows.append({"width": width, **tot, "luts_per_lane": round(tot["luts"] / width, 3)})
+        print(json.dumps(pc_rows[-1]), flush=True)
+    if pc_rows:
+        print("\n| XOR + popcount width | LUTs | LUTs/lane | FFs | carry |")
+        print("|---|---|---|---|---|")
+        for r in pc_rows:
+            print(f"| {r['width']} | {r['luts']} | {r['luts_per_lane']} | {r['ffs']} | {r['carry']} |")
     rows = []
-    for cfg in args.configs.split(","):
+    for cfg in [c for c in args.configs.split(",") if c]:
         pe, simd = (int(v) for v in cfg.split("x"))
         with tempfile.TemporaryDirectory() as tmp:
             v = Path(tmp) / "engine.v"
@@ -59,13 +99,15 @@ def main() -> int:
                "convert_s": round(t1 - t0, 1), "synth_s": round(t2 - t1, 1)}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print("\n| PE x SIMD | lanes | LUTs | LUTs/lane | LUTRAM | FFs | BRAM36 | carry |")
-    print("|---|---|---|---|---|---|---|---|")
+    if rows:
+        print("\n| PE x SIMD | lanes | LUTs | LUTs/lane | LUTRAM | FFs | BRAM36 | carry |")
+        print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['pe']}x{r['simd']} | {r['lanes']} | {r['luts']} | {r['luts_per_lane']} | {r['lutram']} | "
               f"{r['ffs']} | {r['bram36']} | {r['carry']} |")
     if args.out:
-        args.out.write_text(json.dumps({"machine": platform.platform(), "rows": rows}, indent=1))
+        args.out.write_text(json.dumps({"machine": platform.platform(), "popcounts": pc_rows, "engines": rows},
+                                       indent=1))
     return 0
 
 
