@@ -40,7 +40,8 @@ def manifest_for(model: BnnModel, plan: Plan, args: dict[str, Any], *, debug_tap
                          "beats_per_image": f.NF * f.input_vectors, "bits_per_beat": f.PE,
                          "meaning": "one pulse per output beat of the layer as it leaves the engine (handshake); "
                                     "beat nf holds neurons nf*PE .. nf*PE+PE-1 in bits 0..PE-1 (bits past the "
-                                    "layer's width are don't-care)"})
+                                    "layer's width are don't-care); convolutions: one group of NF beats per "
+                                    "output pixel in raster order, before pooling"})
     layers = []
     for f in plan.layers:
         d = f.to_json()
@@ -73,7 +74,9 @@ def manifest_for(model: BnnModel, plan: Plan, args: dict[str, Any], *, debug_tap
         "memory_bits": {
             "weights": sum(f.weight_memory_bits for f in plan.layers),
             "thresholds": sum(f.threshold_memory_bits for f in plan.layers),
-            "total": sum(f.weight_memory_bits + f.threshold_memory_bits for f in plan.layers),
+            "windows": sum(f.window_memory_bits for f in plan.layers),
+            "total": sum(f.weight_memory_bits + f.threshold_memory_bits + f.window_memory_bits
+                         for f in plan.layers),
         },
         "lanes_total": sum(f.lanes for f in plan.layers),
     }

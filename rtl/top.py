@@ -33,9 +33,9 @@ class BnnTop(wiring.Component):
         beats per image; spare slots of an image's last beat are don't-care. Image boundaries are by count.
     result : Out(stream.Signature(class_bits + num_classes * score_bits))
         Class index in bits [0, class_bits), then score n (two's complement) at [class_bits + n*score_bits, ...).
-    taps : Out(...)  (only with debug_taps)
-        Per bits-output layer l: `l<l>__valid` (1 when the layer's output FIFO hands a beat downstream) and
-        `l<l>__payload` (that beat: PE output bits, neuron nf*PE + p in bit p, beats in nf order).
+    tap<l>_valid, tap<l>_payload : Out(1), Out(PE)  (only with debug_taps, for every layer but the last)
+        1 in a cycle where layer l's engine hands an output beat downstream, and that beat (neuron nf*PE + p in
+        bit p, beats in nf order; for convolutions NF beats per output pixel, before pooling).
     """
 
     def __init__(self, model: BnnModel, plan: Plan, *, debug_taps: bool = False):

@@ -71,6 +71,14 @@ def test_single_values_are_fitted_to_each_layer(model_file, tmp_path):
     assert _single("32") and _single(None) and not _single("8,8,8")
 
 
+def test_auto_folding_from_the_command_line(model_file, tmp_path):
+    out = tmp_path / "auto"
+    assert main(["rtl", str(model_file), "--auto", "--target-cycles", "12", "-o", str(out), "-q"]) == 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["predicted"]["cycles_per_image"] <= 12
+    assert man["generator"]["args"]["auto"] is True
+
+
 def test_bad_model_file(tmp_path, capsys):
     bad = tmp_path / "bad.bnn"
     bad.write_bytes(b"not a model at all, definitely not" * 3)
