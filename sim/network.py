@@ -70,13 +70,21 @@ def _slots(n: int) -> int:
     return max(256, 1 << max(0, n - 1).bit_length())
 
 
-def abort_point(beats_per_image: int) -> int:
-    """Accepted beats after which the reset check cuts the stream: inside the third image when it has several beats."""
-    return 2 * beats_per_image + max(1, beats_per_image // 2)
+def abort_images(cycles_per_image: int | None, latency: int | None) -> int:
+    """How many whole images the reset check streams before cutting: enough that some results have come out and
+    others are still in flight when the reset hits."""
+    cpi, lat = cycles_per_image or 1, latency or 0
+    return min(64, -(-lat // max(1, cpi)) + 2)
+
+
+def abort_point(beats_per_image: int, images_before: int = 2) -> int:
+    """Accepted beats after which the reset check cuts the stream: inside image `images_before` when an image has
+    several beats."""
+    return images_before * beats_per_image + max(1, beats_per_image // 2)
 
 
 def plan_phases(n_images: int, *, seed: int, gap: float, stall: float, reset_check: bool, measure: bool,
-                beats_per_image: int) -> list[Phase]:
+                beats_per_image: int, cycles_per_image: int | None = None, latency: int | None = None) -> list[Phase]:
     """The standard phase list: latency and throughput on a clean pipeline, the random stream, reset mid-stream."""
     phases: list[Phase] = []
     if measure:
@@ -84,10 +92,11 @@ def plan_phases(n_images: int, *, seed: int, gap: float, stall: float, reset_che
         phases.append(Phase("throughput", 0, min(n_images, 32), seed=_harness_seed(seed, 2)))
     phases.append(Phase("stream", 0, n_images, gap, stall, _harness_seed(seed, 3), report_progress=True))
     if reset_check and n_images >= 2:
-        # Cut the stream off in the middle of the third image (earlier ones are in flight in the pipeline), then
-        # restart from a different image so that any stale state or result shows up as a mismatch.
-        phases.append(Phase("abort", 0, min(n_images, 8), gap, stall, _harness_seed(seed, 4),
-                            abort_after_beats=abort_point(beats_per_image)))
+        # Cut the stream off in the middle of an image, with earlier results out and others in flight, then restart
+        # from a different image so that any stale state or result shows up as a mismatch.
+        k = min(n_images - 1, abort_images(cycles_per_image, latency))
+        phases.append(Phase("abort", 0, min(n_images, k + 3), gap, stall, _harness_seed(seed, 4),
+                            abort_after_beats=abort_point(beats_per_image, k)))
         restart_from = min(n_images - 1, 8) if n_images > 8 else n_images // 2
         phases.append(Phase("restart", restart_from, min(n_images - restart_from, 16), gap, stall,
                             _harness_seed(seed, 5)))
@@ -162,6 +171,7 @@ def run_network(design: Design, images: np.ndarray, expected_classes: np.ndarray
     stop = threading.Event()
     poller = None
     if progress is not None:
+        progress(0, n)  # simulation starts now
         poller = threading.Thread(target=_poll, args=(progress_file, progress, stop), daemon=True)
         poller.start()
     error: SimulationFailed | None = None
@@ -261,9 +271,11 @@ def utilization(layers: list[dict[str, Any]], cycles_per_image: float) -> dict[s
 
 def run_python(design: Design, images: np.ndarray, expected_classes: np.ndarray, expected_scores: np.ndarray,
                simulator: str | Simulator, work_dir: Path, phases: list[Phase], *, seed: int = 1,
-               gap: float = 0.0, stall: float = 0.0, waves: bool = False) -> list[dict[str, Any]]:
+               gap: float = 0.0, stall: float = 0.0, waves: bool = False,
+               taps: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Drive `bnn_top` directly from Python (sim.benches.network_py) through `phases`; returns their summaries.
-    Gap and stall probabilities apply to the whole run (the Python driver draws them from one seeded generator)."""
+    Gap and stall probabilities apply to the whole run (the Python driver draws them from one seeded generator).
+    `taps` (the manifest's debug_taps) are monitored too: each summary's "taps" maps layer -> tap words (hex)."""
     sim = simulator if isinstance(simulator, Simulator) else find_simulator(simulator)
     work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -278,7 +290,7 @@ def run_python(design: Design, images: np.ndarray, expected_classes: np.ndarray,
     job = {"clock_ns": CLOCK_NS, "data": str(data), "beats_per_image": design.pixels.beats_per_image,
            "result_format": {"class_bits": design.result.class_bits, "score_bits": design.result.score_bits,
                              "num_classes": design.result.num_classes},
-           "seed": seed, "gap": gap, "stall": stall, "out": str(out),
+           "seed": seed, "gap": gap, "stall": stall, "out": str(out), "taps": list(taps or []),
            "phases": [{"name": p.name, "first_image": p.first_image, "n_images": p.n_images,
                        "abort_after_beats": p.abort_after_beats,
                        "max_cycles": int(4 * slow * (p.n_images * cpi + lat)) + 2000,

@@ -142,3 +142,23 @@ async def reset(clk, rst, cycles: int = 4, idle: Sequence[StreamSource | StreamS
     for _ in range(cycles):
         await FallingEdge(clk)
     rst.value = 0
+
+
+@dataclass
+class TapMonitor:
+    """Passive monitor of a debug tap: records `payload` in every cycle whose `valid` is high (a tap pulses once per
+    handshake inside the DUT). Goes in the `sinks` list of `run_streams`."""
+
+    valid: object
+    payload: object
+    words: list[int | None] = field(default_factory=list)
+
+    def drive(self) -> None:
+        pass
+
+    def sample(self, cycle: int) -> None:
+        if bit(self.valid) == 1:
+            self.words.append(word(self.payload))
+
+    def idle(self) -> None:
+        pass

@@ -187,7 +187,7 @@ def test_old_verilator_rejected(monkeypatch, tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ simulated toy DUT
 
 
-@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+@pytest.mark.parametrize("sim", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
 def test_harness_on_toy_is_exact_and_measures(sim: str, tmp_path: Path, toy_images: np.ndarray) -> None:
     need(sim)
     design = toy_design(tmp_path)

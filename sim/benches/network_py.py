@@ -19,7 +19,7 @@ from cocotb.triggers import FallingEdge
 
 from sim.payload import ResultFormat
 from sim.scoreboard import Scoreboard
-from sim.streams import StreamSink, StreamSource, reset, run_streams
+from sim.streams import StreamSink, StreamSource, TapMonitor, reset, run_streams
 
 
 @cocotb.test()
@@ -34,23 +34,27 @@ async def network_python_driven(dut) -> None:
                        rng=random.Random(rng.random()))
     snk = StreamSink(dut.result__valid, dut.result__ready, dut.result__payload, stall=job["stall"],
                      rng=random.Random(rng.random()))
+    taps = {t["layer"]: TapMonitor(getattr(dut, t["valid"]), getattr(dut, t["payload"])) for t in job["taps"]}
     summaries, failures = [], []
     cycle = 0
     for phase in job["phases"]:
         first, n = phase["first_image"], phase["n_images"]
         await reset(dut.clk, dut.rst, idle=[src, snk])
+        for t in taps.values():
+            t.words = []
+        sinks = [snk, *taps.values()]
         words = [int.from_bytes(row.tobytes(), "little") for row in beats[first * per_image:(first + n) * per_image]]
         src.load(words)
         snk.received, snk.cycles = [], []
         start = cycle
         if phase.get("abort_after_beats") is not None:
-            cycle = await run_streams(dut.clk, [src], [snk],
+            cycle = await run_streams(dut.clk, [src], sinks,
                                       lambda k=phase["abort_after_beats"]: len(src.accepted_cycles) >= k,
                                       phase["max_cycles"], cycle)
         else:
-            cycle = await run_streams(dut.clk, [src], [snk], lambda n=n: len(snk.received) >= n, phase["max_cycles"],
+            cycle = await run_streams(dut.clk, [src], sinks, lambda n=n: len(snk.received) >= n, phase["max_cycles"],
                                       cycle)
-            cycle = await run_streams(dut.clk, [src], [snk], lambda: False, phase["drain_cycles"], cycle)
+            cycle = await run_streams(dut.clk, [src], sinks, lambda: False, phase["drain_cycles"], cycle)
         ok = [w is not None for w in snk.received]
         classes, scores = fmt.decode([w or 0 for w in snk.received])
         sb = Scoreboard(data["classes"][first:first + n], data["scores"][first:first + n], first_index=first)
@@ -62,7 +66,9 @@ async def network_python_driven(dut) -> None:
                           "cycles": cycle - start, "matched": sb.matched, "mismatch_count": len(mismatches),
                           "mismatches": [m.as_dict() for m in mismatches[:20]],
                           "result_cycles": [c - start for c in snk.cycles],
-                          "first_beat_cycles": [c - start for c in src.accepted_cycles[::per_image]]})
+                          "first_beat_cycles": [c - start for c in src.accepted_cycles[::per_image]],
+                          "taps": {str(k): [None if w is None else format(w, "x") for w in t.words]
+                                   for k, t in taps.items()}})
         if mismatches:
             failures.append(f"{phase['name']}: {len(mismatches)} mismatches, first: {mismatches[0].detail}")
     await FallingEdge(dut.clk)

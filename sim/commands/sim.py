@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from bnn_hw.errors import BnnError
     from bnn_hw.reference import reference_run
     from sim.manifest import load_design, model_for_build
-    from sim.network import Phase, abort_point, measure, plan_phases, run_network, run_python
+    from sim.network import Phase, abort_images, abort_point, measure, plan_phases, run_network, run_python
     from sim.tools import cocotb_version, find_simulator
 
     for name in ("gap", "stall"):
@@ -116,12 +116,19 @@ def run(args: argparse.Namespace) -> int:
     t1 = time.perf_counter()
     if args.driver == "harness":
         phases = plan_phases(n, seed=args.seed, gap=args.gap, stall=args.stall, reset_check=reset_check,
-                             measure=True, beats_per_image=design.pixels.beats_per_image)
-        bar = tqdm(total=n, desc=f"sim {sim.name}", unit="img", leave=True)
+                             measure=True, beats_per_image=design.pixels.beats_per_image,
+                             cycles_per_image=design.cycles_per_image, latency=design.latency)
+        print(f"building the {sim.name} model of {args.build_dir} (cached after the first run)...", flush=True)
+        bar = tqdm(total=n, desc=f"sim {sim.name}", unit="img", leave=True, delay=0.5)
+
+        started = []
 
         def progress(done: int, total: int) -> None:
-            bar.n = min(done, total)
-            bar.refresh()
+            if not started:
+                started.append(True)
+                bar.reset()  # the rate counts from the start of simulation, not of the build
+            if done != bar.n:
+                bar.update(min(done, total) - bar.n)
 
         try:
             out = run_network(design, images, ref.classes, ref.scores, sim, work, phases, waves=args.waves,
@@ -133,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         phases = [Phase("stream", 0, n)]
         if reset_check and n >= 2:
-            phases += [Phase("abort", 0, min(n, 8), abort_after_beats=abort_point(design.pixels.beats_per_image)),
+            k = min(n - 1, abort_images(design.cycles_per_image, design.latency))
+            cut = abort_point(design.pixels.beats_per_image, k)
+            phases += [Phase("abort", 0, min(n, k + 3), abort_after_beats=cut),
                        Phase("restart", n // 2, min(n - n // 2, 16))]
         print(f"simulating {n} images on {sim.name}, driven from Python (slow)...")
         phase_results = run_python(design, images, ref.classes, ref.scores, sim, work, phases, seed=args.seed,
