@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import ClockSignal, Instance, Module, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.bitheap import heap_latency, reduce_heap
 from rtl.errors import reject
+from rtl.heap_verilog import adder_tree_module_name
 
 
 class AdderTree(wiring.Component):
@@ -24,7 +25,7 @@ class AdderTree(wiring.Component):
         Pipeline depth in cycles (>= 1).
     """
 
-    def __init__(self, count: int, value_width: int):
+    def __init__(self, count: int, value_width: int, *, verilog_module: bool = False):
         if not isinstance(count, int) or count < 1:
             reject(self, f"AdderTree count must be a positive integer, got {count!r}")
         if not isinstance(value_width, int) or value_width < 1:
@@ -33,10 +34,15 @@ class AdderTree(wiring.Component):
         self.value_width = value_width
         self.max_total = count * ((1 << value_width) - 1)
         self.latency = heap_latency([count] * value_width)
+        self.verilog_module = verilog_module  # see Popcount: instantiate rtl/heap_verilog.py's module instead
+        self.module_name = adder_tree_module_name(count, value_width)
         super().__init__({"planes": In(unsigned(count * value_width)), "total": Out(range(self.max_total + 1))})
 
     def elaborate(self, platform) -> Module:
         m = Module()
+        if self.verilog_module:
+            m.submodules.heap = Instance(self.module_name, i_clk=ClockSignal(), i_d=self.planes, o_q=self.total)
+            return m
         planes = Signal(self.count * self.value_width, name="planes_in")
         m.d.comb += planes.eq(self.planes)
         n = self.count

@@ -42,10 +42,11 @@ class LayerEngine(wiring.Component):
         Cycles from a fold's last issue to its result entering the output FIFO.
     """
 
-    def __init__(self, layer: Layer, fold: LayerFold):
+    def __init__(self, layer: Layer, fold: LayerFold, *, verilog_heaps: bool = False):
         if fold.MW != layer.fan_in or fold.MH != layer.out_features:
             reject(self, "fold does not describe this layer")
         self.layer, self.fold = layer, fold
+        self.verilog_heaps = verilog_heaps  # popcounts / adder trees as Verilog modules (see rtl/heap_verilog.py)
         self.pixels = layer.input == "pixels"
         self.scores = layer.output == "scores"
         self.out_bits = fold.acc_bits if self.scores else 1
@@ -155,7 +156,7 @@ class LayerEngine(wiring.Component):
             # bit planes of the SIMD pixels: plane b = bit b of every lane (shared by all PEs)
             xplanes = Signal(8 * simd)
             m.d.comb += xplanes.eq(Cat(*[x[8 * i + b] for b in range(8) for i in range(simd)]))
-            m.submodules.xsum = xsum = AdderTree(simd, 8)
+            m.submodules.xsum = xsum = AdderTree(simd, 8, verilog_module=self.verilog_heaps)
             m.d.comb += xsum.planes.eq(xplanes)
         for p in range(pe):
             w_p = Signal(simd, name=f"w{p}")
@@ -164,14 +165,14 @@ class LayerEngine(wiring.Component):
                 c = Signal(signed(aw), name=f"contrib{p}")
                 lanes = Signal(simd * 8, name=f"wx{p}")  # planes of (w ? x : 0)
                 m.d.comb += lanes.eq(Cat(*[xplanes[b * simd:(b + 1) * simd] & w_p for b in range(8)]))
-                tree = AdderTree(simd, 8)
+                tree = AdderTree(simd, 8, verilog_module=self.verilog_heaps)
                 m.submodules[f"pe{p}_sum"] = tree
                 m.d.comb += [tree.planes.eq(lanes), c.eq((tree.total << 1) - xsum.total)]
                 contrib.append(c)
             else:
                 mism = Signal(simd, name=f"mism{p}")
                 m.d.comb += mism.eq(x ^ w_p)
-                pc = Popcount(simd, first_group=3)
+                pc = Popcount(simd, first_group=3, verilog_module=self.verilog_heaps)
                 m.submodules[f"pe{p}_popcount"] = pc
                 m.d.comb += pc.bits.eq(mism)
                 # the popcount register is the adder's first operand (carry-chain data input, see folding.py)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import ClockSignal, Instance, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.bitheap import heap_latency, reduce_heap
 from rtl.errors import reject
+from rtl.heap_verilog import popcount_module_name
 
 
 class Popcount(wiring.Component):
@@ -29,9 +30,13 @@ class Popcount(wiring.Component):
         popcount(bits) of `latency` cycles ago (a register output).
     latency : int
         Pipeline depth in cycles (>= 1), known at construction.
+
+    With `verilog_module=True` the component instantiates the equivalent hand-written Verilog module
+    (rtl/heap_verilog.py, named `module_name`) instead of building the heap in Amaranth: much faster to convert,
+    but not simulatable by Amaranth's simulator.
     """
 
-    def __init__(self, width: int, *, first_group: int = 6):
+    def __init__(self, width: int, *, first_group: int = 6, verilog_module: bool = False):
         if not isinstance(width, int) or width < 1:
             reject(self, f"Popcount width must be a positive integer, got {width!r}")
         if first_group not in range(3, 7):
@@ -39,10 +44,15 @@ class Popcount(wiring.Component):
         self.width = width
         self.first_group = first_group
         self.latency = heap_latency([width], first_group)
+        self.verilog_module = verilog_module
+        self.module_name = popcount_module_name(width, first_group)
         super().__init__({"bits": In(width), "count": Out(range(width + 1))})
 
     def elaborate(self, platform) -> Module:
         m = Module()
+        if self.verilog_module:
+            m.submodules.heap = Instance(self.module_name, i_clk=ClockSignal(), i_d=self.bits, o_q=self.count)
+            return m
         bits = Signal(self.width, name="bits_in")
         m.d.comb += bits.eq(self.bits)
         total, latency = reduce_heap(m, [[bits]], "pc", self.first_group)

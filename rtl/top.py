@@ -38,10 +38,11 @@ class BnnTop(wiring.Component):
         bit p, beats in nf order; for convolutions NF beats per output pixel, before pooling).
     """
 
-    def __init__(self, model: BnnModel, plan: Plan, *, debug_taps: bool = False):
+    def __init__(self, model: BnnModel, plan: Plan, *, debug_taps: bool = False, verilog_heaps: bool = False):
         if len(plan.layers) != len(model.layers):
             reject(self, "plan and model have different layer counts")
         self.model, self.plan, self.debug_taps = model, plan, debug_taps
+        self.verilog_heaps = verilog_heaps
         members = {
             "pixels": In(stream.Signature(8 * plan.pixels_per_beat)),
             "result": Out(stream.Signature(plan.class_bits + plan.num_classes * plan.score_bits)),
@@ -89,7 +90,7 @@ class BnnTop(wiring.Component):
                 m.submodules[f"window{fold.index}"] = win
                 wiring.connect(m, upstream, win.i)
                 upstream = win.o
-            eng = LayerEngine(layer, fold)
+            eng = LayerEngine(layer, fold, verilog_heaps=self.verilog_heaps)
             m.submodules[f"layer{fold.index}"] = eng
             wiring.connect(m, upstream, eng.i)
             upstream = eng.o
