@@ -72,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.pnr:
         report["pnr"] = _nextpnr(netlist, args.device, args.package, args.build, args.timeout)
+        io_bits = sum(int(p.get("width", 1)) for p in man.get("ports", {}).values())
+        report["pnr"]["io_bits"] = io_bits
+        if report["pnr"]["fmax_mhz"] is None and "sb_io" in report["pnr"]["status"]:
+            report["pnr"]["status"] += (f" -- the top has {io_bits} I/O bits, more than the {args.package} package "
+                                        f"has pins; use a smaller --pixels-per-beat or fewer classes for an Fmax run")
     out = args.output or args.build / f"synth_{args.target}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     if not args.quiet:
