@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,7 @@ def generate(model: BnnModel, plan: Plan, out_dir: str | Path, args: dict[str, A
     if out.exists() and not out.is_dir():
         raise BnnError(f"{out}: exists and is not a directory; choose another -o")
     out.mkdir(parents=True, exist_ok=True)
-    steps = tqdm(total=4, desc="rtl", unit="step", disable=not progress, leave=False)
+    steps = tqdm(total=4, desc="rtl", unit="step", disable=not (progress and sys.stderr.isatty()), leave=False)
     t0 = time.perf_counter()
     steps.set_postfix_str("timing model")
     latency = predict_latency(plan)

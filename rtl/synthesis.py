@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -122,7 +123,7 @@ def run_yosys(sources: list[Path], top: str, target: str, workdir: Path, *, keep
     proc = subprocess.Popen([exe, "-q", "-l", str(log), "-s", str(script)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     bar = None
-    if progress:
+    if progress and sys.stderr.isatty():  # a redirected log gets no carriage-return spam
         from tqdm import tqdm
 
         bar = tqdm(desc=f"yosys {target}", unit="s", bar_format="{desc}: {elapsed} {postfix}", leave=False)
