@@ -48,7 +48,7 @@ def bits_to_int(row: np.ndarray) -> int:
 
 
 @pytest.mark.parametrize("sim, width", [("icarus", 1), ("icarus", 7), ("icarus", 37), ("icarus", 100),
-                                        ("icarus", 300), pytest.param("verilator", 100, marks=[]),
+                                        ("icarus", 300), pytest.param("verilator", 100, marks=pytest.mark.slow),
                                         pytest.param("verilator", 37, marks=pytest.mark.slow)])
 def test_popcount_matches_golden(sim: str, width: int, tmp_path_factory) -> None:
     need(sim)

@@ -183,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
         ("reference", ref_name),
         ("images", f"{n} ({image_info['source']})"),
         ("bit-exact", f"{stream['matched']}/{n}" + ("" if passed else f"  ({mismatch_total} mismatches)")),
+        ("accuracy", "n/a (no labels)" if accuracy is None else
+         f"{100 * accuracy:.2f} % of {n} labels" + (" (hardware identical)" if passed else " (reference)")),
         ("cycles/image", _vs(metrics.get("cycles_per_image"), metrics.get("predicted_cycles_per_image"))),
         ("latency (cycles)", _vs(metrics.get("latency_cycles"), metrics.get("predicted_latency_cycles"))),
         ("PE utilization", f"{100 * util['bottleneck_utilization']:.1f} % (layer {util['bottleneck_layer']})"
@@ -211,9 +213,10 @@ def _vs(measured, predicted) -> str:
 
 
 def _waves_path(work: Path, sim: str, args) -> str:
-    run_dir = work / ("run" if args.driver == "harness" else "py_run")
-    return str(run_dir / ("bnn_tb.fst" if sim == "icarus" and args.driver == "harness" else
-                          "bnn_top.fst" if sim == "icarus" else "dump.vcd"))
+    """Where the simulator left the waveform: Icarus dumps next to its build, Verilator in the run folder."""
+    if args.driver == "harness":
+        return str(work / "build_icarus" / "bnn_tb.fst" if sim == "icarus" else work / "run" / "dump.vcd")
+    return str(work / "build_py_icarus" / "bnn_top.fst" if sim == "icarus" else work / "py_run" / "dump.vcd")
 
 
 def _json_default(obj):
