@@ -1,7 +1,7 @@
 """Unit benches: rtl/'s popcount, adder tree and layer engine, converted standalone and simulated with cocotb,
 checked against bnn_hw.golden on random and corner-case vectors (all ones, all zeros, alternating, one-hot ends,
-widths that are not multiples of SIMD or PE). Icarus runs every case; Verilator one representative per component
-by default (its builds are slower), all of them with -m slow.
+widths that are not multiples of SIMD or PE). Icarus runs every case by default; the Verilator variants (slower
+builds; Verilator runs the whole network by default in test_sim_network.py) with -m slow.
 """
 
 from __future__ import annotations
