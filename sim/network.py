@@ -154,6 +154,8 @@ def run_network(design: Design, images: np.ndarray, expected_classes: np.ndarray
         "phases": job_phases, "progress_file": str(progress_file),
         "progress_every": max(64, cpi),  # a Python wake-up costs ~50 us: negligible at one per image
         "image_slots": image_slots, "result_slots": result_slots,
+        # No handshake at all for this long means the DUT hangs: report it instead of waiting for max_cycles.
+        "stall_window": int(8 * (lat + cpi) / max(1e-3, min((1 - p.gap) * (1 - p.stall) for p in phases))) + 2000,
     }
     job_file = work_dir / "job.json"
     job_file.write_text(json.dumps(job, indent=1))

@@ -28,12 +28,18 @@ module bnn_top #(parameter integer PIX = 4, parameter integer BEATS = 3, paramet
     output reg result__valid, input wire result__ready, output reg [CB+NC*SB-1:0] result__payload);
     reg [31:0] acc;
     reg [31:0] beat;
-    initial begin acc = 0; beat = 0; end  // power-on state; TOY_BUG_STALE then forgets to clear acc on reset
+    reg [31:0] images_in;
+    // power-on state; TOY_BUG_STALE then forgets to clear acc on reset
+    initial begin acc = 0; beat = 0; images_in = 0; end
 `ifdef TOY_BUG_DUP
     reg [31:0] emitted;
 `endif
     wire last = beat == BEATS - 1;
+`ifdef TOY_BUG_HANG
+    assign pixels__ready = images_in < 5 && (!last || !result__valid || result__ready);  // deadlocks after 5 images
+`else
     assign pixels__ready = !last || !result__valid || result__ready;
+`endif
     integer j, n;
     reg [31:0] s;
     always @* begin
@@ -47,6 +53,7 @@ module bnn_top #(parameter integer PIX = 4, parameter integer BEATS = 3, paramet
             acc <= 0;
 `endif
             beat <= 0;
+            images_in <= 0;
             result__valid <= 0;
 `ifdef TOY_BUG_DUP
             emitted <= 0;
@@ -61,6 +68,7 @@ module bnn_top #(parameter integer PIX = 4, parameter integer BEATS = 3, paramet
             if (result__valid && result__ready) result__valid <= 0;
 `endif
             if (pixels__valid && pixels__ready) begin
+                if (last) images_in <= images_in + 1;
                 if (last) begin
                     beat <= 0; acc <= 0;
                     result__valid <= 1;
@@ -246,3 +254,15 @@ def test_python_driver_on_toy(tmp_path: Path, toy_images: np.ndarray) -> None:
     dup = run_python(toy_design(tmp_path, "TOY_BUG_DUP"), images, classes, scores, "icarus", tmp_path / "py2",
                      [Phase("stream", 0, 60)], seed=4, gap=0.3, stall=0.3)
     assert dup[0]["mismatch_count"] >= 1
+
+
+def test_hanging_dut_is_reported_not_waited_for(tmp_path: Path, toy_images: np.ndarray) -> None:
+    need("icarus")
+    classes, scores = toy_reference(toy_images)
+    out = run_network(toy_design(tmp_path, "TOY_BUG_HANG"), toy_images, classes, scores, "icarus",
+                      tmp_path / "work", [Phase("stream", 0, 300, 0.1, 0.1, seed=1)])
+    stream = out["phases"][0]
+    assert stream["timed_out"] and stream["hung"]
+    assert stream["results"] == 5 and stream["matched"] == 5
+    assert stream["mismatch_count"] == 295 and {m["kind"] for m in stream["mismatches"]} == {"lost"}
+    assert stream["cycles"] < 10_000  # gave up after the stall window, far below the phase's cycle budget

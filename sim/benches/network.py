@@ -78,12 +78,18 @@ async def network_phases(dut) -> None:
         dut.start.value = 1
         abort = phase.get("abort_after_beats")
         limit = int(phase["max_cycles"])
+        window = int(job.get("stall_window", 1 << 30))  # cycles without any handshake that count as a hang
         waited = 0
+        stalled = False
+        watch = _HangWatch(dut, window)
         if abort is not None:
             # Short phase: watch the accepted-beat count every cycle and reset right after the target beat.
             while waited < limit and (_as_int(dut.beats_sent) or 0) < abort:
                 await _cycles(dut, 1, period)
                 waited += 1
+                if watch.hung(waited):
+                    stalled = True
+                    break
         while abort is None and waited < limit:
             step = min(every, limit - waited)
             await _cycles(dut, step, period)
@@ -91,6 +97,9 @@ async def network_phases(dut) -> None:
             if progress is not None and phase.get("report_progress"):
                 progress.write_text(f"{name} {_as_int(dut.n_results) or 0} {phase['n_images']}\n")
             if _as_int(dut.done) == 1:
+                break
+            if watch.hung(waited):
+                stalled = True
                 break
         timed_out = _as_int(dut.done) != 1 if abort is None else (_as_int(dut.beats_sent) or 0) < abort
         if abort is None and not timed_out:
@@ -128,6 +137,7 @@ async def network_phases(dut) -> None:
         summary = {
             "name": name, "first_image": phase["first_image"], "n_images": phase["n_images"],
             "results": n_results, "beats_sent": beats_sent, "cycles": cycles, "timed_out": timed_out,
+            "hung": stalled,
             "aborted": abort is not None, "matched": sb.matched,
             "mismatch_count": len(mismatches), "mismatches": [m.as_dict() for m in mismatches[:20]],
             "result_words": [None if w is None else format(w, "x") for w in words],
@@ -137,12 +147,27 @@ async def network_phases(dut) -> None:
         }
         summaries.append(summary)
         if timed_out:
-            failures.append(f"{name}: timed out after {limit} cycles with {n_results} of {phase['n_images']} results")
+            why = f"no handshake for {window} cycles (hang)" if stalled else f"not done after {limit} cycles"
+            failures.append(f"{name}: {why}, with {n_results} of {phase['n_images']} results")
         if mismatches:
             failures.append(f"{name}: {len(mismatches)} mismatches, first: {mismatches[0].detail}")
         dut._log.info("phase %s: %d results, %d mismatches, %s cycles", name, n_results, len(mismatches), cycles)
     (out_dir / "phases.json").write_text(json.dumps(summaries))
     assert not failures, "; ".join(failures)
+
+
+class _HangWatch:
+    """Notices when neither an input beat nor a result has been accepted for `window` cycles."""
+
+    def __init__(self, dut, window: int) -> None:
+        self.dut, self.window = dut, window
+        self.last_change, self.last_seen = 0, (0, 0)
+
+    def hung(self, now_cycle: int) -> bool:
+        seen = (_as_int(self.dut.beats_sent) or 0, _as_int(self.dut.n_results) or 0)
+        if seen != self.last_seen:
+            self.last_seen, self.last_change = seen, now_cycle
+        return now_cycle - self.last_change > self.window
 
 
 def _ints(path: Path, count: int) -> list[int]:

@@ -151,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     metrics = measure(design, phase_results)
     mismatches = [m for p in phase_results for m in p["mismatches"]]
     mismatch_total = sum(p["mismatch_count"] for p in phase_results)
-    timeouts = [p["name"] for p in phase_results if p.get("timed_out")]
+    timeouts = [p["name"] + (" (hang: no handshake)" if p.get("hung") else "") for p in phase_results
+                if p.get("timed_out")]
     stream = next(p for p in phase_results if p["name"] == "stream")
     passed = mismatch_total == 0 and not timeouts
     accuracy = None
