@@ -119,7 +119,8 @@ def check_report(report: dict, n: int, model: Path) -> None:
     assert report["results_checked"] == report["results_matched"] == n
     assert report["mismatch_count"] == 0 and report["mismatches"] == [] and report["timeouts"] == []
     assert report["reference"] in ("numpy-golden", "cupy-gpu")
-    assert report["images"]["source"] == "fashion-mnist" and report["images"]["count"] == n
+    assert report["images"] == n and report["image_source"]["source"] == "fashion-mnist"
+    assert report["mismatches_total"] == 0 and report["cycles_per_image"] == report["metrics"]["cycles_per_image"]
     names = [p["name"] for p in report["phases"]]
     assert names == ["latency", "throughput", "stream", "abort", "restart"]
     by = {p["name"]: p for p in report["phases"]}

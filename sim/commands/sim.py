@@ -164,10 +164,11 @@ def run(args: argparse.Namespace) -> int:
         "manifest_model_hash": design.model_hash,
         "simulator": sim.name, "simulator_version": sim.version, "cocotb_version": cocotb_ver,
         "driver": args.driver, "seed": args.seed, "gap": args.gap, "stall": args.stall,
-        "images": image_info, "reference": ref_name, "reference_seconds": ref_s,
+        "images": n, "image_source": image_info, "reference": ref_name, "reference_seconds": ref_s,
         "reference_accuracy": accuracy,
         "results_checked": stream["results"], "results_matched": stream["matched"],
-        "mismatch_count": mismatch_total, "timeouts": timeouts,
+        "mismatch_count": mismatch_total, "mismatches_total": mismatch_total, "timeouts": timeouts,
+        "cycles_per_image": metrics.get("cycles_per_image"), "latency_cycles": metrics.get("latency_cycles"),
         "mismatches": mismatches[:SHOWN_MISMATCHES],
         "phases": [{k: v for k, v in p.items() if k not in ("result_words", "result_cycles", "first_beat_cycles",
                                                             "last_beat_cycles", "mismatches")}
