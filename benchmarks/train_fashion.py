@@ -24,10 +24,12 @@ RECIPES = {
     # Wider MLP with light regularization: 3 x 1024, dropout 0.2 between binary layers, 2-pixel random shifts.
     "mlp": dict(preset="mlp", hidden=[1024, 1024, 1024], dropout_hidden=0.2, augment="shift", epochs=30,
                 lr_start=3e-3, lr_end=3e-5),
+    # The same MLP without dropout or shifts, for short CPU budgets (the regularized run underfit in 16 epochs).
+    "mlp-plain": dict(preset="mlp", hidden=[1024, 1024, 1024], epochs=15, lr_start=3e-3, lr_end=3e-5),
     # The `cnn` preset: 32C3-MP2-64C3-MP2-128C3-MP2-512FC-10, 2-pixel random shifts.
     "cnn": dict(preset="cnn", augment="shift", epochs=6, lr_start=3e-3, lr_end=3e-5),
 }
-TARGETS = {"fast": 0.85, "mlp": 0.900, "cnn": 0.925}
+TARGETS = {"fast": 0.85, "mlp": 0.900, "mlp-plain": 0.900, "cnn": 0.925}
 
 
 def main() -> int:
