@@ -10,7 +10,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-APT_PACKAGES := iverilog yosys nextpnr-ice40 dataset-fashion-mnist
 DEMO_OUT ?= runs/demo
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
@@ -25,6 +24,8 @@ system:
 	command -v iverilog >/dev/null || missing="$$missing iverilog"; \
 	command -v yosys >/dev/null || missing="$$missing yosys"; \
 	command -v nextpnr-ice40 >/dev/null || missing="$$missing nextpnr-ice40"; \
+	command -v g++ >/dev/null || missing="$$missing g++"; \
+	command -v make >/dev/null || missing="$$missing make"; \
 	[ -e /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
