@@ -167,14 +167,18 @@ def _synthesis(run: Path) -> tuple[Section | None, dict | None]:
         return None, None
     total = data.get("total", {})
     sec = Section(f"Synthesis ({data.get('target', '?')}, Yosys)", [str(path)])
-    per_layer = data.get("layers") or []
-    cols = ["luts", "ffs", "brams", "carries"]
-    rows = [[r.get("name", i), *[r.get(c) for c in cols]] for i, r in enumerate(per_layer)]
+    cols = ["luts", "ffs", "bram36", "carry"]
+    rows = [[f"layer {name}", *[counts.get(c) for c in cols]] for name, counts in (data.get("layers") or {}).items()]
     rows.append(["total", *[total.get(c) for c in cols]])
-    sec.tables.append((["part", "LUTs", "flip-flops", "block RAMs", "carry cells"], rows))
-    if data.get("fmax_mhz"):
-        sec.paragraphs.append(f"nextpnr-ice40 Fmax: {data['fmax_mhz']:.1f} MHz (measured by place and route).")
+    sec.tables.append((["part", "LUTs", "flip-flops", "block RAM (36k)", "carry cells"], rows))
+    fmax = _fmax(data)
+    if fmax:
+        sec.paragraphs.append(f"nextpnr-ice40 Fmax: {fmax:.1f} MHz (measured by place and route).")
     return sec, data
+
+
+def _fmax(synth: dict | None) -> float | None:
+    return ((synth or {}).get("pnr") or {}).get("fmax_mhz")
 
 
 def _simulation(run: Path) -> tuple[Section | None, dict | None]:
@@ -206,23 +210,25 @@ def _throughput(run: Path, manifest: dict | None, synth: dict | None, sim: dict 
     cycles = (sim or {}).get("cycles_per_image") or (manifest or {}).get("predicted", {}).get("cycles_per_image")
     luts = ((synth or {}).get("total") or {}).get("luts")
     clock, clock_note = None, NOT_MEASURED
-    if synth and synth.get("fmax_mhz"):
-        clock, clock_note = float(synth["fmax_mhz"]), "nextpnr-ice40 Fmax (measured)"
+    if _fmax(synth):
+        clock, clock_note = float(_fmax(synth)), "nextpnr-ice40 Fmax (measured)"
     elif clock_mhz:
         clock, clock_note = clock_mhz, "assumed (--clock-mhz), not measured"
     fpga = clock * 1e6 / cycles if clock and cycles else None
     rows.append(["this design (FPGA)", _fmt(fpga), f"{_fmt(clock, 1)} MHz: {clock_note}; "
                  f"{_fmt(cycles)} cycles/image", _fmt(luts), _fmt(fpga / luts if fpga and luts else None, 2)])
-    for name in ("bench_cpu.json", "bench_gpu.json"):
-        path = _first(run, name, f"bench/{name}")
+    for target in ("cpu", "gpu"):
+        path = _first(run, f"bench/{target}.json", f"bench_{target}.json")
         data = _read_json(path) if path else None
         if path:
             sec.source.append(str(path))
-        for entry in (data or {}).get("network", []):
-            rows.append([entry.get("name"), _fmt(entry.get("images_per_s")), entry.get("device", ""), "", ""])
-        if not data:
-            what = name.removesuffix(".json").replace("_", " ")
-            rows.append([what, NOT_MEASURED, f"run `bnn-hw {what}`", "", ""])
+        found = False
+        for key, entry in (data or {}).items():
+            if isinstance(entry, dict) and isinstance(entry.get("images_per_s"), int | float):
+                rows.append([key.replace("_", " "), _fmt(float(entry["images_per_s"])), f"bench {target}", "", ""])
+                found = True
+        if not found:
+            rows.append([f"bench {target}", NOT_MEASURED, f"run `bnn-hw bench {target}`", "", ""])
     if fpga:
         for row in rows[1:]:
             try:

@@ -62,8 +62,8 @@ def _point(model: Path, pe: int, simd: int, args: argparse.Namespace) -> dict:
     synth = json.loads(synth_files[0].read_text())
     point = {"pe": pe, "simd": simd, "lanes": pe * simd, "target": args.target,
              "cycles_per_image": manifest["predicted"]["cycles_per_image"], "luts": synth["total"].get("luts"),
-             "ffs": synth["total"].get("ffs"), "brams": synth["total"].get("brams"),
-             "fmax_mhz": synth.get("fmax_mhz"), "measured_cycles_per_image": None}
+             "ffs": synth["total"].get("ffs"), "brams": synth["total"].get("bram36"),
+             "fmax_mhz": (synth.get("pnr") or {}).get("fmax_mhz"), "measured_cycles_per_image": None}
     if args.simulate:
         _cli("sim", str(folder), "--model", str(model), "--images", str(args.simulate), "--simulator", "verilator")
         sim = json.loads((folder / "sim_report.json").read_text())
