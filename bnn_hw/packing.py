@@ -29,8 +29,12 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
 
 
 def unpack_bits(words: np.ndarray, k: int) -> np.ndarray:
-    """Inverse of `pack_bits`: uint64 words -> boolean array of the first `k` bits along the last axis."""
-    words = np.ascontiguousarray(np.asarray(words, dtype=np.uint64)).astype("<u8", copy=False)
+    """Inverse of `pack_bits`: uint64 (or uint32, the GPU's word) rows -> boolean array of the first `k` bits along
+    the last axis. The bit order is the same for both word widths, so 32-bit rows need no reordering."""
+    words = np.asarray(words)
+    if words.dtype not in (np.uint32, np.uint64):
+        words = words.astype(np.uint64)
+    words = np.ascontiguousarray(words).astype(words.dtype.newbyteorder("<"), copy=False)
     as_bytes = words.view(np.uint8)
     return np.unpackbits(as_bytes, axis=-1, count=k, bitorder="little").astype(bool)
 

@@ -24,6 +24,7 @@ import numpy as np
 from bnn_hw import golden
 from bnn_hw.errors import BnnError
 from bnn_hw.model import BnnModel
+from bnn_hw.packing import bits_to_signs, unpack_bits
 from cuda_ref.bench_common import Workload, machine, now_utc, random_mlp
 
 BATCHES = tuple(4 ** i for i in range(9))  # 1 ... 65,536
@@ -73,8 +74,7 @@ def _random_words(rng: np.random.Generator, rows: int, k: int, ld: int) -> np.nd
 
 def _signs(words: np.ndarray, k: int) -> np.ndarray:
     """Packed uint32 rows -> int8 {-1,+1} (rows, k), docs/format.md's bit order."""
-    bits = np.unpackbits(np.ascontiguousarray(words).view(np.uint8), axis=1, bitorder="little")[:, :k]
-    return (2 * bits.astype(np.int8) - 1).astype(np.int8)
+    return bits_to_signs(unpack_bits(words, k))
 
 
 # ----------------------------------------------------------------------------------------------------- device

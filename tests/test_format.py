@@ -88,3 +88,9 @@ def test_missing_file_and_directory(tmp_path):
         load_model(tmp_path / "absent.bnn")
     with pytest.raises(BnnError, match="directory"):
         load_model(tmp_path)
+
+
+def test_unpacking_32_bit_rows_gives_the_same_bits():
+    bits = np.random.default_rng(5).random((3, 100)) < 0.5
+    words = pack_bits(bits)
+    assert np.array_equal(unpack_bits(words.view(np.uint32), 100), bits)
