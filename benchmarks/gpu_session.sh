@@ -5,7 +5,7 @@
 #
 # 1. GPU training runs of benchmarks/train_fashion.py RECIPEs (in parallel, each fitted to TRAIN_BUDGET_S) while the
 #    GPU tests (pytest -m gpu) run: correctness does not care about sharing the card;
-# 2. then, alone on the card, benchmarks/gpu_throughput.py (bnn-hw bench gpu) on runs/demo/model.bnn when present.
+# 2. then (unless BENCH_LIMIT_S is 0), alone on the card, benchmarks/gpu_throughput.py (bnn-hw bench gpu) on runs/demo/model.bnn when present.
 # Logs, the bench JSON and one tar per training run (checkpoint without optimizer state, metrics, curve) go to
 # OUT_DIR. Fashion-MNIST comes from .devdata/*.gz (copies of the Debian files) when the machine has no Debian package.
 set -u
@@ -23,22 +23,24 @@ mkdir -p runs
 
 for recipe in "$@"; do
     $PY benchmarks/train_fashion.py "$recipe" --device cuda --threads 2 --time-budget "$BUDGET" --quiet \
-        --out "runs/gpu-$recipe" > "runs/gpu-$recipe.log" 2>&1 &
+        --out "runs/${RUN_PREFIX:-gpu-}$recipe" > "runs/${RUN_PREFIX:-gpu-}$recipe.log" 2>&1 &
 done
 timeout 240 $PY -m pytest -m gpu -q -p no:cacheprovider tests/test_cuda_kernels.py tests/test_cuda_network.py \
     tests/test_bench_gpu.py > "$OUT_DIR/pytest.log" 2>&1
 echo "pytest exit $?" >> "$OUT_DIR/pytest.log"
 wait
 for recipe in "$@"; do
-    d=runs/gpu-$recipe
+    d=runs/${RUN_PREFIX:-gpu-}$recipe
     [ -f "$d/checkpoint.pt" ] && $PY -c "import sys, torch; p = torch.load(sys.argv[1], map_location='cpu',
 weights_only=True); p['optimizer'] = None; torch.save(p, sys.argv[1])" "$d/checkpoint.pt"
     tar -cf "$OUT_DIR/train-$recipe.tar" "$d" "$d.log" 2>/dev/null
 done
 
-model=()
-[ -f runs/demo/model.bnn ] && model=(--model runs/demo/model.bnn)
-timeout "$BENCH_LIMIT" $PY benchmarks/gpu_throughput.py "${model[@]}" --quiet > "$OUT_DIR/bench.log" 2>&1
-echo "bench exit $?" >> "$OUT_DIR/bench.log"
-cp benchmarks/gpu_throughput.json "$OUT_DIR/" 2>/dev/null
+if [ "$BENCH_LIMIT" -gt 0 ]; then  # 0: training and tests only
+    model=()
+    [ -f runs/demo/model.bnn ] && model=(--model runs/demo/model.bnn)
+    timeout "$BENCH_LIMIT" $PY benchmarks/gpu_throughput.py "${model[@]}" --quiet > "$OUT_DIR/bench.log" 2>&1
+    echo "bench exit $?" >> "$OUT_DIR/bench.log"
+    cp benchmarks/gpu_throughput.json "$OUT_DIR/" 2>/dev/null
+fi
 ls -la "$OUT_DIR"
