@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+VERIFY_CHUNK = 500  # images per golden/PyTorch pass
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="the exported .bnn model")
@@ -41,22 +43,30 @@ def run(args: argparse.Namespace) -> int:
         images, labels = images[: args.limit], labels[: args.limit]
     if tuple(images.shape[1:]) != tuple(model.input_shape):
         raise BnnError(f"data set images are {images.shape[1:]}, the model expects {model.input_shape}")
-    gold = golden.run(model, images)
-    ref = torch_layer_outputs(ckpt.model, images)
-    rows = []
-    for i, (layer, theirs) in enumerate(zip(model.layers, ref, strict=True)):
-        ours = gold.layers[i].out
-        agree = int(np.count_nonzero(ours == theirs))
-        rows.append({"layer": i, "what": "scores" if layer.output == "scores" else "bits",
-                     "agree": agree, "total": int(ours.size)})
-    torch_classes = ref[-1].argmax(axis=1)
-    class_agree = int(np.count_nonzero(torch_classes == gold.classes))
+    # In chunks: a ConvNet's per-layer traces of 10,000 images would not fit in memory at once.
+    agree = np.zeros(len(model.layers), dtype=np.int64)
+    total = np.zeros(len(model.layers), dtype=np.int64)
+    class_agree = golden_correct = torch_correct = 0
+    for start in range(0, len(images), VERIFY_CHUNK):
+        chunk, chunk_labels = images[start:start + VERIFY_CHUNK], labels[start:start + VERIFY_CHUNK]
+        gold = golden.run(model, chunk)
+        ref = torch_layer_outputs(ckpt.model, chunk)
+        for i, theirs in enumerate(ref):
+            ours = gold.layers[i].out
+            agree[i] += int(np.count_nonzero(ours == theirs)) if ours.shape == theirs.shape else 0
+            total[i] += int(ours.size)
+        torch_classes = ref[-1].argmax(axis=1)
+        class_agree += int(np.count_nonzero(torch_classes == gold.classes))
+        golden_correct += int(np.count_nonzero(gold.classes == chunk_labels))
+        torch_correct += int(np.count_nonzero(torch_classes == chunk_labels))
+    rows = [{"layer": i, "what": "scores" if layer.output == "scores" else "bits", "agree": int(agree[i]),
+             "total": int(total[i])} for i, layer in enumerate(model.layers)]
     report = {
         "model": str(args.model), "model_hash": model.hash, "checkpoint_sha256": ckpt.hash,
         "dataset": data.info.name, "split": args.split, "images": len(images), "layers": rows,
         "classes_agree": class_agree,
-        "golden_accuracy": float(np.mean(gold.classes == labels)),
-        "pytorch_accuracy": float(np.mean(torch_classes == labels)),
+        "golden_accuracy": golden_correct / len(images),
+        "pytorch_accuracy": torch_correct / len(images),
     }
     print(f"{'layer':>5}  {'checked':>8}  {'agree':>12}  {'of':>12}  {'%':>9}")
     for r in rows:
