@@ -12,16 +12,15 @@ so backpressure reaches the datapath only as "do not start", and the popcount pi
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from bnn_hw.model import Layer
-from rtl.adder_tree import AdderTree
 from rtl.errors import reject
 from rtl.folding import LayerFold, init_words, weight_words
-from rtl.popcount import Popcount
+from rtl.pe_array import PEArray
 from rtl.timing import engine_fifo_depth, engine_latency
 
 BLOCK_RAM_MIN_BITS = 4096  # weight memories at least this big are forced into block RAM
@@ -147,47 +146,13 @@ class LayerEngine(wiring.Component):
         # init memory read one cycle before accumulation
         m.d.comb += tr.addr.eq(nfp[acc_stage - 1])
 
-        # ---------------------------------------------------------------- datapath
-        x = Signal(simd * eb)
-        wv = Signal(pe * simd)
-        m.d.comb += [x.eq(ir.data), wv.eq(wr.data)]
-        contrib = []
-        if self.pixels:
-            # bit planes of the SIMD pixels: plane b = bit b of every lane (shared by all PEs)
-            xplanes = Signal(8 * simd)
-            m.d.comb += xplanes.eq(Cat(*[x[8 * i + b] for b in range(8) for i in range(simd)]))
-            m.submodules.xsum = xsum = AdderTree(simd, 8, verilog_module=self.verilog_heaps)
-            m.d.comb += xsum.planes.eq(xplanes)
-        for p in range(pe):
-            w_p = Signal(simd, name=f"w{p}")
-            m.d.comb += w_p.eq(wv[p * simd:(p + 1) * simd])
-            if self.pixels:
-                c = Signal(signed(aw), name=f"contrib{p}")
-                lanes = Signal(simd * 8, name=f"wx{p}")  # planes of (w ? x : 0)
-                m.d.comb += lanes.eq(Cat(*[xplanes[b * simd:(b + 1) * simd] & w_p for b in range(8)]))
-                tree = AdderTree(simd, 8, verilog_module=self.verilog_heaps)
-                m.submodules[f"pe{p}_sum"] = tree
-                m.d.comb += [tree.planes.eq(lanes), c.eq((tree.total << 1) - xsum.total)]
-                contrib.append(c)
-            else:
-                mism = Signal(simd, name=f"mism{p}")
-                m.d.comb += mism.eq(x ^ w_p)
-                pc = Popcount(simd, first_group=3, verilog_module=self.verilog_heaps)
-                m.submodules[f"pe{p}_popcount"] = pc
-                m.d.comb += pc.bits.eq(mism)
-                # the popcount register is the adder's first operand (carry-chain data input, see folding.py)
-                contrib.append(pc.count << 1 if self.scores else pc.count)
-
-        accs = []
-        for p in range(pe):
-            acc = Signal(signed(aw), name=f"acc{p}")
-            init = Signal(signed(aw), name=f"init{p}")
-            base = Signal(signed(aw), name=f"base{p}")
-            m.d.comb += [init.eq(tr.data[p * aw:(p + 1) * aw].as_signed()),
-                         base.eq(Mux(first[acc_stage], init, acc))]
-            with m.If(valid[acc_stage]):
-                m.d.sync += acc.eq(contrib[p] + base)
-            accs.append(acc)
+        # ---------------------------------------------------------------- datapath (rtl/pe_array.py)
+        m.submodules.array = arr = PEArray(pe, simd, aw, pixels=self.pixels, double=self.scores and not self.pixels,
+                                           verilog_heaps=self.verilog_heaps)
+        assert arr.latency == self.pipe_latency
+        m.d.comb += [arr.x.eq(ir.data), arr.w.eq(wr.data), arr.acc_en.eq(valid[acc_stage]),
+                     arr.acc_first.eq(first[acc_stage]), arr.init.eq(tr.data)]
+        accs = [arr.acc[p * aw:(p + 1) * aw].as_signed() for p in range(pe)]
         done = Signal()
         m.d.sync += done.eq(valid[acc_stage] & last[acc_stage])
 

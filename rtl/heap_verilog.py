@@ -9,6 +9,8 @@ file) and instantiates it from the Amaranth design; the Amaranth simulator keeps
 
 from __future__ import annotations
 
+from rtl.bitheap import Count, Pass, plan_heap
+
 
 def popcount_module_name(width: int, first_group: int) -> str:
     return f"bnn_popcount_{width}_g{first_group}"
@@ -23,11 +25,30 @@ def _cat(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else "{" + ", ".join(reversed(parts)) + "}"
 
 
+def _xor(t: list[str]) -> str:
+    return " ^ ".join(t)
+
+
+def _maj(t: list[str]) -> str:
+    if len(t) == 2:
+        return f"({t[0]} & {t[1]})"
+    a, b, c = t
+    return f"(({a} & {b}) | ({a} & {c}) | ({b} & {c}))"
+
+
 def heap_verilog(module: str, heights: list[int], first_group: int = 6) -> str:
     """Module `module(clk, d, q)`: d holds column c's bits at d[off_c +: heights[c]] (columns in order), q is their
-    weighted sum, registered `heap_latency(heights, first_group)` cycles later."""
+    weighted sum, registered `heap_latency(heights, first_group)` cycles later (rtl/bitheap.py's plan)."""
+    plan = plan_heap(heights, first_group)
     decls: list[str] = []
     regs: list[str] = []
+    sig: dict[int, str] = {}
+    off = 0
+    for ids in plan.inputs:
+        for i in ids:
+            sig[i] = f"d[{off}]"
+            off += 1
+    in_width = max(off, 1)
     counter = [0]
 
     def wire(width: int, expr: str) -> str:
@@ -36,84 +57,56 @@ def heap_verilog(module: str, heights: list[int], first_group: int = 6) -> str:
         decls.append(f"  wire [{width - 1}:0] {name} = {expr};")
         return name
 
-    def reg(width: int, expr: str) -> str:
-        name = f"r{counter[0]}"
-        counter[0] += 1
-        decls.append(f"  reg [{width - 1}:0] {name} = {width}'d0;")
-        regs.append(f"    {name} <= {expr};")
-        return name
+    def reg(i: int, expr: str) -> None:
+        decls.append(f"  reg b{i} = 1'b0;")
+        regs.append(f"    b{i} <= {expr};")
+        sig[i] = f"b{i}"
 
-    total_max = sum(h << c for c, h in enumerate(heights))
-    in_width = max(sum(heights), 1)
-    cols: list[list[tuple[str, int]]] = []
-    off = 0
-    for h in heights:
-        cols.append([(f"d[{off + h - 1}:{off}]", h)] if h else [])
-        off += h
-    group = first_group
-    while max((sum(w for _, w in col) for col in cols), default=0) > 2:
-        new: list[list[tuple[str, int]]] = [[] for _ in range(len(cols) + 3)]
-        for c, chunks in enumerate(cols):
-            h = sum(w for _, w in chunks)
-            if h == 0:
-                continue
-            vec = wire(h, _cat([e for e, _ in chunks]))
-            full, rest = divmod(h, group)
-            extra = rest >= 3
-            sizes = [group] * full + ([rest] if extra else [])
-            if sizes:
-                n = len(sizes)
-                ops = []
-                for k in range(group):
-                    parts = [f"{vec}[{(k + 1) * full - 1}:{k * full}]"] if full else []
-                    if extra:
-                        parts.append(f"{vec}[{full * group + k}]" if k < rest else "1'b0")
-                    ops.append(wire(n, _cat(parts)))
-                ops += [f"{n}'d0"] * (6 - len(ops))
-                a, b, cc, d, e, f = ops
-
-                def full_add(x: str, y: str, z: str, n: int = n) -> tuple[str, str]:
-                    t = wire(n, f"{x} ^ {y}")
-                    return wire(n, f"{t} ^ {z}"), wire(n, f"({x} & {y}) | ({z} & {t})")
-
-                s1, c1 = full_add(a, b, cc)
-                if max(sizes) <= 3:
-                    outs = [s1, c1][:max(sizes).bit_length()]
+    for level in plan.levels:
+        for op in level:
+            if isinstance(op, Pass):
+                reg(op.dst, sig[op.src])
+            elif isinstance(op, Count):
+                bits = [sig[i] for i in op.ins]
+                if len(bits) == 1:
+                    exprs = [bits[0]]
+                elif len(bits) == 2:
+                    exprs = [_xor(bits), _maj(bits)]
+                elif len(bits) == 3:
+                    exprs = [_xor(bits), _maj(bits)]
                 else:
-                    s2, c2 = full_add(d, e, f)
-                    h0 = wire(n, f"{s1} & {s2}")
-                    hi, top = full_add(c1, c2, h0)
-                    outs = [wire(n, f"{s1} ^ {s2}"), hi, top]
-                out_regs = [reg(n, o) for o in outs]
-                for k, r in enumerate(out_regs):
-                    if full and k < group.bit_length():
-                        new[c + k].append((f"{r}[{full - 1}:0]", full))
-                    if extra and k < rest.bit_length():
-                        new[c + k].append((f"{r}[{n - 1}]", 1))
-            if not extra and rest:
-                p = reg(rest, f"{vec}[{h - 1}:{full * group}]")
-                new[c].append((p, rest))
-        while new and not new[-1]:
-            new.pop()
-        cols = new
-        group = 6
-    rows = []
-    for r in range(2):
-        bits = []
-        for col in cols:
-            w = sum(x for _, x in col)
-            if w > r:
-                flat = wire(w, _cat([e for e, _ in col]))
-                bits.append(f"{flat}[{r}]")
+                    s1, c1 = wire(1, _xor(bits[:3])), wire(1, _maj(bits[:3]))
+                    rest = bits[3:]
+                    c_low = wire(1, _maj([s1, *rest]) if len(rest) == 2 else f"({s1} & {rest[0]})")
+                    exprs = [_xor([s1, *rest]), f"{c1} ^ {c_low}", f"{c1} & {c_low}"]
+                for o, e in zip(op.outs, exprs, strict=True):
+                    reg(o, e)
             else:
-                bits.append("1'b0")
-        rows.append(_cat(bits) if bits else "1'b0")
+                n = len(op.stages)
+                xs, ys = [], []
+                carry: str | None = None
+                for st in op.stages:
+                    terms = ([carry] if carry is not None else []) + [sig[i] for i in st.terms]
+                    ys.append(_xor(terms) if terms else "1'b0")
+                    carry = wire(1, _maj(terms)) if len(terms) >= 2 else None
+                    xs.append(sig[st.x] if st.x is not None else "1'b0")
+                ci = sig[op.ci] if op.ci is not None else "1'b0"
+                y = wire(n, _cat([f"({e})" for e in ys]))
+                x = wire(n, _cat(xs))
+                # X is the subtrahend's complement partner: `{X, ci} - {~Y, ~ci}` = 2 * (X + Y + ci) + 1, written
+                # as a subtraction so that synthesis keeps X (raw register bits) as the carry chain's data input.
+                total = wire(n + 2, f"{{1'b0, {x}, {ci}}} - {{1'b1, ~{y}, ~{ci}}}")
+                for s, o in enumerate(op.outs):
+                    reg(o, f"{total}[{s + 1}]")
+    total_max = sum(h << c for c, h in enumerate(heights))
     q_width = max(total_max.bit_length(), 1)
+    outs = [sig[i] if i is not None else "1'b0" for i in plan.outputs] or ["1'b0"]
+    outs = (outs + ["1'b0"] * q_width)[:q_width]
     lines = [f"module {module}(clk, d, q);", "  input clk;", f"  input [{in_width - 1}:0] d;",
-             f"  output reg [{q_width - 1}:0] q = {q_width}'d0;"]
+             f"  output [{q_width - 1}:0] q;"]
     lines += decls
-    lines += ["  always @(posedge clk) begin"] + regs
-    lines += [f"    q <= {rows[0]} + {rows[1]};", "  end", "endmodule", ""]
+    lines += [f"  assign q = {_cat(outs)};"]
+    lines += ["  always @(posedge clk) begin"] + regs + ["  end", "endmodule", ""]
     return "\n".join(lines)
 
 

@@ -1,0 +1,111 @@
+"""The PE x SIMD array: every PE XNORs (or, for pixels, multiplies by +-1) SIMD inputs with its SIMD weight bits,
+sums them in a pipelined bit heap, and accumulates the sums over a neuron's synapse folds.
+
+The accumulator starts at a per-neuron value (`init`, see rtl/folding.py) so that its sign is the threshold
+compare; no comparator is needed.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl.adder_tree import AdderTree
+from rtl.errors import reject
+from rtl.popcount import Popcount
+
+
+class PEArray(wiring.Component):
+    """PE processing elements of SIMD lanes with accumulators.
+
+    Parameters
+    ----------
+    pe, simd : int
+        Array size (PE x SIMD lanes).
+    acc_bits : int
+        Accumulator width (two's complement).
+    pixels : bool
+        8-bit unsigned inputs (the first layer): contribution = 2 * sum(w ? x : 0) - sum(x) = sum(w ? x : -x).
+        Otherwise 1-bit inputs: contribution = popcount(x XOR w) (mismatches), doubled when `double` is set.
+    double : bool
+        Accumulate 2 * popcount (the bits-in scores layer).
+
+    Attributes
+    ----------
+    x : In(SIMD * elem_bits)
+        The input word, shared by all PEs; sampled every cycle.
+    w : In(PE * SIMD)
+        PE p's weight bits in [p*SIMD, (p+1)*SIMD); sampled with `x`.
+    acc_en, acc_first : In(1)
+        `latency` cycles after a word: add its contribution to the accumulators (`acc_en`), starting from `init`
+        instead of the accumulator (`acc_first`, the first synapse fold of a neuron).
+    init : In(PE * acc_bits)
+        PE p's start value (signed) in field p, sampled with `acc_en`.
+    acc : Out(PE * acc_bits)
+        The accumulators (registers), field p = PE p.
+    latency : int
+        Cycles from `x`/`w` to the cycle in which `acc_en` applies their contribution.
+    """
+
+    def __init__(self, pe: int, simd: int, acc_bits: int, *, pixels: bool = False, double: bool = False,
+                 verilog_heaps: bool = False):
+        for name, v in (("pe", pe), ("simd", simd), ("acc_bits", acc_bits)):
+            if not isinstance(v, int) or v < 1:
+                reject(self, f"PEArray {name} must be a positive integer, got {v!r}")
+        self.pe, self.simd, self.acc_bits = pe, simd, acc_bits
+        self.pixels, self.double = pixels, double
+        self.verilog_heaps = verilog_heaps
+        self.elem_bits = 8 if pixels else 1
+        self.latency = AdderTree(simd, 8).latency if pixels else Popcount(simd, first_group=3).latency
+        super().__init__({
+            "x": In(unsigned(simd * self.elem_bits)),
+            "w": In(unsigned(pe * simd)),
+            "acc_en": In(1),
+            "acc_first": In(1),
+            "init": In(unsigned(pe * acc_bits)),
+            "acc": Out(unsigned(pe * acc_bits)),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        pe, simd, aw = self.pe, self.simd, self.acc_bits
+        x = Signal(simd * self.elem_bits)
+        wv = Signal(pe * simd)
+        m.d.comb += [x.eq(self.x), wv.eq(self.w)]
+        contrib = []
+        if self.pixels:
+            # bit planes of the SIMD pixels: plane b = bit b of every lane (shared by all PEs)
+            xplanes = Signal(8 * simd)
+            m.d.comb += xplanes.eq(Cat(*[x[8 * i + b] for b in range(8) for i in range(simd)]))
+            m.submodules.xsum = xsum = AdderTree(simd, 8, verilog_module=self.verilog_heaps)
+            m.d.comb += xsum.planes.eq(xplanes)
+        for p in range(pe):
+            w_p = Signal(simd, name=f"w{p}")
+            m.d.comb += w_p.eq(wv[p * simd:(p + 1) * simd])
+            if self.pixels:
+                c = Signal(signed(aw), name=f"contrib{p}")
+                lanes = Signal(simd * 8, name=f"wx{p}")  # planes of (w ? x : 0)
+                m.d.comb += lanes.eq(Cat(*[xplanes[b * simd:(b + 1) * simd] & w_p for b in range(8)]))
+                tree = AdderTree(simd, 8, verilog_module=self.verilog_heaps)
+                m.submodules[f"pe{p}_sum"] = tree
+                m.d.comb += [tree.planes.eq(lanes), c.eq((tree.total << 1) - xsum.total)]
+                contrib.append(c)
+            else:
+                mism = Signal(simd, name=f"mism{p}")
+                m.d.comb += mism.eq(x ^ w_p)
+                pc = Popcount(simd, first_group=3, verilog_module=self.verilog_heaps)
+                m.submodules[f"pe{p}_popcount"] = pc
+                m.d.comb += pc.bits.eq(mism)
+                # the popcount register is the adder's first operand (carry-chain data input, see folding.py)
+                contrib.append(pc.count << 1 if self.double else pc.count)
+        for p in range(pe):
+            acc = Signal(signed(aw), name=f"acc{p}")
+            init = Signal(signed(aw), name=f"init{p}")
+            base = Signal(signed(aw), name=f"base{p}")
+            m.d.comb += [init.eq(self.init[p * aw:(p + 1) * aw].as_signed()),
+                         base.eq(Mux(self.acc_first, init, acc))]
+            with m.If(self.acc_en):
+                m.d.sync += acc.eq(contrib[p] + base)
+            m.d.comb += self.acc[p * aw:(p + 1) * aw].eq(acc)
+        return m
