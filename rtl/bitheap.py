@@ -23,6 +23,7 @@ Levels:
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -82,8 +83,25 @@ def chain_carries(stages: tuple[Stage, ...]) -> list[bool]:
     return out
 
 
+SEARCH_BITS = 40000  # plan search budget: about this many bits planned per heap shape (trials = budget / bits)
+
+
 @cache
 def _plan(heights: tuple[int, ...], first_group: int) -> HeapPlan:
+    """The cheapest of a greedy plan and randomised variants of it (fewest LUTs, then fewest levels); seeded, so
+    the same shape always gets the same plan."""
+    best = _build(heights, first_group, None)
+    trials = min(400, SEARCH_BITS // max(sum(heights), 1))
+    for seed in range(1, trials + 1):
+        plan = _build(heights, first_group, random.Random(seed))
+        if (plan.luts, plan.latency) < (best.luts, best.latency):
+            best = plan
+    return best
+
+
+def _build(heights: tuple[int, ...], first_group: int, rng: random.Random | None) -> HeapPlan:
+    """One plan: greedy chains from the lowest column (rng None), or with random choices of where a chain starts,
+    how many terms a stage takes and whether the carry input is used."""
     counter = [0]
 
     def new() -> int:
@@ -118,9 +136,10 @@ def _plan(heights: tuple[int, ...], first_group: int) -> HeapPlan:
         rem = [list(c) for c in cols] + [[], [], []]
         nxt = [[] for _ in range(len(rem) + 1)]
         while True:
-            start = next((c for c, bits in enumerate(rem) if len(bits) >= 2), None)
-            if start is None:
+            cands = [c for c, bits in enumerate(rem) if len(bits) >= 2]
+            if not cands:
                 break
+            start = cands[0] if rng is None or rng.random() < 0.5 else rng.choice(cands)
             stages: list[Stage] = []
             ci = None
             has_m, m_leaves = False, 0
@@ -129,9 +148,11 @@ def _plan(heights: tuple[int, ...], first_group: int) -> HeapPlan:
                 bits = rem[col]
                 x = bits.pop(0) if bits else None
                 room = min(3 - has_m, 6 - (x is not None) - m_leaves, len(bits))
+                if rng is not None and room and rng.random() < 0.2:
+                    room -= 1
                 terms = tuple(bits[:room])
                 del bits[:room]
-                if not stages and bits:
+                if not stages and bits and (rng is None or rng.random() < 0.8):
                     ci = bits.pop(0)
                 stages.append(Stage(x, terms))
                 n = len(terms) + has_m

@@ -122,6 +122,8 @@ def fold_layer(index: int, layer: Layer, pe: int, simd: int) -> LayerFold:
             raise BnnError(f"{where}: a convolution as the last (scores) layer is not supported in hardware")
     nf, sf = ceil_div(mh, pe), ceil_div(mw, simd)
     lo, hi = acc_range(layer)
+    if layer.input == "pixels":  # padding lanes (zero weight, zero pixel) are summed as 255 before their -255 is
+        lo -= PIXEL_MAX * (sf * simd - mw)  # offset: the running sum may dip by that much more
     acc_bits = signed_width(lo, hi)
     return LayerFold(
         index=index, kind=layer.kind, input=layer.input, output=layer.output, MW=mw, MH=mh, PE=pe, SIMD=simd,
@@ -153,10 +155,21 @@ def weight_words(layer: Layer, fold: LayerFold) -> list[int]:
     return [int.from_bytes(row.astype("<u8").tobytes(), "little") for row in packed]
 
 
-def init_words(layer: Layer, fold: LayerFold) -> list[int]:
-    """Init (threshold/bias) memory image: word nf holds PE two's-complement fields of acc_bits bits."""
+def fold_init_values(layer: Layer, fold: LayerFold) -> np.ndarray:
+    """The accumulator start value of every (padded) neuron as the engine stores it (int64, NF * PE): init_values,
+    minus 255 per zero weight of the padded fan-in for pixel layers (see the module docstring)."""
     vals = np.zeros(fold.NF * fold.PE, dtype=np.int64)
     vals[: fold.MH] = init_values(layer)
+    if layer.input == "pixels":
+        ones = np.zeros(fold.NF * fold.PE, dtype=np.int64)
+        ones[: fold.MH] = unpack_bits(layer.weights, fold.MW).sum(axis=1)
+        vals -= PIXEL_MAX * (fold.SF * fold.SIMD - ones)
+    return vals
+
+
+def init_words(layer: Layer, fold: LayerFold) -> list[int]:
+    """Init (threshold/bias) memory image: word nf holds PE two's-complement fields of acc_bits bits."""
+    vals = fold_init_values(layer, fold)
     mask = (1 << fold.acc_bits) - 1
     words = []
     for f in range(fold.NF):

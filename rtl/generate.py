@@ -90,7 +90,7 @@ def heap_modules(plan: Plan) -> str:
     texts: dict[tuple, str] = {}
     for f in plan.layers:
         if f.input == "pixels":
-            texts.setdefault(("at", f.SIMD), adder_tree_verilog(f.SIMD, 8))
+            texts.setdefault(("at", f.SIMD), adder_tree_verilog(f.SIMD, 8, 3))
         else:
             texts.setdefault(("pc", f.SIMD), popcount_verilog(f.SIMD, 3))
     return "\n" + "\n".join(texts[k] for k in sorted(texts))

@@ -16,8 +16,8 @@ def popcount_module_name(width: int, first_group: int) -> str:
     return f"bnn_popcount_{width}_g{first_group}"
 
 
-def adder_tree_module_name(count: int, value_width: int) -> str:
-    return f"bnn_adder_tree_{count}x{value_width}"
+def adder_tree_module_name(count: int, value_width: int, first_group: int = 6) -> str:
+    return f"bnn_adder_tree_{count}x{value_width}" + (f"_g{first_group}" if first_group != 6 else "")
 
 
 def _cat(parts: list[str]) -> str:
@@ -114,5 +114,5 @@ def popcount_verilog(width: int, first_group: int) -> str:
     return heap_verilog(popcount_module_name(width, first_group), [width], first_group)
 
 
-def adder_tree_verilog(count: int, value_width: int) -> str:
-    return heap_verilog(adder_tree_module_name(count, value_width), [count] * value_width)
+def adder_tree_verilog(count: int, value_width: int, first_group: int = 6) -> str:
+    return heap_verilog(adder_tree_module_name(count, value_width, first_group), [count] * value_width, first_group)

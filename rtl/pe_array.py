@@ -12,6 +12,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.adder_tree import AdderTree
+from rtl.bitheap import heap_latency
 from rtl.errors import reject
 from rtl.popcount import Popcount
 
@@ -26,7 +27,8 @@ class PEArray(wiring.Component):
     acc_bits : int
         Accumulator width (two's complement).
     pixels : bool
-        8-bit unsigned inputs (the first layer): contribution = 2 * sum(w ? x : 0) - sum(x) = sum(w ? x : -x).
+        8-bit unsigned inputs (the first layer): contribution = sum(w ? x : ~x) = sum(w ? x : -x) + 255 * zeros(w)
+        (the init values carry the -255 * zeros, see rtl/folding.py).
         Otherwise 1-bit inputs: contribution = popcount(x XOR w) (mismatches), doubled when `double` is set.
     double : bool
         Accumulate 2 * popcount (the bits-in scores layer).
@@ -57,7 +59,8 @@ class PEArray(wiring.Component):
         self.pixels, self.double = pixels, double
         self.verilog_heaps = verilog_heaps
         self.elem_bits = 8 if pixels else 1
-        self.latency = AdderTree(simd, 8).latency if pixels else Popcount(simd, first_group=3).latency
+        # = AdderTree(simd, 8, first_group=3).latency for pixels, Popcount(simd, first_group=3).latency for bits
+        self.latency = heap_latency([simd] * 8, 3) if pixels else heap_latency([simd], 3)
         super().__init__({
             "x": In(unsigned(simd * self.elem_bits)),
             "w": In(unsigned(pe * simd)),
@@ -78,19 +81,19 @@ class PEArray(wiring.Component):
             # bit planes of the SIMD pixels: plane b = bit b of every lane (shared by all PEs)
             xplanes = Signal(8 * simd)
             m.d.comb += xplanes.eq(Cat(*[x[8 * i + b] for b in range(8) for i in range(simd)]))
-            m.submodules.xsum = xsum = AdderTree(simd, 8, verilog_module=self.verilog_heaps)
-            m.d.comb += xsum.planes.eq(xplanes)
         for p in range(pe):
             w_p = Signal(simd, name=f"w{p}")
             m.d.comb += w_p.eq(wv[p * simd:(p + 1) * simd])
             if self.pixels:
-                c = Signal(signed(aw), name=f"contrib{p}")
-                lanes = Signal(simd * 8, name=f"wx{p}")  # planes of (w ? x : 0)
-                m.d.comb += lanes.eq(Cat(*[xplanes[b * simd:(b + 1) * simd] & w_p for b in range(8)]))
-                tree = AdderTree(simd, 8, verilog_module=self.verilog_heaps)
+                # w ? x : -x  =  (w ? x : ~x) - 255 * (w == 0): sum the 8-bit values x XOR ~w (XOR bits, like the
+                # binary lanes); the -255 per zero weight is a constant of the neuron, folded into its init value
+                # (rtl/folding.py).
+                lanes = Signal(simd * 8, name=f"wx{p}")
+                m.d.comb += lanes.eq(Cat(*[xplanes[b * simd:(b + 1) * simd] ^ ~w_p for b in range(8)]))
+                tree = AdderTree(simd, 8, first_group=3, verilog_module=self.verilog_heaps)
                 m.submodules[f"pe{p}_sum"] = tree
-                m.d.comb += [tree.planes.eq(lanes), c.eq((tree.total << 1) - xsum.total)]
-                contrib.append(c)
+                m.d.comb += tree.planes.eq(lanes)
+                contrib.append(tree.total)
             else:
                 mism = Signal(simd, name=f"mism{p}")
                 m.d.comb += mism.eq(x ^ w_p)

@@ -51,7 +51,7 @@ class _Converter:
 
 def engine_latency(fold: LayerFold) -> int:
     """Pipeline depth of the engine's datapath (mirrors LayerEngine)."""
-    return heap_latency([fold.SIMD] * 8) if fold.input == "pixels" else heap_latency([fold.SIMD], 3)
+    return heap_latency([fold.SIMD] * 8, 3) if fold.input == "pixels" else heap_latency([fold.SIMD], 3)
 
 
 def engine_fifo_depth(fold: LayerFold) -> int:

@@ -49,9 +49,10 @@ def test_popcount_random(width, first_group):
     assert got == [bin(w).count("1") for w in words]
 
 
-@pytest.mark.parametrize("count, vw", [(1, 8), (5, 8), (16, 8), (3, 1), (11, 4)])
-def test_adder_tree_random(count, vw):
-    dut = AdderTree(count, vw)
+@pytest.mark.parametrize("count, vw, group", [(1, 8, 6), (5, 8, 6), (16, 8, 6), (3, 1, 6), (11, 4, 6), (1, 8, 3),
+                                             (7, 8, 3), (32, 8, 3), (11, 4, 3)])
+def test_adder_tree_random(count, vw, group):
+    dut = AdderTree(count, vw, first_group=group)
     rng = np.random.default_rng(count * 7 + vw)
     vecs = [rng.integers(0, 1 << vw, count) for _ in range(30)] + [np.full(count, (1 << vw) - 1)]
     got = []

@@ -32,14 +32,16 @@ def _run(tmp_path, sources, tb):
 
 
 @pytest.mark.parametrize("kind, a, b", [("pc", 1, 6), ("pc", 7, 3), ("pc", 13, 3), ("pc", 64, 3), ("pc", 100, 6),
-                                        ("at", 5, 8), ("at", 16, 8), ("at", 3, 1)])
+                                        ("pc", 257, 3), ("at", 5, 8), ("at", 16, 8), ("at", 3, 1), ("at3", 7, 8),
+                                        ("at3", 32, 8)])
 def test_heap_modules_count_right(tmp_path, kind, a, b):
     if kind == "pc":
         name, text, width = popcount_module_name(a, b), popcount_verilog(a, b), a
         lat = heap_latency([a], b)
     else:
-        name, text, width = adder_tree_module_name(a, b), adder_tree_verilog(a, b), a * b
-        lat = heap_latency([a] * b)
+        g = 3 if kind == "at3" else 6
+        name, text, width = adder_tree_module_name(a, b, g), adder_tree_verilog(a, b, g), a * b
+        lat = heap_latency([a] * b, g)
     rng = np.random.default_rng(a * 10 + b)
     vecs = [int(v) for v in rng.integers(0, 1 << 62, size=40)]
     vecs = [sum(int(rng.integers(0, 2)) << i for i in range(width)) for _ in range(40)]
