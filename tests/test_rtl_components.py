@@ -16,6 +16,7 @@ from rtl.argmax import ArgMax  # noqa: E402
 from rtl.bitheap import heap_latency  # noqa: E402
 from rtl.engine import LayerEngine  # noqa: E402
 from rtl.folding import fold_layer, signed_width  # noqa: E402
+from rtl.pe_array import PEArray  # noqa: E402
 from rtl.popcount import Popcount  # noqa: E402
 from rtl.testing import decode_result, random_dense_model  # noqa: E402
 from rtl.width_converter import WidthConverter  # noqa: E402
@@ -224,3 +225,45 @@ def test_engine_against_golden(sizes, shape, pe, simd, binarize):
         np.testing.assert_array_equal(out, ref)
     else:
         np.testing.assert_array_equal(out.astype(bool), ref)
+
+
+@pytest.mark.parametrize("pe, simd, pixels, double", [(3, 7, False, False), (2, 32, False, True), (2, 5, True, False)])
+def test_pe_array_accumulates(pe, simd, pixels, double):
+    """PEArray alone: random words, random fold starts; every accumulator checked every cycle against numpy."""
+    aw = 16
+    dut = PEArray(pe, simd, aw, pixels=pixels, double=double)
+    rng = np.random.default_rng(pe * 100 + simd)
+    n = 30
+    xs = rng.integers(0, 256 if pixels else 2, size=(n, simd))
+    ws = rng.integers(0, 2, size=(n, pe, simd))
+    firsts = rng.random(n) < 0.3
+    inits = rng.integers(-3000, 3000, size=(n, pe))
+    if pixels:  # sum of w ? x : ~x (rtl/folding.py puts the -255 per zero weight into init)
+        contrib = np.where(ws == 1, xs[:, None, :], 255 - xs[:, None, :]).sum(axis=2)
+    else:
+        contrib = (xs[:, None, :] != ws).sum(axis=2) * (2 if double else 1)
+    expect, acc = [], np.zeros(pe, dtype=np.int64)
+    for t in range(n):
+        acc = np.where(firsts[t], inits[t], acc) + contrib[t]
+        expect.append(acc.copy())
+    eb = 8 if pixels else 1
+    got = []
+
+    async def bench(ctx):
+        for cycle in range(n + dut.latency + 1):
+            if cycle < n:
+                ctx.set(dut.x, sum(int(v) << (j * eb) for j, v in enumerate(xs[cycle])))
+                ctx.set(dut.w, sum(int(ws[cycle, p, j]) << (p * simd + j) for p in range(pe) for j in range(simd)))
+            t = cycle - dut.latency
+            ctx.set(dut.acc_en, int(0 <= t < n))
+            if 0 <= t < n:
+                ctx.set(dut.acc_first, int(firsts[t]))
+                ctx.set(dut.init, sum((int(v) & ((1 << aw) - 1)) << (p * aw) for p, v in enumerate(inits[t])))
+            if t >= 1:
+                word = ctx.get(dut.acc)
+                fields = [(word >> (p * aw)) & ((1 << aw) - 1) for p in range(pe)]
+                got.append([f - (1 << aw) if f >> (aw - 1) else f for f in fields])
+            await ctx.tick()
+
+    _run(dut, bench)
+    assert got == [e.tolist() for e in expect]
