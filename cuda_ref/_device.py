@@ -16,9 +16,9 @@ TENSOR_CORE_COMPUTE_CAPABILITY = (8, 0)
 # Every .cu source and the kernels the Python side takes from it; the nvcc test checks each name is emitted.
 KERNELS: dict[str, tuple[str, ...]] = {
     "pack": ("pack_signs_i8", "gather_u8", "gather_bits", "or_pool", "row_weights", "argmax_rows"),
-    "xnor_gemm": ("xnor_gemm_naive", "xnor_gemm_tiled"),
-    "bmma_gemm": ("bmma_gemm",),
-    "peak": ("popc_peak", "bmma_peak", "spin_cycles"),
+    "xnor_gemm": ("xnor_gemm_naive", "float_gemm_naive", "xnor_gemm_tiled"),
+    "bmma_gemm": ("bmma_gemm", "bmma_gemm_256", "imma_gemm", "imma_gemm_256"),
+    "peak": ("popc_peak", "bmma_peak", "imma_peak", "spin_cycles"),
 }
 # Sources that only compile for sm_80 and newer.
 TENSOR_CORE_SOURCES = ("bmma_gemm",)

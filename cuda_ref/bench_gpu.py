@@ -30,6 +30,13 @@ from cuda_ref.bench_common import Workload, machine, now_utc, random_mlp
 BATCHES = tuple(4 ** i for i in range(9))  # 1 ... 65,536
 NETWORK_BATCHES = (256, 4096, 65536)
 PAPER_MLP = (784, 4096, 4096, 4096, 10)  # BinaryNet's MNIST MLP
+# whole-network kernel choices: name -> (kernel of the bits layers, kernel of a first layer on 8-bit pixels)
+NETWORK_KERNELS = {
+    "tiled": ("tiled", "tiled"),
+    "bmma": ("bmma", "imma"),
+    "bmma256": ("bmma256", "imma256"),
+    "bmma_planes": ("bmma", "bmma"),  # the pixel layer as 8 binary bit planes
+}
 GOLDEN_CHECK_ROWS = 2048  # rows/images also recomputed by the numpy golden model (it is slow at full size)
 TARGETS = {  # issue 7's measured targets
     "tiled_vs_naive_8192": 25.0,
@@ -70,6 +77,13 @@ def _random_words(rng: np.random.Generator, rows: int, k: int, ld: int) -> np.nd
     if k % 32:
         mask[k // 32] = (1 << (k % 32)) - 1
     return words & mask.astype(np.uint32)
+
+
+def unpack_words32(words: np.ndarray, k: int) -> np.ndarray:
+    """Packed uint32 rows -> the uint64 rows of bnn_hw.packing (the same bits)."""
+    as64 = np.zeros((words.shape[0], 2 * ((words.shape[1] + 1) // 2)), np.uint32)
+    as64[:, : words.shape[1]] = words
+    return as64.view("<u8")[:, : (k + 63) // 64]
 
 
 def _signs(words: np.ndarray, k: int) -> np.ndarray:
@@ -119,6 +133,10 @@ def ceilings(dev: dict[str, Any], repeats: int) -> dict[str, Any]:
                       repeats)
         warps = blocks * threads_b // 32
         out["bmma_bit_macs_per_s"] = warps * iters * 8 * (16 * 8 * 256) / t
+        imma = kernel("peak", "imma_peak")
+        t = cuda_time(lambda: imma((blocks,), (threads_b,), (np.int32(iters), np.uint32(0x9E3779B9), sink_b)),
+                      repeats)
+        out["imma_int8_macs_per_s"] = warps * iters * 8 * (16 * 8 * 32) / t
     return out
 
 
@@ -174,7 +192,7 @@ def bench_matmul(size: int, repeats: int, tensor_cores: bool, seed: int) -> dict
     macs = float(size) ** 3
     rec: dict[str, Any] = {"m": size, "n": size, "k": size, "macs": macs}
 
-    kernels = ["naive", "tiled"] + (["bmma"] if tensor_cores else [])
+    kernels = ["naive", "tiled"] + (["bmma", "bmma256"] if tensor_cores else [])
     outs = {}
     for name in kernels:
         seconds = cuda_time(lambda name=name: K.xnor_matmul(a, b, size, kernel_name=name), repeats,
@@ -193,6 +211,13 @@ def bench_matmul(size: int, repeats: int, tensor_cores: bool, seed: int) -> dict
                          equals_golden_rows=same_as_golden)
     dot = 2 * outs["naive"] - size
     del outs
+    # The paper's own baseline: an unoptimized float kernel on the same +-1 values (timed once: it is slow).
+    fa = cp.asarray(_signs(ha, size).astype(np.float32))
+    fb = cp.asarray(_signs(hb, size).astype(np.float32))
+    seconds = cuda_time(lambda fa=fa, fb=fb: K.float_naive_matmul(fa, fb), 1, warmup=1)
+    exact = bool(cp.array_equal(K.float_naive_matmul(fa, fb).astype(cp.int32), dot))
+    rec["naive_float"] = {"seconds": seconds, "bit_exact": exact}
+    del fa, fb
     rec.update(_torch_baselines(_signs(ha, size), _signs(hb, size), dot, repeats,
                                 ("torch_fp32", "torch_fp16", "torch_bf16", "torch_int8")))
     for r in rec.values():
@@ -222,20 +247,35 @@ def bench_layer(k: int, n: int, batch: int, pixels: bool, repeats: int, tensor_c
     rec: dict[str, Any] = {"k": k, "n": n, "batch": batch, "input": "pixels" if pixels else "bits",
                            "macs": float(batch) * k * n}
     outs = {}
-    for name in ["tiled"] + (["bmma"] if tensor_cores else []):
+    names = ["tiled"] + (["bmma", "bmma256"] if tensor_cores else [])
+    for name in names:
         colc, _ = K.corrections(a, w, k, ld, planes, name)
         out = cp.zeros((batch, ldo), dtype=cp.uint32)
 
         def launch(name=name, colc=colc, out=out) -> None:
-            roww = K.row_weights(a, ld, planes) if name == "bmma" else None  # part of the layer's cost
+            roww = K.row_weights(a, ld, planes) if name != "tiled" else None  # part of the layer's cost
             K.gemm(a, w, m=batch, n=n, ld=ld, planes=planes, kernel_name=name, colc=colc, roww=roww, thr=thr,
                    bits_out=out, ldo=ldo)
 
         rec[name] = {"seconds": cuda_time(launch, repeats)}
         launch()
         outs[name] = out
-    if len(outs) == 2:
-        rec["bmma"]["equals_tiled"] = bool(cp.array_equal(outs["tiled"], outs["bmma"]))
+    if pixels and tensor_cores:  # the 8-bit tensor-core path of pixel layers: bytes times int8 weights
+        a8 = K.gather_bytes(cp.asarray(img.reshape(batch, 1, k, 1)), kernel_hw=(1, k))
+        w8 = K.upload_signs_i8(unpack_words32(cp.asnumpy(w), k), k)
+        for name in K.INT8_TENSOR_CORE:
+            out = cp.zeros((batch, ldo), dtype=cp.uint32)
+
+            def launch8(name=name, out=out) -> None:
+                K.gemm(a8, w8, m=batch, n=n, ld=K.byte_words(k), planes=1, kernel_name=name, thr=thr, bits_out=out,
+                       ldo=ldo)
+
+            rec[name] = {"seconds": cuda_time(launch8, repeats)}
+            launch8()
+            outs[name] = out
+    for name in outs:
+        if name != "tiled":
+            rec[name]["equals_tiled"] = bool(cp.array_equal(outs["tiled"], outs[name]))
     import torch
 
     xa = torch.randn(batch, k, device="cuda")
@@ -274,7 +314,7 @@ def bench_network(model: BnnModel, images: np.ndarray, note: str, batches: tuple
                            "layers": [layer.describe() for layer in model.layers], "batches": {}}
     check = images[:GOLDEN_CHECK_ROWS]
     want = golden.run(model, check).classes
-    prepared = {name: prepare(model, name) for name in kernel_names}
+    prepared = {name: prepare(model, *NETWORK_KERNELS[name]) for name in kernel_names}
     floats = {name: float_model(model, name, "cuda") for name in ("float32", "float16", "bfloat16")}
     for batch in batches:
         reps = -(-batch // len(images))
@@ -334,7 +374,7 @@ def bench_gpu(work: Workload, *, mlps: list[tuple[int, ...]], matmul_size: int =
     rng = np.random.default_rng(seed)
     dev = device_info()
     tc = dev["tensor_cores"]
-    kernel_names = ("tiled", "bmma") if tc else ("tiled",)
+    kernel_names = tuple(NETWORK_KERNELS) if tc else ("tiled",)
     record: dict[str, Any] = {"benchmark": "bench gpu", "date": now_utc(), "machine": machine(), "device": dev,
                               "params": {"matmul_size": matmul_size, "batches": list(batches),
                                          "network_batches": list(network_batches), "repeats": repeats,
@@ -371,15 +411,23 @@ def bench_gpu(work: Workload, *, mlps: list[tuple[int, ...]], matmul_size: int =
         "tiled_fraction_of_popc_ceiling": mm["tiled"]["macs_per_s"] / ceil["popc_bit_macs_per_s"],
         "tiled_vs_torch": {b: _ratio(mm["tiled"], mm[b]) for b in mm if b.startswith("torch_")},
     }
+    if "naive_float" in mm:
+        derived["tiled_vs_naive_float_8192"] = _ratio(mm["tiled"], mm["naive_float"])
     if tc:
-        derived["bmma_vs_bf16_8192"] = _ratio(mm["bmma"], mm["torch_bf16"])
-        derived["bmma_fraction_of_bmma_ceiling"] = mm["bmma"]["macs_per_s"] / ceil["bmma_bit_macs_per_s"]
-        derived["bmma_vs_torch"] = {b: _ratio(mm["bmma"], mm[b]) for b in mm if b.startswith("torch_")}
+        fastest = min(("bmma", "bmma256"), key=lambda name: mm[name]["seconds"])
+        derived["bmma_fastest_tile"] = fastest
+        derived["bmma_vs_bf16_8192"] = _ratio(mm[fastest], mm["torch_bf16"])
+        derived["bmma_fraction_of_bmma_ceiling"] = mm[fastest]["macs_per_s"] / ceil["bmma_bit_macs_per_s"]
+        derived["bmma_vs_torch"] = {b: _ratio(mm[fastest], mm[b]) for b in mm if b.startswith("torch_")}
     big = str(max(network_batches))
-    best = "cuda_ref_bmma" if tc else "cuda_ref_tiled"
-    derived["mlp_vs_torch_bf16_largest_batch"] = {
-        net["model"]: _ratio(net["batches"][big][best], net["batches"][big]["torch_bfloat16"])
-        for net in record["networks"]}
+    derived["mlp_vs_torch_bf16_largest_batch"] = {}
+    derived["mlp_fastest_kernel"] = {}
+    for net in record["networks"]:
+        entry = net["batches"][big]
+        ours = {name: v for name, v in entry.items() if name.startswith("cuda_ref_") and "seconds" in v}
+        best = min(ours, key=lambda name: ours[name]["seconds"])
+        derived["mlp_fastest_kernel"][net["model"]] = best
+        derived["mlp_vs_torch_bf16_largest_batch"][net["model"]] = _ratio(ours[best], entry["torch_bfloat16"])
     record["derived"] = derived
     met = {}
     for key, target in TARGETS.items():
@@ -388,7 +436,8 @@ def bench_gpu(work: Workload, *, mlps: list[tuple[int, ...]], matmul_size: int =
             value = max((v for v in value.values() if v is not None), default=None)
         met[key] = {"target": target, "measured": value, "met": value is not None and value >= target}
     record["targets"] = met
-    record["bit_exact"] = all(mm[name].get("bit_exact", True) for name in ("naive", "tiled", "bmma") if name in mm) \
+    record["bit_exact"] = all(mm[name].get("bit_exact", True) for name in ("naive", "tiled", "bmma", "bmma256")
+                              if name in mm) \
         and all(v.get("golden_mismatches", 0) == 0 and v.get("equals_first_kernel", True)
                 for net in record["networks"] for b in net["batches"].values()
                 for key, v in b.items() if key.startswith("cuda_ref"))
@@ -401,7 +450,9 @@ def summary(record: dict[str, Any]) -> list[str]:
              f"{dev['sms']} SMs, {dev['sm_clock_hz_measured'] / 1e9:.2f} GHz measured)",
              f"ceilings: popcount {ceil['popc_bit_macs_per_s'] / 1e12:.1f} T bit-MAC/s"
              + (f", binary tensor cores {ceil['bmma_bit_macs_per_s'] / 1e12:.0f} T bit-MAC/s"
-                if "bmma_bit_macs_per_s" in ceil else ""),
+                if "bmma_bit_macs_per_s" in ceil else "")
+             + (f", int8 tensor cores (mma.sync) {ceil['imma_int8_macs_per_s'] / 1e12:.0f} T MAC/s"
+                if "imma_int8_macs_per_s" in ceil else ""),
              f"matmul {mm['m']}^3:"]
     for name, r in mm.items():
         if isinstance(r, dict):

@@ -1,8 +1,8 @@
-// Binary tensor-core matrix multiply (sm_80 and newer) with the fused bnn-hw epilogue (docs/gpu.md).
+// Tensor-core matrix multiplies (sm_80 and newer) with the fused bnn-hw epilogue (docs/gpu.md).
 //
-// mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc computes D = C + popcount(A AND B) on 16 x 8 tiles
-// over 256 bits. AND, not XOR: on sm_90 (H100/H200) the compiler emits one BMMA for .and.popc but emulates .xor.popc
-// with two BMMAs plus logic. With bits 1 = +1 and px, pw the row popcounts of activation and weight,
+// Binary: mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc computes D = C + popcount(A AND B) on 16 x 8
+// tiles over 256 bits. AND, not XOR: on sm_90 (H100/H200) the compiler emits one BMMA for .and.popc but emulates
+// .xor.popc with two BMMAs plus logic. With bits 1 = +1 and px, pw the row popcounts of activation and weight,
 //     popcount(x XOR w) = px + pw - 2 * popcount(x AND w)
 // so the XNOR popcount of a bits layer is  acc = K - px - pw + 2 * and.
 // Pixel layers (8 bit planes per row, see xnor_gemm.cu) give dot = sum_p 2^p * (2 * and_p - px_p) = 2 * andw - S
@@ -11,13 +11,22 @@
 // with roww from row_weights() (pack.cu; px or S) and colc = K - pw (bits) or 0 (pixels). The plane weights are
 // applied by Horner's rule: planes from the most significant, the accumulators double at each new plane.
 //
-// Operands, flags and the epilogue are exactly those of xnor_gemm_tiled (xnor_gemm.cu), so the two kernels are
-// interchangeable and are tested against the same golden model.
+// 8-bit: pixel layers can instead run on the int8 tensor cores, mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32:
+// A = the pixel bytes of each row, B = the weights as int8 +-1 (0 past the fan-in), acc = the dot product itself
+// (roww, colc unused). One int8 MAC replaces the 8 bit-plane MACs of the binary path. Its fragments are word-for-word
+// those of the binary mma (lane = 4 * g + t holds word t and t + 4 of rows g and g + 8 of A, and of row g of B; a word
+// is 32 bits or 4 bytes), so both share the tiling below.
 //
-// Tiling: a 128 x 128 output tile per block of 4 warps (2 x 2), 64 x 64 per warp = 4 x 8 mma tiles, 128 int32
-// accumulators per thread. K is consumed 512 bits (16 words, two mma k-steps) per stage through a two-stage
-// cp.async pipeline; out-of-range rows and words are zero-filled by cp.async (src-size 0). Shared rows are 20 words
-// apart so the fragment reads (lane = 4 * group + t reads word t of row group) hit 32 distinct banks.
+// Operands, flags and the epilogue are those of xnor_gemm_tiled (xnor_gemm.cu), so the kernels are interchangeable
+// and are tested against the same golden model.
+//
+// Tiling (template parameters): a (WM * 64) x (WN * 64) output tile per block of WM x WN warps, 64 x 64 per warp =
+// 4 x 8 mma tiles, 128 int32 accumulators per thread. K is consumed BKW words per stage (BKW / 8 mma k-steps)
+// through a two-stage cp.async pipeline; out-of-range rows and words are zero-filled by cp.async (src-size 0).
+// Shared rows are LDS = BKW + 4 words apart so the fragment reads (lane = 4 * g + t reads word t of row g) hit 32
+// distinct banks. Instances: 128 x 128 with 16 words per stage (`bmma_gemm`, `imma_gemm`) and 256 x 128 with 8 words
+// per stage (`bmma_gemm_256`, `imma_gemm_256`: more reuse of each loaded word, one k-step per barrier); both stay
+// within the 48 KiB of static shared memory.
 
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ < 800)
 #error "bmma_gemm.cu needs sm_80 or newer (binary mma with .and.popc)"
@@ -30,11 +39,6 @@ typedef long long i64;
 #define FLAG_BITS 2
 #define FLAG_SCORES 4
 
-#define BT_BM 128
-#define BT_BN 128
-#define BT_BKW 16
-#define BT_LDS 20
-#define BT_THREADS 128
 
 // The inline PTX below; host_emulation.cuh supplies equivalents when the file is compiled for the CPU emulator.
 #ifndef BNN_HOST_EMULATION
@@ -62,43 +66,64 @@ __device__ __forceinline__ void bmma_and_popc(int (&d)[4], const u32 (&a)[4], u3
         : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+
+// d += A * B on a 16 x 8 x 32 tile of unsigned bytes (A) and signed bytes (B); fragments as bmma_and_popc, with a
+// word holding 4 consecutive k (PTX ISA, "Matrix Fragments for mma.m16n8k32", .u8/.s8).
+__device__ __forceinline__ void imma_u8s8(int (&d)[4], const u32 (&a)[4], u32 b0, u32 b1)
+{
+    asm("mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 "
+        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
 #endif  // BNN_HOST_EMULATION
 
-__device__ __forceinline__ void bt_load_stage(u32 (*as)[BT_LDS], u32 (*bs)[BT_LDS], const u32* __restrict__ a,
+template <int BM, int BN, int BKW, int LDS, int THREADS>
+__device__ __forceinline__ void bt_load_stage(u32 (*as)[LDS], u32 (*bs)[LDS], const u32* __restrict__ a,
                                               const u32* __restrict__ b, int m, int n, int ld, i64 lda, i64 m0,
                                               int n0, int plane, int kt)
 {
-    // 128 rows x 4 chunks of 16 bytes for each operand; 128 threads move 4 chunks of each.
+    // BM (A) and BN (B) rows of BKW / 4 chunks of 16 bytes each, spread over the block's threads.
+    constexpr int CPR = BKW / 4;  // chunks per row
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const int chunk = threadIdx.x + i * BT_THREADS;
-        const int r = chunk >> 2;
-        const int q = (chunk & 3) * 4;
-        const int word = kt * BT_BKW + q;
+    for (int i = 0; i < (BM + BN) * CPR / THREADS; ++i) {
+        const int chunk = threadIdx.x + i * THREADS;
+        const bool is_a = chunk < BM * CPR;
+        const int local = is_a ? chunk : chunk - BM * CPR;
+        const int r = local / CPR;
+        const int q = (local % CPR) * 4;
+        const int word = kt * BKW + q;
         const bool in_k = word < ld;  // ld % 4 == 0: a chunk is entirely inside or entirely past the row
-        const bool a_ok = in_k && m0 + r < m;
-        const bool b_ok = in_k && n0 + r < n;
-        cp_async16(&as[r][q], a_ok ? a + (m0 + r) * lda + (i64)plane * ld + word : a, a_ok);
-        cp_async16(&bs[r][q], b_ok ? b + (i64)(n0 + r) * ld + word : b, b_ok);
+        if (is_a) {
+            const bool ok = in_k && m0 + r < m;
+            cp_async16(&as[r][q], ok ? a + (m0 + r) * lda + (i64)plane * ld + word : a, ok);
+        } else {
+            const bool ok = in_k && n0 + r < n;
+            cp_async16(&bs[r][q], ok ? b + (i64)(n0 + r) * ld + word : b, ok);
+        }
     }
 }
 
-extern "C" __global__ void __launch_bounds__(BT_THREADS)
-bmma_gemm(const u32* __restrict__ a, const u32* __restrict__ b, int m, int n, int ld, int planes,
-          const int* __restrict__ roww, const int* __restrict__ colc, int flags, int* __restrict__ acc_out,
-          const int* __restrict__ thr, u32* __restrict__ bits_out, int ldo, int score_scale,
-          const int* __restrict__ score_off, int* __restrict__ scores_out)
+// The shared body of every instance. INT8: the 8-bit mma, `planes` must be 1 and acc is the dot product itself.
+template <bool INT8, int WM, int WN, int BKW>
+__device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __restrict__ b, int m, int n, int ld,
+                                        int planes, const int* __restrict__ roww, const int* __restrict__ colc,
+                                        int flags, int* __restrict__ acc_out, const int* __restrict__ thr,
+                                        u32* __restrict__ bits_out, int ldo, int score_scale,
+                                        const int* __restrict__ score_off, int* __restrict__ scores_out)
 {
-    __shared__ __align__(16) u32 as[2][BT_BM][BT_LDS];
-    __shared__ __align__(16) u32 bs[2][BT_BN][BT_LDS];
+    constexpr int BM = WM * 64, BN = WN * 64, LDS = BKW + 4, THREADS = WM * WN * 32;
+    static_assert(BKW % 8 == 0 && (BM + BN) * (BKW / 4) % THREADS == 0, "tile does not split over the threads");
+    __shared__ __align__(16) u32 as[2][BM][LDS];
+    __shared__ __align__(16) u32 bs[2][BN][LDS];
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int wm = warp >> 1, wn = warp & 1;
+    const int wm = warp / WN, wn = warp % WN;
     const int g = lane >> 2, t = lane & 3;
-    const i64 m0 = (i64)blockIdx.x * BT_BM;
-    const int n0 = blockIdx.y * BT_BN;
+    const i64 m0 = (i64)blockIdx.x * BM;
+    const int n0 = blockIdx.y * BN;
     const i64 lda = (i64)ld * planes;
-    const int tiles_per_plane = (ld + BT_BKW - 1) / BT_BKW;
+    const int tiles_per_plane = (ld + BKW - 1) / BKW;
     const int tiles = tiles_per_plane * planes;
 
     int acc[4][8][4];
@@ -109,14 +134,15 @@ bmma_gemm(const u32* __restrict__ a, const u32* __restrict__ b, int m, int n, in
 #pragma unroll
             for (int c = 0; c < 4; ++c) acc[mi][ni][c] = 0;
 
-    bt_load_stage(as[0], bs[0], a, b, m, n, ld, lda, m0, n0, planes - 1, 0);
+    bt_load_stage<BM, BN, BKW, LDS, THREADS>(as[0], bs[0], a, b, m, n, ld, lda, m0, n0, planes - 1, 0);
     cp_async_commit();
 
     for (int tile = 0; tile < tiles; ++tile) {
         if (tile + 1 < tiles) {  // stage (tile + 1) & 1 was last read before the previous iteration's final barrier
             const int pi = (tile + 1) / tiles_per_plane;
             const int kt = (tile + 1) - pi * tiles_per_plane;
-            bt_load_stage(as[(tile + 1) & 1], bs[(tile + 1) & 1], a, b, m, n, ld, lda, m0, n0, planes - 1 - pi, kt);
+            bt_load_stage<BM, BN, BKW, LDS, THREADS>(as[(tile + 1) & 1], bs[(tile + 1) & 1], a, b, m, n, ld, lda,
+                                                     m0, n0, planes - 1 - pi, kt);
             cp_async_commit();
             cp_async_wait_all_but_one();
         } else {
@@ -135,7 +161,7 @@ bmma_gemm(const u32* __restrict__ a, const u32* __restrict__ b, int m, int n, in
 
         const int s = tile & 1;
 #pragma unroll
-        for (int ks = 0; ks < BT_BKW / 8; ++ks) {
+        for (int ks = 0; ks < BKW / 8; ++ks) {
             const int kb = ks * 8;
             u32 af[4][4];
 #pragma unroll
@@ -152,33 +178,39 @@ bmma_gemm(const u32* __restrict__ a, const u32* __restrict__ b, int m, int n, in
                 const u32 b0 = bs[s][c][kb + t];
                 const u32 b1 = bs[s][c][kb + t + 4];
 #pragma unroll
-                for (int mi = 0; mi < 4; ++mi) bmma_and_popc(acc[mi][ni], af[mi], b0, b1);
+                for (int mi = 0; mi < 4; ++mi) {
+                    if constexpr (INT8)
+                        imma_u8s8(acc[mi][ni], af[mi], b0, b1);
+                    else
+                        bmma_and_popc(acc[mi][ni], af[mi], b0, b1);
+                }
             }
         }
         __syncthreads();
     }
 
-    // Epilogue: acc = 2 * andw - roww[row] + colc[col].
-    int rw[4][2];
+    if constexpr (!INT8) {  // acc = 2 * andw - roww[row] + colc[col]
+        int rw[4][2];
 #pragma unroll
-    for (int mi = 0; mi < 4; ++mi)
+        for (int mi = 0; mi < 4; ++mi)
 #pragma unroll
-        for (int hr = 0; hr < 2; ++hr) {
-            const i64 row = m0 + wm * 64 + mi * 16 + g + hr * 8;
-            rw[mi][hr] = row < m ? roww[row] : 0;
-        }
+            for (int hr = 0; hr < 2; ++hr) {
+                const i64 row = m0 + wm * 64 + mi * 16 + g + hr * 8;
+                rw[mi][hr] = row < m ? roww[row] : 0;
+            }
 #pragma unroll
-    for (int ni = 0; ni < 8; ++ni)
+        for (int ni = 0; ni < 8; ++ni)
 #pragma unroll
-        for (int j = 0; j < 2; ++j) {
-            const int col = n0 + wn * 64 + ni * 8 + 2 * t + j;
-            const int cc = col < n ? colc[col] : 0;
+            for (int j = 0; j < 2; ++j) {
+                const int col = n0 + wn * 64 + ni * 8 + 2 * t + j;
+                const int cc = col < n ? colc[col] : 0;
 #pragma unroll
-            for (int mi = 0; mi < 4; ++mi)
+                for (int mi = 0; mi < 4; ++mi)
 #pragma unroll
-                for (int hr = 0; hr < 2; ++hr)
-                    acc[mi][ni][hr * 2 + j] = 2 * acc[mi][ni][hr * 2 + j] - rw[mi][hr] + cc;
-        }
+                    for (int hr = 0; hr < 2; ++hr)
+                        acc[mi][ni][hr * 2 + j] = 2 * acc[mi][ni][hr * 2 + j] - rw[mi][hr] + cc;
+            }
+    }
 
     if (flags & (FLAG_ACC | FLAG_SCORES)) {
 #pragma unroll
@@ -237,3 +269,20 @@ bmma_gemm(const u32* __restrict__ a, const u32* __restrict__ b, int m, int n, in
             }
     }
 }
+
+#define BT_KERNEL(NAME, INT8, WM, WN, BKW)                                                                            \
+    extern "C" __global__ void __launch_bounds__(WM * WN * 32)                                                    \
+    NAME(const u32* __restrict__ a, const u32* __restrict__ b, int m, int n, int ld, int planes,                     \
+         const int* __restrict__ roww, const int* __restrict__ colc, int flags, int* __restrict__ acc_out,          \
+         const int* __restrict__ thr, u32* __restrict__ bits_out, int ldo, int score_scale,                          \
+         const int* __restrict__ score_off, int* __restrict__ scores_out)                                            \
+    {                                                                                                                 \
+        bt_gemm<INT8, WM, WN, BKW>(a, b, m, n, ld, planes, roww, colc, flags, acc_out, thr, bits_out, ldo,           \
+                                   score_scale, score_off, scores_out);                                              \
+    }
+
+// name, 8-bit, warps along M, warps along N, words per stage (keep in step with kernels.TENSOR_CORE_TILES)
+BT_KERNEL(bmma_gemm, false, 2, 2, 16)
+BT_KERNEL(bmma_gemm_256, false, 4, 2, 8)
+BT_KERNEL(imma_gemm, true, 2, 2, 16)
+BT_KERNEL(imma_gemm_256, true, 4, 2, 8)

@@ -100,7 +100,7 @@ def fake_cupy() -> types.ModuleType:
     """A `cupy` stand-in backed by numpy: the subset cuda_ref.kernels and cuda_ref.network use."""
     cp = types.ModuleType("cupy")
     for name in ("ndarray", "zeros", "empty", "full", "asarray", "ascontiguousarray", "array_equal", "int8",
-                 "uint8", "int32", "uint32", "int64", "uint64", "concatenate"):
+                 "uint8", "int32", "uint32", "int64", "uint64", "float32", "concatenate", "pad"):
         setattr(cp, name, getattr(np, name))
     cp.asnumpy = np.asarray
     return cp

@@ -9,7 +9,7 @@
 // kernel, which is one block's shared memory since blocks do not overlap. Warp collectives (__ballot_sync,
 // __shfl_xor_sync, the binary mma) exchange values through per-warp slots between two warp barriers, so every lane
 // of the warp must take part (as on the GPU); a barrier that can never complete aborts with "deadlock". The mma computes what the PTX ISA defines
-// for mma.m16n8k256 .b1 .and.popc from the documented fragment layout; cp.async copies at once (or zero-fills).
+// for mma.m16n8k256 .b1 .and.popc and mma.m16n8k32 .u8.s8 from the documented fragment layouts; cp.async copies at once (or zero-fills).
 
 #pragma once
 
@@ -170,6 +170,38 @@ inline void bmma_and_popc(int (&d)[4], const unsigned (&a)[4], unsigned b0, unsi
         const int row = g + (c >= 2 ? 8 : 0), col = 2 * t + (c & 1);
         int s = 0;
         for (int k = 0; k < 8; ++k) s += __builtin_popcount(a_word(row, k) & b_word(col, k));
+        out[c] = s;
+    }
+    emu_arrive(w.bar);
+    for (int c = 0; c < 4; ++c) d[c] += out[c];
+}
+
+// d += A * B over a 16 x 8 x 32 tile of unsigned (A) and signed (B) bytes: the same word layout as bmma_and_popc,
+// each word holding 4 consecutive k, lowest byte first (PTX ISA, mma.m16n8k32 .u8.s8).
+inline void imma_u8s8(int (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1)
+{
+    EmuWarp& w = emu_warp();
+    const unsigned lane = emu_lane();
+    for (int i = 0; i < 4; ++i) w.words[lane][i] = a[i];
+    w.words[lane][4] = b0;
+    w.words[lane][5] = b1;
+    emu_arrive(w.bar);
+    auto a_word = [&](int row, int word) {
+        const int g = row % 8, t = word % 4;
+        const int reg = (row >= 8 ? 1 : 0) + (word >= 4 ? 2 : 0);
+        return w.words[4 * g + t][reg];
+    };
+    auto b_word = [&](int col, int word) { return w.words[4 * col + word % 4][word >= 4 ? 5 : 4]; };
+    const int g = lane / 4, t = lane % 4;
+    int out[4];
+    for (int c = 0; c < 4; ++c) {
+        const int row = g + (c >= 2 ? 8 : 0), col = 2 * t + (c & 1);
+        int s = 0;
+        for (int k = 0; k < 8; ++k) {
+            const unsigned x = a_word(row, k), y = b_word(col, k);
+            for (int byte = 0; byte < 4; ++byte)
+                s += (int)((x >> (8 * byte)) & 0xFFu) * (int)(signed char)((y >> (8 * byte)) & 0xFFu);
+        }
         out[c] = s;
     }
     emu_arrive(w.bar);

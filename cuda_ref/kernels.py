@@ -19,10 +19,20 @@ from bnn_hw.errors import BnnError
 from bnn_hw.packing import unpack_bits, words_for
 from cuda_ref._device import kernel, require
 
-GemmKernel = Literal["naive", "tiled", "bmma"]
+GemmKernel = Literal["naive", "tiled", "bmma", "bmma256", "imma", "imma256"]
 THREADS = 256
 TILE = 128  # output tile of both fused kernels (rows and columns)
 FLAG_ACC, FLAG_BITS, FLAG_SCORES = 1, 2, 4
+# Tensor-core kernels of bmma_gemm.cu: name -> (function, block rows, block columns, threads); keep in step with
+# its BT_KERNEL instances. bmma*: binary (bits or 8 bit planes); imma*: 8-bit pixels times int8 +-1 weights.
+TENSOR_CORE_TILES = {
+    "bmma": ("bmma_gemm", 128, 128, 128),
+    "bmma256": ("bmma_gemm_256", 256, 128, 256),
+    "imma": ("imma_gemm", 128, 128, 128),
+    "imma256": ("imma_gemm_256", 256, 128, 256),
+}
+BINARY_TENSOR_CORE = ("bmma", "bmma256")
+INT8_TENSOR_CORE = ("imma", "imma256")
 PIXEL_PLANES = 8
 _I32 = np.int32
 _I64 = np.int64
@@ -36,6 +46,11 @@ def words32(k: int) -> int:
 def row_words(k: int) -> int:
     """Row stride in words of a packed operand with k bits per row: ceil(k / 32) rounded up to a multiple of 4."""
     return (words32(k) + 3) // 4 * 4
+
+
+def byte_words(k: int) -> int:
+    """Row stride in words of k bytes (the 8-bit kernels' operands): ceil(k / 4) rounded up to a multiple of 4."""
+    return row_words(8 * k)
 
 
 def _grid(total: int, threads: int = THREADS) -> tuple[int]:
@@ -70,6 +85,16 @@ def download_bits(words: cp.ndarray, k: int) -> np.ndarray:
     cols = min(n32, host.shape[1])
     buf[:, :cols] = host[:, :cols]
     return unpack_bits(buf.view("<u8"), k)
+
+
+def upload_signs_i8(words_u64: np.ndarray, k: int, ld: int | None = None) -> cp.ndarray:
+    """bnn_hw.packing weight rows -> int8 +-1 (0 past k), (rows, 4 * ld) bytes seen as uint32 (rows, ld): the weight
+    operand of the 8-bit tensor-core kernels."""
+    ld = byte_words(k) if ld is None else ld
+    bits = unpack_bits(np.asarray(words_u64, dtype=np.uint64), k)
+    host = np.zeros((bits.shape[0], 4 * ld), dtype=np.int8)
+    host[:, :k] = np.where(bits, 1, -1)
+    return cp.asarray(host.view(np.uint32))
 
 
 # ------------------------------------------------------------------------------------------------------- packing
@@ -122,6 +147,42 @@ def pack_planes(pixels: cp.ndarray, ld: int | None = None) -> cp.ndarray:
         raise BnnError(f"pack_planes needs (M, K) uint8 rows, got shape {pixels.shape}")
     m, k = pixels.shape
     return gather_u8(pixels.reshape(m, 1, k, 1), kernel_hw=(1, k), ld=ld)
+
+
+def _window_index(hp: int, wp: int, c: int, kernel_hw: tuple[int, int], stride: int,
+                  out_hw: tuple[int, int]) -> np.ndarray:
+    """int64 (OH * OW, KH * KW * C): where each window element sits in a padded (HP, WP, C) image, (ky, kx, c) order."""
+    kh, kw = kernel_hw
+    oh, ow = out_hw
+    oy, ox = np.meshgrid(np.arange(oh), np.arange(ow), indexing="ij")
+    ky, kx, ci = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(c), indexing="ij")
+    y = oy.reshape(-1, 1) * stride + ky.reshape(1, -1)
+    x = ox.reshape(-1, 1) * stride + kx.reshape(1, -1)
+    return ((y * wp + x) * c + ci.reshape(1, -1)).astype(np.int64)
+
+
+def gather_bytes(images: cp.ndarray, *, kernel_hw: tuple[int, int], stride: int = 1, padding: int = 0,
+                 out_hw: tuple[int, int] = (1, 1), pad_pixel: int = 0, ld: int | None = None) -> cp.ndarray:
+    """uint8 images (B, H, W, C) -> pixel window rows (B * OH * OW, 4 * ld) bytes, 0 past the fan-in, seen as uint32
+    (B * OH * OW, ld): the activation operand of the 8-bit kernels. A dense layer is `kernel_hw=(H, W)`."""
+    if images.dtype != cp.uint8 or images.ndim != 4:
+        raise BnnError(f"gather_bytes needs uint8 images (B, H, W, C), got {images.dtype} {images.shape}")
+    b, h, w, c = images.shape
+    kh, kw = kernel_hw
+    oh, ow = out_hw
+    k = kh * kw * c
+    ld = byte_words(k) if ld is None else ld
+    out = cp.zeros((b * oh * ow, 4 * ld), dtype=cp.uint8)
+    if (kh, kw, oh, ow, padding) == (h, w, 1, 1, 0):  # dense: the image itself
+        out[:, :k] = images.reshape(b, k)
+    else:
+        if padding:
+            images = cp.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)),
+                            constant_values=pad_pixel)
+        hp, wp = h + 2 * padding, w + 2 * padding
+        index = cp.asarray(_window_index(hp, wp, c, kernel_hw, stride, out_hw))
+        out[:, :k] = images.reshape(b, hp * wp * c)[:, index].reshape(b * oh * ow, k)
+    return out.view(cp.uint32)
 
 
 def gather_bits(fmap: cp.ndarray, *, channels: int, kernel_hw: tuple[int, int], stride: int = 1, padding: int = 0,
@@ -182,11 +243,13 @@ def argmax_rows(scores: cp.ndarray) -> cp.ndarray:
 
 
 def gemm(a: cp.ndarray, b: cp.ndarray, *, m: int, n: int, ld: int, planes: int, kernel_name: GemmKernel,
-         colc: cp.ndarray, roww: cp.ndarray | None = None, acc_out: cp.ndarray | None = None,
+         colc: cp.ndarray | None = None, roww: cp.ndarray | None = None, acc_out: cp.ndarray | None = None,
          thr: cp.ndarray | None = None, bits_out: cp.ndarray | None = None, ldo: int = 0, score_scale: int = 1,
          score_off: cp.ndarray | None = None, scores_out: cp.ndarray | None = None) -> None:
-    """Launch a fused XNOR matmul (`tiled` on CUDA cores or `bmma` on tensor cores); outputs are written into the
-    given arrays. `colc`/`roww` are the kernel's correction terms (see xnor_gemm.cu and bmma_gemm.cu)."""
+    """Launch a fused matmul (`tiled` on CUDA cores, `bmma`/`bmma256` on binary tensor cores, `imma`/`imma256` on
+    8-bit tensor cores for pixel rows); outputs are written into the given arrays. `colc`/`roww` are the binary
+    kernels' correction terms (see xnor_gemm.cu and bmma_gemm.cu); the 8-bit kernels need none (planes = 1, the
+    operands from gather_bytes and upload_signs_i8)."""
     if ld % 4:
         raise BnnError(f"packed rows must be a multiple of 4 words, got ld={ld}")
     if a.shape[1] != planes * ld or b.shape[1] != ld or a.shape[0] < m or b.shape[0] < n:
@@ -194,22 +257,30 @@ def gemm(a: cp.ndarray, b: cp.ndarray, *, m: int, n: int, ld: int, planes: int, 
     flags = (FLAG_ACC if acc_out is not None else 0) | (FLAG_BITS if bits_out is not None else 0) | \
             (FLAG_SCORES if scores_out is not None else 0)
     dummy = _dummy()
-    grid = ((m + TILE - 1) // TILE, (n + TILE - 1) // TILE)
+    rows_per_block, cols_per_block = TENSOR_CORE_TILES[kernel_name][1:3] if kernel_name in TENSOR_CORE_TILES \
+        else (TILE, TILE)
+    grid = ((m + rows_per_block - 1) // rows_per_block, (n + cols_per_block - 1) // cols_per_block)
     tail = (_I32(flags), dummy if acc_out is None else acc_out, dummy if thr is None else thr,
             dummy if bits_out is None else bits_out, _I32(ldo), _I32(score_scale),
             dummy if score_off is None else score_off, dummy if scores_out is None else scores_out)
     if kernel_name == "tiled":
         require()
+        if colc is None:
+            raise BnnError("the CUDA-core kernel needs its column corrections")
         kernel("xnor_gemm", "xnor_gemm_tiled")(grid, (256,), (a, b, _I32(m), _I32(n), _I32(ld), _I32(planes), colc)
                                                + tail)
-    elif kernel_name == "bmma":
+    elif kernel_name in TENSOR_CORE_TILES:
         require(tensor_cores=True)
-        if roww is None:
-            raise BnnError("the tensor-core kernel needs the row weights of its activations")
-        kernel("bmma_gemm", "bmma_gemm")(grid, (128,), (a, b, _I32(m), _I32(n), _I32(ld), _I32(planes), roww, colc)
-                                         + tail)
+        function, _, _, threads = TENSOR_CORE_TILES[kernel_name]
+        if kernel_name in BINARY_TENSOR_CORE and (roww is None or colc is None):
+            raise BnnError("the binary tensor-core kernels need the row weights and column corrections")
+        if kernel_name in INT8_TENSOR_CORE and planes != 1:
+            raise BnnError("the 8-bit tensor-core kernels take pixel bytes (planes=1), not bit planes")
+        kernel("bmma_gemm", function)(grid, (threads,), (a, b, _I32(m), _I32(n), _I32(ld), _I32(planes),
+                                                         dummy if roww is None else roww,
+                                                         dummy if colc is None else colc) + tail)
     else:
-        raise BnnError(f"unknown fused kernel {kernel_name!r}; choose tiled or bmma")
+        raise BnnError(f"unknown fused kernel {kernel_name!r}; choose tiled, {', '.join(TENSOR_CORE_TILES)}")
 
 
 def naive_matmul(a: cp.ndarray, b: cp.ndarray, k: int) -> cp.ndarray:
@@ -221,6 +292,18 @@ def naive_matmul(a: cp.ndarray, b: cp.ndarray, k: int) -> cp.ndarray:
     block = (16, 16)
     grid = ((n + 15) // 16, (m + 15) // 16)
     kernel("xnor_gemm", "xnor_gemm_naive")(grid, block, (a, b, _I32(m), _I32(n), _I32(ld), _I32(k), out))
+    return out
+
+
+def float_naive_matmul(a: cp.ndarray, b: cp.ndarray) -> cp.ndarray:
+    """The paper's baseline: an unoptimized float matmul, one thread per output, of float32 rows a (M, K), b (N, K)."""
+    require()
+    m, k = a.shape
+    n = b.shape[0]
+    out = cp.empty((m, n), dtype=cp.float32)
+    grid = ((n + 15) // 16, (m + 15) // 16)
+    kernel("xnor_gemm", "float_gemm_naive")(grid, (16, 16), (cp.ascontiguousarray(a), cp.ascontiguousarray(b),
+                                                             _I32(m), _I32(n), _I32(k), out))
     return out
 
 
@@ -248,6 +331,19 @@ def xnor_matmul(a: cp.ndarray, b: cp.ndarray, k: int, *, planes: int = 1,
         if planes != 1:
             raise BnnError("the naive kernel handles bits operands only")
         return naive_matmul(a, b, k)
+    if kernel_name in INT8_TENSOR_CORE:
+        raise BnnError("the 8-bit kernels take pixel bytes: use int8_matmul")
     colc, roww = corrections(a, b, k, ld, planes, kernel_name)
     gemm(a, b, m=m, n=n, ld=ld, planes=planes, kernel_name=kernel_name, colc=colc, roww=roww, acc_out=out)
+    return out
+
+
+def int8_matmul(a: cp.ndarray, b: cp.ndarray, *, kernel_name: GemmKernel = "imma") -> cp.ndarray:
+    """Dot products int32 (M, N) of pixel rows (gather_bytes) with int8 +-1 weight rows (upload_signs_i8) on the
+    8-bit tensor cores: the golden accumulator of a pixel layer."""
+    if kernel_name not in INT8_TENSOR_CORE:
+        raise BnnError(f"int8_matmul runs {', '.join(INT8_TENSOR_CORE)}, not {kernel_name!r}")
+    m, n = a.shape[0], b.shape[0]
+    out = cp.empty((m, n), dtype=cp.int32)
+    gemm(a, b, m=m, n=n, ld=b.shape[1], planes=1, kernel_name=kernel_name, acc_out=out)
     return out

@@ -23,7 +23,8 @@ from bnn_hw.model import BnnModel, Layer
 from cuda_ref import kernels as K
 from cuda_ref._device import require
 
-KernelChoice = Literal["auto", "tiled", "bmma"]
+KernelChoice = Literal["auto", "tiled", "bmma", "bmma256"]
+PixelKernelChoice = Literal["auto", "tiled", "bmma", "bmma256", "imma", "imma256"]
 _INT32_LIMIT = (1 << 31) - 1
 
 
@@ -40,6 +41,8 @@ class DeviceLayer:
     thresholds: cp.ndarray | None  # int32 (N,) for bits output
     score_scale: int  # scores = acc * score_scale + score_off
     score_off: cp.ndarray | None  # int32 (N,) for the scores layer
+    weights_i8: cp.ndarray | None = None  # int8 +-1 rows seen as uint32 (N, ld_i8): pixel layers on 8-bit kernels
+    ld_i8: int = 0
 
 
 @dataclass
@@ -48,7 +51,8 @@ class DeviceModel:
 
     model: BnnModel
     layers: list[DeviceLayer]
-    kernel: str  # "tiled" or "bmma"
+    kernel: str  # bits layers: "tiled", "bmma" or "bmma256"
+    pixel_kernel: str  # layers on 8-bit pixels: one of the above (8 bit planes) or "imma"/"imma256" (bytes)
 
 
 def _int32(values: np.ndarray, what: str) -> cp.ndarray:
@@ -58,14 +62,22 @@ def _int32(values: np.ndarray, what: str) -> cp.ndarray:
     return cp.asarray(values.astype(np.int32))
 
 
-def prepare(model: BnnModel, kernel: KernelChoice = "auto") -> DeviceModel:
-    """Validate `model` and upload its weights, corrections, thresholds and biases."""
+def prepare(model: BnnModel, kernel: KernelChoice = "auto", pixel_kernel: PixelKernelChoice = "auto") -> DeviceModel:
+    """Validate `model` and upload its weights, corrections, thresholds and biases.
+
+    `kernel` runs the bits layers; `pixel_kernel` a first layer on 8-bit pixels: "auto" is the 8-bit tensor-core
+    kernel of the same tile when `kernel` is a tensor-core one (one int8 MAC instead of 8 bit-plane MACs), else
+    `kernel` itself on 8 bit planes."""
     status = require()
     if kernel == "auto":
         kernel = "bmma" if status.tensor_cores else "tiled"
-    if kernel not in ("tiled", "bmma"):
-        raise BnnError(f"unknown kernel {kernel!r}; choose auto, tiled or bmma")
-    require(tensor_cores=kernel == "bmma")
+    if kernel not in ("tiled", *K.BINARY_TENSOR_CORE):
+        raise BnnError(f"unknown kernel {kernel!r}; choose auto, tiled, {', '.join(K.BINARY_TENSOR_CORE)}")
+    if pixel_kernel == "auto":
+        pixel_kernel = {"bmma": "imma", "bmma256": "imma256"}.get(kernel, kernel)
+    if pixel_kernel not in ("tiled", *K.TENSOR_CORE_TILES):
+        raise BnnError(f"unknown pixel kernel {pixel_kernel!r}; choose auto, tiled, {', '.join(K.TENSOR_CORE_TILES)}")
+    require(tensor_cores=kernel != "tiled" or pixel_kernel != "tiled")
     model.validate()
     if model.layers[-1].kind != "dense":
         raise BnnError("the GPU reference needs a dense scores layer last (one score vector per image)")
@@ -92,8 +104,12 @@ def prepare(model: BnnModel, kernel: KernelChoice = "auto") -> DeviceModel:
             score_scale = 2 if layer.input == "bits" else 1
             offset = layer.bias.astype(np.int64) - (k if layer.input == "bits" else 0)
             score_off = _int32(offset, f"layer {i} biases")
-        layers.append(DeviceLayer(layer, ld, planes, weights, colc_xor, colc_and, thresholds, score_scale, score_off))
-    return DeviceModel(model, layers, kernel)
+        dl = DeviceLayer(layer, ld, planes, weights, colc_xor, colc_and, thresholds, score_scale, score_off)
+        if planes != 1 and pixel_kernel in K.INT8_TENSOR_CORE:
+            dl.ld_i8 = K.byte_words(k)
+            dl.weights_i8 = K.upload_signs_i8(layer.weights, k, dl.ld_i8)
+        layers.append(dl)
+    return DeviceModel(model, layers, kernel, pixel_kernel)
 
 
 def _first_layer_rows(dm: DeviceModel, images: cp.ndarray) -> cp.ndarray:
@@ -107,6 +123,9 @@ def _first_layer_rows(dm: DeviceModel, images: cp.ndarray) -> cp.ndarray:
                       out_hw=layer.conv_shape)
     else:
         window = dict(kernel_hw=(h, w))
+    if layer.input == "pixels" and dl.weights_i8 is not None:
+        return K.gather_bytes(images, pad_pixel=layer.pad_value if layer.kind == "conv" else 0, ld=dl.ld_i8,
+                              **window)
     if layer.input == "pixels":
         return K.gather_u8(images, planes=K.PIXEL_PLANES, pad_pixel=layer.pad_value if layer.kind == "conv" else 0,
                            ld=dl.ld, **window)
@@ -137,8 +156,15 @@ def _run_batch(dm: DeviceModel, images: cp.ndarray, trace: bool) -> tuple[cp.nda
             a = fmap
         rows = batch * layer.input_vectors
         n = layer.out_features
-        colc = dl.colc_and if dm.kernel == "bmma" else dl.colc_xor
-        roww = K.row_weights(a, dl.ld, dl.planes) if dm.kernel == "bmma" else None
+        name = dm.pixel_kernel if dl.planes != 1 else dm.kernel
+        ld, weights = dl.ld, dl.weights
+        if name in K.INT8_TENSOR_CORE:  # pixel bytes times int8 weights: no corrections
+            ld, weights, colc, roww = dl.ld_i8, dl.weights_i8, None, None
+        elif name in K.BINARY_TENSOR_CORE:
+            colc, roww = dl.colc_and, K.row_weights(a, dl.ld, dl.planes)
+        else:
+            colc, roww = dl.colc_xor, None
+        planes = 1 if name in K.INT8_TENSOR_CORE else dl.planes
         acc = cp.empty((rows, n), dtype=cp.int32) if trace else None
         if layer.output == "bits":
             nxt = dm.layers[i + 1]
@@ -146,8 +172,8 @@ def _run_batch(dm: DeviceModel, images: cp.ndarray, trace: bool) -> tuple[cp.nda
             # layer's input rows (its stride, zero words past the bits included).
             ldo = K.words32(n) if layer.kind == "conv" else nxt.ld
             out = cp.zeros((rows, ldo), dtype=cp.uint32)
-            K.gemm(a, dl.weights, m=rows, n=n, ld=dl.ld, planes=dl.planes, kernel_name=dm.kernel, colc=colc,
-                   roww=roww, acc_out=acc, thr=dl.thresholds, bits_out=out, ldo=ldo)
+            K.gemm(a, weights, m=rows, n=n, ld=ld, planes=planes, kernel_name=name, colc=colc, roww=roww,
+                   acc_out=acc, thr=dl.thresholds, bits_out=out, ldo=ldo)
             if layer.kind == "conv":
                 oh, ow = layer.conv_shape
                 out = out.reshape(batch, oh, ow, ldo)
@@ -162,8 +188,8 @@ def _run_batch(dm: DeviceModel, images: cp.ndarray, trace: bool) -> tuple[cp.nda
             fmap = out
         else:
             scores = cp.empty((rows, n), dtype=cp.int32)
-            K.gemm(a, dl.weights, m=rows, n=n, ld=dl.ld, planes=dl.planes, kernel_name=dm.kernel, colc=colc,
-                   roww=roww, acc_out=acc, score_scale=dl.score_scale, score_off=dl.score_off, scores_out=scores)
+            K.gemm(a, weights, m=rows, n=n, ld=ld, planes=planes, kernel_name=name, colc=colc, roww=roww,
+                   acc_out=acc, score_scale=dl.score_scale, score_off=dl.score_off, scores_out=scores)
             classes = K.argmax_rows(scores)
             if trace:
                 traces.append(LayerTrace(acc=cp.asnumpy(acc).astype(np.int64),
@@ -186,14 +212,15 @@ def bytes_per_image(dm: DeviceModel, trace: bool) -> int:
 
 
 def run(model: BnnModel | DeviceModel, images: np.ndarray, batch_size: int = 8192, kernel: KernelChoice = "auto",
-        trace: bool = True, memory_budget: int = 1 << 30) -> GoldenResult:
+        trace: bool = True, memory_budget: int = 1 << 30, pixel_kernel: PixelKernelChoice = "auto") -> GoldenResult:
     """Run the integer model on uint8 images on the GPU; the same results as `bnn_hw.golden.run`.
 
-    `kernel`: "bmma" (binary tensor cores, sm_80+), "tiled" (CUDA cores) or "auto" (bmma when the device has it).
+    `kernel`: "bmma"/"bmma256" (binary tensor cores, sm_80+), "tiled" (CUDA cores) or "auto" (bmma when the device
+    has it); `pixel_kernel`: the first layer on 8-bit pixels (see `prepare`).
     `trace=False` returns scores and classes only (`layers` is empty): the fast path for throughput.
     Batches are cut smaller than `batch_size` when needed to keep a layer's device buffers within `memory_budget`
     bytes (convolutions on large images)."""
-    dm = model if isinstance(model, DeviceModel) else prepare(model, kernel)
+    dm = model if isinstance(model, DeviceModel) else prepare(model, kernel, pixel_kernel)
     images = golden.as_images(dm.model, images)
     if batch_size < 1:
         raise BnnError(f"batch_size must be >= 1, got {batch_size}")
@@ -221,9 +248,9 @@ def run(model: BnnModel | DeviceModel, images: np.ndarray, batch_size: int = 819
 
 
 def predict(model: BnnModel | DeviceModel, images: np.ndarray, batch_size: int = 65536,
-            kernel: KernelChoice = "auto") -> np.ndarray:
+            kernel: KernelChoice = "auto", pixel_kernel: PixelKernelChoice = "auto") -> np.ndarray:
     """Predicted classes only (int64)."""
-    return run(model, images, batch_size=batch_size, kernel=kernel, trace=False).classes
+    return run(model, images, batch_size=batch_size, kernel=kernel, trace=False, pixel_kernel=pixel_kernel).classes
 
 
 def run_device(dm: DeviceModel, images: cp.ndarray) -> tuple[cp.ndarray, cp.ndarray]:

@@ -47,6 +47,30 @@ extern "C" __global__ void bmma_peak(int iters, u32 key, int* __restrict__ sink)
     for (int j = 0; j < 8; ++j) s += d[j][0] + d[j][1] + d[j][2] + d[j][3];
     sink[tid] = s;
 }
+
+// The same for the 8-bit tensor cores that the pixel layers can use: mma.sync m16n8k32 .u8.s8, 16 * 8 * 32 MACs.
+extern "C" __global__ void imma_peak(int iters, u32 key, int* __restrict__ sink)
+{
+    const u32 tid = blockIdx.x * blockDim.x + threadIdx.x;
+    const u32 a0 = tid ^ key, a1 = tid * 3u, a2 = ~tid, a3 = key * tid, b0 = tid + key, b1 = key;
+    int d[8][4];
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) d[j][c] = 0;
+    for (int it = 0; it < iters; ++it) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+            asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 "
+                         "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+                         : "+r"(d[j][0]), "+r"(d[j][1]), "+r"(d[j][2]), "+r"(d[j][3])
+                         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+    }
+    int s = 0;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) s += d[j][0] + d[j][1] + d[j][2] + d[j][3];
+    sink[tid] = s;
+}
 #endif
 
 // Clock calibration: spins for `cycles` SM clock cycles; timed with CUDA events it gives the SM clock in Hz.

@@ -41,6 +41,22 @@ extern "C" __global__ void xnor_gemm_naive(const u32* __restrict__ a, const u32*
     acc_out[row * n + col] = k - mism;
 }
 
+// The BinaryNet paper's own baseline was an unoptimized *float* matrix multiply; this is that kernel (one thread per
+// output, float multiply-adds from global memory) on the same +-1 values, timed for reference. Sums of K <= 2^24
+// values +-1 are exact in float.
+extern "C" __global__ void float_gemm_naive(const float* __restrict__ a, const float* __restrict__ b, int m, int n,
+                                            int k, float* __restrict__ out)
+{
+    const int col = blockIdx.x * blockDim.x + threadIdx.x;
+    const i64 row = (i64)blockIdx.y * blockDim.y + threadIdx.y;
+    if (row >= m || col >= n) return;
+    const float* pa = a + row * k;
+    const float* pb = b + (i64)col * k;
+    float s = 0.0f;
+    for (int i = 0; i < k; ++i) s += pa[i] * pb[i];
+    out[row * n + col] = s;
+}
+
 // Tiled kernel: a 128 x 128 output tile per block of 256 threads, 8 x 8 outputs per thread, K consumed 8 words
 // (256 bits) at a time through double-buffered shared memory filled with 16-byte loads.
 //

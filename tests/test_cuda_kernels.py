@@ -46,7 +46,11 @@ def K(backend):
 
 
 def fused(backend) -> list[str]:
-    return ["tiled"] + (["bmma"] if backend.tensor_cores else [])
+    return ["tiled"] + (["bmma", "bmma256"] if backend.tensor_cores else [])
+
+
+def int8_kernels(backend) -> list[str]:
+    return ["imma", "imma256"] if backend.tensor_cores else []
 
 
 def _bits(rng: np.random.Generator, rows: int, k: int) -> np.ndarray:
@@ -140,9 +144,9 @@ def test_row_weights_and_argmax(backend, K) -> None:
 
 
 @pytest.mark.parametrize("m,n,k", SHAPES)
-@pytest.mark.parametrize("kernel_name", ["naive", "tiled", "bmma"])
+@pytest.mark.parametrize("kernel_name", ["naive", "tiled", "bmma", "bmma256"])
 def test_xnor_matmul_is_golden(backend, K, m, n, k, kernel_name) -> None:
-    if kernel_name == "bmma" and not backend.tensor_cores:
+    if kernel_name.startswith("bmma") and not backend.tensor_cores:
         pytest.skip(f"no binary tensor cores: {STATUS.reason}")
     cp = backend.cp
     rng = np.random.default_rng(m * 7 + n * 13 + k)
@@ -152,7 +156,7 @@ def test_xnor_matmul_is_golden(backend, K, m, n, k, kernel_name) -> None:
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 3, 1), (5, 7, 33), (130, 129, 784), (64, 300, 2000)])
-@pytest.mark.parametrize("kernel_name", ["tiled", "bmma"])
+@pytest.mark.parametrize("kernel_name", ["tiled", "bmma", "bmma256"])
 def test_pixel_matmul_is_golden(backend, K, m, n, k, kernel_name) -> None:
     cp = backend.cp
     rng = np.random.default_rng(m + n + k)
@@ -167,7 +171,7 @@ def test_pixel_matmul_is_golden(backend, K, m, n, k, kernel_name) -> None:
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 1, 1), (77, 33, 100), (300, 200, 513)])
-@pytest.mark.parametrize("kernel_name", ["tiled", "bmma"])
+@pytest.mark.parametrize("kernel_name", ["tiled", "bmma", "bmma256"])
 def test_fused_threshold_and_scores(backend, K, m, n, k, kernel_name) -> None:
     """The epilogue: packed output bits (acc >= t, zero past N) and dot + bias scores, with the accumulators."""
     cp = backend.cp
@@ -192,3 +196,96 @@ def test_fused_threshold_and_scores(backend, K, m, n, k, kernel_name) -> None:
     K.gemm(a, b, m=m, n=n, ld=ld, planes=1, kernel_name=kernel_name, colc=colc, roww=roww, score_scale=2,
            score_off=cp.asarray((bias - k).astype(np.int32)), scores_out=scores)
     assert np.array_equal(cp.asnumpy(scores), 2 * acc - k + bias)
+
+
+@pytest.mark.parametrize("kernel_hw,stride,padding,pad", [((3, 3), 1, 1, 7), ((2, 2), 2, 0, 0), ((3, 3), 2, 2, 255)])
+def test_gather_bytes_is_golden_im2col(backend, K, kernel_hw, stride, padding, pad) -> None:
+    cp = backend.cp
+    img = np.random.default_rng(8).integers(0, 256, (3, 9, 11, 3), dtype=np.uint8)
+    layer = Layer("conv", "pixels", "bits", (9, 11, 3), 5, np.zeros((5, 1), np.uint64), kernel=kernel_hw[0],
+                  stride=stride, padding=padding, pad_value=pad)
+    win = golden.im2col(img, layer, pad).reshape(-1, layer.fan_in)
+    ld = K.byte_words(layer.fan_in)
+    got = cp.asnumpy(K.gather_bytes(cp.asarray(img), kernel_hw=kernel_hw, stride=stride, padding=padding,
+                                    out_hw=layer.conv_shape, pad_pixel=pad)).view(np.uint8)
+    assert got.shape == (len(win), 4 * ld) and ld % 4 == 0
+    assert np.array_equal(got[:, :layer.fan_in], win) and not got[:, layer.fan_in:].any()
+    dense = cp.asnumpy(K.gather_bytes(cp.asarray(img), kernel_hw=(9, 11))).view(np.uint8)
+    assert np.array_equal(dense[:, :9 * 11 * 3], img.reshape(3, -1)) and not dense[:, 9 * 11 * 3:].any()
+
+
+def test_signs_i8_follow_the_format(backend, K) -> None:
+    rng = np.random.default_rng(9)
+    for n, k in [(1, 1), (3, 33), (5, 784)]:
+        bits = _bits(rng, n, k)
+        got = backend.cp.asnumpy(K.upload_signs_i8(pack_bits(bits), k)).view(np.int8)
+        assert got.shape == (n, 4 * K.byte_words(k))
+        assert np.array_equal(got[:, :k], np.where(bits, 1, -1)) and not got[:, k:].any()
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 3, 1), (5, 7, 33), (130, 129, 784), (300, 257, 2000)])
+def test_int8_matmul_is_golden(backend, K, m, n, k) -> None:
+    """Pixel layers on the 8-bit tensor cores: dot products of raw pixels and +-1 weights, every value of a byte."""
+    cp = backend.cp
+    rng = np.random.default_rng(m + 2 * n + k)
+    pixels = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    pixels[0, :] = 255  # the largest sums
+    w = pack_bits(_bits(rng, n, k))
+    w[0] = 0  # an all -1 weight row
+    layer = Layer("dense", "pixels", "bits", (k,), n, w, thresholds=np.zeros(n, np.int64))
+    want = golden.layer_accumulators(layer, pixels)
+    a = K.gather_bytes(cp.asarray(pixels.reshape(m, 1, k, 1)), kernel_hw=(1, k))
+    b = K.upload_signs_i8(w, k)
+    for name in int8_kernels(backend) or pytest.skip(f"no tensor cores: {STATUS.reason}"):
+        assert np.array_equal(cp.asnumpy(K.int8_matmul(a, b, kernel_name=name)), want), name
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (77, 33, 100), (300, 200, 513)])
+def test_int8_fused_threshold_and_scores(backend, K, m, n, k) -> None:
+    cp = backend.cp
+    rng = np.random.default_rng(k + 1)
+    pixels = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    w = pack_bits(_bits(rng, n, k))
+    layer = Layer("dense", "pixels", "bits", (k,), n, w, thresholds=np.zeros(n, np.int64))
+    acc = golden.layer_accumulators(layer, pixels)
+    thr = rng.integers(-128 * k, 128 * k + 1, n)
+    thr[: n // 2] = np.median(acc, axis=0)[: n // 2]  # thresholds where the bits are balanced
+    bias = rng.integers(-50, 50, n)
+    a = K.gather_bytes(cp.asarray(pixels.reshape(m, 1, k, 1)), kernel_hw=(1, k))
+    b = K.upload_signs_i8(w, k)
+    ld, ldo = K.byte_words(k), K.row_words(n)
+    for name in int8_kernels(backend) or pytest.skip(f"no tensor cores: {STATUS.reason}"):
+        bits = cp.full((m, ldo), 0xFFFFFFFF, dtype=cp.uint32)
+        acc_out = cp.empty((m, n), dtype=cp.int32)
+        K.gemm(a, b, m=m, n=n, ld=ld, planes=1, kernel_name=name, acc_out=acc_out,
+               thr=cp.asarray(thr.astype(np.int32)), bits_out=bits, ldo=ldo)
+        assert np.array_equal(cp.asnumpy(acc_out), acc), name
+        assert cp.array_equal(bits, K.upload_bits(pack_bits(acc >= thr), n, ldo)), name
+        scores = cp.empty((m, n), dtype=cp.int32)
+        K.gemm(a, b, m=m, n=n, ld=ld, planes=1, kernel_name=name, score_off=cp.asarray(bias.astype(np.int32)),
+               scores_out=scores)
+        assert np.array_equal(cp.asnumpy(scores), acc + bias), name
+
+
+def test_int8_kernels_refuse_bit_planes(backend, K) -> None:
+    from bnn_hw.errors import BnnError
+
+    if not backend.tensor_cores:
+        pytest.skip(f"no tensor cores: {STATUS.reason}")
+    a = backend.cp.zeros((4, 8 * 4), dtype=backend.cp.uint32)
+    b = backend.cp.zeros((4, 4), dtype=backend.cp.uint32)
+    with pytest.raises(BnnError, match="planes=1"):
+        K.gemm(a, b, m=4, n=4, ld=4, planes=8, kernel_name="imma", acc_out=backend.cp.empty((4, 4), backend.cp.int32))
+    with pytest.raises(BnnError, match="int8_matmul"):
+        K.xnor_matmul(b, b, 100, kernel_name="imma")
+
+
+def test_float_naive_baseline(backend, K) -> None:
+    """The paper's float baseline kernel computes the same dot products of +-1 values."""
+    cp = backend.cp
+    rng = np.random.default_rng(10)
+    for m, n, k in [(1, 1, 1), (17, 33, 65), (40, 20, 1000)]:
+        a = rng.choice([-1.0, 1.0], (m, k)).astype(np.float32)
+        b = rng.choice([-1.0, 1.0], (n, k)).astype(np.float32)
+        got = cp.asnumpy(K.float_naive_matmul(cp.asarray(a), cp.asarray(b)))
+        assert np.array_equal(got, a @ b.T), (m, n, k)

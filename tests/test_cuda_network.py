@@ -42,11 +42,22 @@ def backend(request) -> SimpleNamespace:
     """run/predict of the chosen back end, the kernels it can use, and batch sizes it is quick enough for."""
     if request.param == "gpu":
         return SimpleNamespace(run=cuda_ref.run, predict=cuda_ref.predict,
-                               kernels=["tiled"] + (["bmma"] if STATUS.tensor_cores else []),
+                               kernels=["tiled"] + (TENSOR_CORE_CHOICES if STATUS.tensor_cores else []),
                                counts=(1, 3, 131, 1000), real_images=3000)
     _, _, network = emulator.load()
-    return SimpleNamespace(run=network.run, predict=network.predict, kernels=["tiled", "bmma"], counts=(1, 13),
-                           real_images=40)
+    return SimpleNamespace(run=network.run, predict=network.predict, kernels=["tiled", *TENSOR_CORE_CHOICES],
+                           counts=(1, 13), real_images=40)
+
+
+# kernel choice -> run()/predict() options: bits layers' kernel and the first pixel layer's
+CHOICES = {
+    "tiled": dict(kernel="tiled"),
+    "bmma": dict(kernel="bmma"),  # pixel layer on the 8-bit tensor cores (imma), the default
+    "bmma256": dict(kernel="bmma256"),  # with imma256
+    "bmma-planes": dict(kernel="bmma", pixel_kernel="bmma"),  # pixel layer as 8 bit planes on binary tensor cores
+    "bmma256-planes": dict(kernel="bmma256", pixel_kernel="bmma256"),
+}
+TENSOR_CORE_CHOICES = [name for name in CHOICES if name != "tiled"]
 
 
 def assert_same(got: golden.GoldenResult, want: golden.GoldenResult) -> None:
@@ -58,7 +69,7 @@ def assert_same(got: golden.GoldenResult, want: golden.GoldenResult) -> None:
         assert g.out.dtype == w.out.dtype and np.array_equal(g.out, w.out), f"layer {i} outputs"
 
 
-@pytest.mark.parametrize("kernel", ["tiled", "bmma"])
+@pytest.mark.parametrize("kernel", list(CHOICES))
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_run_is_golden(backend, name: str, kernel: str) -> None:
     if kernel not in backend.kernels:
@@ -67,11 +78,11 @@ def test_run_is_golden(backend, name: str, kernel: str) -> None:
     for count in backend.counts:
         images = random_images(model, count, seed=count)
         want = golden.run(model, images)
-        assert_same(backend.run(model, images, kernel=kernel, batch_size=50), want)
-        assert np.array_equal(backend.predict(model, images, kernel=kernel), want.classes)
+        assert_same(backend.run(model, images, batch_size=50, **CHOICES[kernel]), want)
+        assert np.array_equal(backend.predict(model, images, **CHOICES[kernel]), want.classes)
 
 
-@pytest.mark.parametrize("kernel", ["tiled", "bmma"])
+@pytest.mark.parametrize("kernel", list(CHOICES))
 def test_real_images(backend, kernel: str) -> None:
     if kernel not in backend.kernels:
         pytest.skip(f"no binary tensor cores: {STATUS.reason}")
@@ -83,7 +94,7 @@ def test_real_images(backend, kernel: str) -> None:
         pytest.skip(f"Fashion-MNIST not available: {exc}")
     model = random_model((28, 28, 1), [256, 256], seed=5)
     images = data.images[: backend.real_images]
-    assert_same(backend.run(model, images, kernel=kernel), golden.run(model, images))
+    assert_same(backend.run(model, images, **CHOICES[kernel]), golden.run(model, images))
 
 
 def test_memory_budget_splits_batches(backend) -> None:
