@@ -1,0 +1,105 @@
+"""The `bnn-hw report` page in a real headless browser (Debian's chromium): a screenshot, no broken image, no console
+message. A deliberately broken page checks that the checks can fail. Slow; skipped, with the reason, without chromium
+(`apt-get install chromium`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from bnn_hw.cli import main
+from bnn_hw.model import save_model
+from bnn_hw.synthetic import random_model
+
+CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")]
+
+# Appended to a copy of the page: after the load event, list every <img> that did not decode.
+PROBE = """<script>window.addEventListener('load', function () {
+  var bad = [], n = 0;
+  for (var img of document.images) { n++; if (!img.complete || img.naturalWidth === 0) bad.push(img.alt || 'img' + n); }
+  var p = document.createElement('pre'); p.id = 'bnn-image-check';
+  p.textContent = 'images=' + n + ' broken=' + JSON.stringify(bad); document.body.appendChild(p);
+});</script>"""
+
+
+def _chromium(tmp_path, url, *flags):
+    profile = tmp_path / f"profile{len(list(tmp_path.glob('profile*')))}"
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--no-first-run", f"--user-data-dir={profile}", *flags, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+
+def render_and_check(page, tmp_path):
+    """(screenshot path, console messages, number of images, broken images) of `page` in headless chromium."""
+    shot = tmp_path / f"{page.stem}.png"
+    proc = _chromium(tmp_path, page.resolve().as_uri(), "--enable-logging=stderr", "--v=0",
+                     f"--screenshot={shot}", "--window-size=1200,2400", "--hide-scrollbars")
+    assert shot.is_file(), f"chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr[-2000:]}"
+    console = re.findall(r":CONSOLE[^\]]*\] (.*)", proc.stderr)
+    probed = tmp_path / f"{page.stem}_probe.html"
+    probed.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+    shutil.copytree(page.parent, tmp_path / "assets", dirs_exist_ok=True)  # relative files, if a page has any
+    (tmp_path / "assets" / probed.name).write_text(probed.read_text())
+    dom = _chromium(tmp_path, (tmp_path / "assets" / probed.name).as_uri(), "--virtual-time-budget=10000",
+                    "--dump-dom").stdout
+    m = re.search(r"images=(\d+) broken=(\[.*?\])", dom)
+    assert m, f"the image probe did not run: {dom[-500:]}"
+    return shot, console, int(m.group(1)), json.loads(m.group(2))
+
+
+def _write(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+@pytest.fixture
+def report_page(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    save_model(random_model((4, 4, 1), [16], num_classes=3), run / "model.bnn")
+    _write(run / "train/metrics.json", {"epochs": [
+        {"epoch": e, "loss": 1 / e, "train_acc": 0.5 + e / 20, "test_acc": 0.5 + e / 25, "seconds": 7.0}
+        for e in range(1, 6)], "model": {"preset": "mlp"}, "dataset": {"name": "digits"}})
+    _write(run / "verify.json", {"images": 359, "dataset": "digits", "split": "test", "classes_agree": 359,
+                                 "golden_accuracy": 0.7, "pytorch_accuracy": 0.7,
+                                 "layers": [{"layer": 0, "what": "bits", "agree": 5744, "total": 5744}]})
+    _write(run / "rtl/manifest.json", {"predicted": {"cycles_per_image": 64, "latency_cycles": 150,
+                                                     "limited_by": "layer 0"},
+                                       "layers": [{"kind": "dense", "MW": 16, "MH": 16, "PE": 4, "SIMD": 8}]})
+    _write(run / "rtl/synth_ice40.json", {"target": "ice40", "layers": {"0": {"luts": 900, "ffs": 700}},
+                                          "total": {"luts": 1200, "ffs": 800}, "pnr": {"fmax_mhz": 40.0}})
+    _write(run / "rtl/sim_report.json", {"simulator": "verilator", "images": 200, "reference": "numpy-golden",
+                                         "mismatches_total": 0, "cycles_per_image": 64, "latency_cycles": 150})
+    _write(run / "bench/cpu.json", {"golden_numpy": {"images_per_s": 12345.0}})
+    assert main(["report", str(run)]) == 0
+    return run / "report" / "report.html"
+
+
+def test_report_renders_in_headless_chromium(report_page, tmp_path):
+    shot, console, n_images, broken = render_and_check(report_page, tmp_path)
+    assert console == [], f"console messages: {console}"
+    assert n_images == report_page.read_text().count("<img") >= 1 and broken == []
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[:2] == (2400, 1200)
+    top = pixels[:1200, :, :3].reshape(-1, 3)
+    assert (top.min(axis=1) < 0.5).mean() > 0.005, "the screenshot is (nearly) blank"  # text, tables, the plot
+
+
+def test_the_checks_catch_a_broken_page(tmp_path):
+    page = tmp_path / "pages" / "bad.html"
+    page.parent.mkdir()
+    page.write_text("<!doctype html><html><body><h1>bad</h1><img alt='gone' src='missing.png'>"
+                    "<img alt='fine' src='data:image/gif;base64,"
+                    "R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7' width=1>"
+                    "<script>console.error('boom'); notAFunction();</script></body></html>")
+    _, console, n_images, broken = render_and_check(page, tmp_path)
+    assert any("boom" in c for c in console) and any("notAFunction" in c for c in console)
+    assert n_images == 2 and broken == ["gone"]
