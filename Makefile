@@ -14,7 +14,7 @@ DEMO_OUT ?= runs/demo
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup system demo test test-slow lint clean
+.PHONY: setup system system-slow demo test test-slow lint clean
 
 setup: system $(STAMP)
 
@@ -46,8 +46,13 @@ demo: setup
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-slow: setup
+test-slow: setup system-slow
 	$(BIN)/pytest -m slow $(PYTEST_ARGS)
+
+# The slow tests also render the report in a real headless browser: Debian's chromium.
+system-slow:
+	@command -v chromium >/dev/null || { echo "installing Debian package: chromium"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 lint: setup
 	$(BIN)/ruff check .
