@@ -1,98 +1,154 @@
-"""BinaryNet's CIFAR-10 ConvNet (paper-cifar10 preset shapes) in hardware: folding, prediction, generation, synthesis.
+"""BinaryNet's CIFAR-10 ConvNet (the `paper-cifar10` preset) in hardware: folding, prediction, generation, synthesis.
 
-Usage: .venv/bin/python benchmarks/rtl_cifar.py [--target-cycles 147456] [--synth] [--out build/cifar]
-The network is 2x128C3-MP2-2x256C3-MP2-2x512C3-MP2-1024FC-1024FC-10 on 32x32x3 pixels (padding 1), with random
-weights and thresholds (hardware cost and timing do not depend on the values). For several cycle targets it prints
-the balanced automatic folding (`bnn-hw rtl --auto --target-cycles`) and the predicted images/s at 200 MHz, then
-generates the RTL for the chosen target and optionally synthesizes it with Yosys synth_xilinx (per-layer numbers).
+Usage:
+    .venv/bin/python benchmarks/rtl_cifar.py [--target-cycles 147456] [--out build/cifar] \\
+        [--synth-layers 0,1,...|all] [--target ice40|xilinx|ecp5] [--timeout 1800] [--json build/cifar/cifar.json]
+
+The network is 2x128C3-MP2-2x256C3-MP2-2x512C3-MP2-1024FC-1024FC-10 on 32x32x3 raw pixels (padding 1: a zero pixel
+on the first layer, -1 on binary layers), the shapes `train.models.make_config("paper-cifar10", ...)` builds, with
+seeded random weights and thresholds (`bnn_hw.synthetic.random_model`: hardware cost and timing do not depend on the
+values). The script
+1. prints the balanced automatic folding (`rtl.autofold.auto_fold`) for several cycles-per-image targets with the
+   predicted images/s at an assumed 200 MHz, next to FINN's published 21,906 images/s for its CNV network (FINN's
+   number, for a smaller network: 64-64-128-128-256-256-512-512-10 on a ZC706 at 200 MHz);
+2. writes the model to OUT/model.bnn and runs `bnn-hw rtl OUT/model.bnn --auto --target-cycles T -o OUT/rtl` (timed);
+3. optionally synthesizes layer engines one at a time with Yosys (each `bnn_top.layerN` module as its own top, so a
+   layer's numbers do not wait for the whole design), each under a timeout, and records what finished.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bnn_hw.model import PIXEL_MAX, BnnModel, Layer  # noqa: E402
-from bnn_hw.packing import pack_bits  # noqa: E402
+from bnn_hw.errors import BnnError  # noqa: E402
+from bnn_hw.model import BnnModel, save_model  # noqa: E402
+from bnn_hw.synthetic import ConvSpec, random_model  # noqa: E402
 
-FINN_CNV_IMAGES_PER_S = 21906  # FINN paper, CNV on ZC706 at 200 MHz
+FINN_CNV_IMAGES_PER_S = 21906  # FINN (Umuroglu et al., FPGA 2017), CNV on a ZC706 at 200 MHz: their figure
+CLOCK_HZ = 200e6  # assumed: no Xilinx place and route here
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def cifar_model(seed: int = 0) -> BnnModel:
-    rng = np.random.default_rng(seed)
-    layers = []
-    shape: tuple[int, ...] = (32, 32, 3)
-    for i, (n, pool) in enumerate([(128, 0), (128, 2), (256, 0), (256, 2), (512, 0), (512, 2)]):
-        layer = Layer(kind="conv", input="pixels" if i == 0 else "bits", output="bits", in_shape=shape,
-                      out_features=n, weights=np.zeros((n, 1), np.uint64), kernel=3, stride=1, padding=1,
-                      pad_value=0 if i == 0 else -1, pool=pool)
-        layers.append(layer)
-        shape = layer.out_shape
-    k = int(np.prod(shape))
-    for n, out in [(1024, "bits"), (1024, "bits"), (10, "scores")]:
-        layers.append(Layer(kind="dense", input="bits", output=out, in_shape=(k,), out_features=n,
-                            weights=np.zeros((n, 1), np.uint64)))
-        k = n
-    for layer in layers:
-        n, kin = layer.out_features, layer.fan_in
-        layer.weights = pack_bits(rng.random((n, kin)) < 0.5)
-        if layer.output == "bits":
-            half = kin // 2 if layer.input == "bits" else 0
-            spread = int(np.sqrt(kin)) * (1 if layer.input == "bits" else PIXEL_MAX)
-            layer.thresholds = rng.integers(half - spread, half + spread + 1, n).astype(np.int64)
-        else:
-            layer.bias = rng.integers(-3, 4, n).astype(np.int64)
-    model = BnnModel(layers=layers, input_shape=(32, 32, 3), classes=[f"class{i}" for i in range(10)],
-                     name="paper-cifar10-random")
-    model.validate()
-    return model
+    """paper-cifar10's layer shapes (checked against train.models when torch is importable), random contents."""
+    hidden: list = [ConvSpec(128, 3, 1, 1, 0, 0), ConvSpec(128, 3, 1, 1, -1, 2), ConvSpec(256, 3, 1, 1, -1, 0),
+                    ConvSpec(256, 3, 1, 1, -1, 2), ConvSpec(512, 3, 1, 1, -1, 0), ConvSpec(512, 3, 1, 1, -1, 2),
+                    1024, 1024]
+    try:
+        from train.models import make_config
+    except ImportError:
+        pass
+    else:
+        cfg = make_config("paper-cifar10", (32, 32, 3), 10)
+        want = [(s.out_channels, s.pool) for s in hidden if isinstance(s, ConvSpec)]
+        assert [tuple(c) for c in cfg.conv] == want and list(cfg.hidden) == [1024, 1024], (cfg.conv, cfg.hidden)
+    return random_model((32, 32, 3), hidden, 10, seed=seed, name="paper-cifar10-random")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--target-cycles", type=int, default=147456)
-    ap.add_argument("--synth", action="store_true")
-    ap.add_argument("--out", type=Path, default=Path("build/cifar"))
-    args = ap.parse_args()
-
+def folding_table(model: BnnModel) -> list[dict]:
     from rtl.autofold import auto_fold
     from rtl.folding import make_plan
-    from rtl.generate import generate
 
-    model = cifar_model()
-    print("| target cycles | cycles/image | lanes | images/s @ 200 MHz | vs FINN CNV | PE x SIMD per layer |")
-    print("|---|---|---|---|---|---|")
+    rows = []
     for t in (9216, 18432, 36864, 73728, 147456):
         pe, simd = auto_fold(model, target_cycles=t)
         plan = make_plan(model, pe, simd)
-        ips = 200e6 / plan.cycles_per_image
-        print(f"| {t} | {plan.cycles_per_image} | {sum(f.lanes for f in plan.layers)} | {ips:,.0f} | "
-              f"{ips / FINN_CNV_IMAGES_PER_S:.2f}x | {' '.join(f'{f.PE}x{f.SIMD}' for f in plan.layers)} |")
-    pe, simd = auto_fold(model, target_cycles=args.target_cycles)
-    plan = make_plan(model, pe, simd)
-    t0 = time.perf_counter()
-    man = generate(model, plan, args.out, {"benchmark": "rtl_cifar", "target_cycles": args.target_cycles,
-                                           "pe": pe, "simd": simd})
-    conv_s = time.perf_counter() - t0
-    print(f"\ngenerated {args.out}/bnn_top.v in {conv_s:.1f} s: {man['predicted']['cycles_per_image']} cycles/image "
-          f"({200e6 / man['predicted']['cycles_per_image']:,.0f} images/s at 200 MHz), latency "
-          f"{man['predicted']['latency_cycles']} cycles, memory {man['memory_bits']['total']:,} bits")
-    if args.synth:
-        from rtl.synthesis import run_yosys
+        ips = CLOCK_HZ / plan.cycles_per_image
+        rows.append({"target_cycles": t, "cycles_per_image": plan.cycles_per_image,
+                     "lanes": sum(f.lanes for f in plan.layers), "images_per_s_200mhz": ips,
+                     "vs_finn_cnv": ips / FINN_CNV_IMAGES_PER_S,
+                     "folding": [f"{f.PE}x{f.SIMD}" for f in plan.layers]})
+    return rows
 
+
+def synth_layer(build: Path, index: int, target: str, timeout: float) -> dict:
+    from rtl.synthesis import run_yosys
+
+    work = build / f"synth_layer{index}_{target}"
+    t0 = time.perf_counter()
+    try:
+        rep = run_yosys([build / "bnn_top.v"], f"\\bnn_top.layer{index}", target, work, keep=[], timeout=timeout)
+    except BnnError as exc:
+        return {"layer": index, "finished": False, "seconds": round(time.perf_counter() - t0), "error": str(exc)}
+    return {"layer": index, "finished": True, "seconds": round(time.perf_counter() - t0), **rep["total"],
+            "log": rep["log"]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--target-cycles", type=int, default=147456)
+    ap.add_argument("--out", type=Path, default=Path("build/cifar"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--synth-layers", default="", help="layer indices to synthesize one by one, or 'all'")
+    ap.add_argument("--target", default="ice40", help="Yosys target for --synth-layers (default ice40)")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per layer synthesis")
+    ap.add_argument("--skip-rtl", action="store_true", help="reuse OUT/rtl from an earlier run")
+    ap.add_argument("--json", type=Path, default=None, help="write the results here too")
+    args = ap.parse_args()
+
+    model = cifar_model(args.seed)
+    result: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "model_hash": model.hash[:16],
+                    "finn_cnv_images_per_s": FINN_CNV_IMAGES_PER_S, "clock_hz_assumed": CLOCK_HZ}
+    rows = folding_table(model)
+    result["folding_table"] = rows
+    print("| target cycles | cycles/image | lanes | images/s @ 200 MHz | vs FINN CNV | PE x SIMD per layer |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['target_cycles']} | {r['cycles_per_image']} | {r['lanes']} | {r['images_per_s_200mhz']:,.0f} | "
+              f"{r['vs_finn_cnv']:.2f}x | {' '.join(r['folding'])} |")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    model_path = args.out / "model.bnn"
+    save_model(model, model_path)
+    rtl_dir = args.out / "rtl"
+    if not args.skip_rtl:
         t0 = time.perf_counter()
-        rep = run_yosys([args.out / "bnn_top.v"], "bnn_top", "xilinx", args.out,
-                        keep=[f"bnn_top.layer{i}" for i in range(len(model.layers))])
-        print(f"synth_xilinx in {time.perf_counter() - t0:.0f} s; check -assert clean")
-        print(json.dumps({"total": rep["total"], **{k: v for k, v in rep["modules"].items() if "layer" in k}},
-                         indent=1))
+        cmd = [sys.executable, "-m", "bnn_hw", "rtl", str(model_path), "--auto", "--target-cycles",
+               str(args.target_cycles), "-o", str(rtl_dir), "-q"]
+        subprocess.run(cmd, check=True, cwd=ROOT)
+        result["rtl_seconds"] = round(time.perf_counter() - t0, 1)
+        result["rtl_command"] = " ".join(["bnn-hw", *cmd[3:]])
+    man = json.loads((rtl_dir / "manifest.json").read_text())
+    pred = man["predicted"]
+    cpi = pred["cycles_per_image"]
+    result.update({"cycles_per_image": cpi, "latency_cycles": pred["latency_cycles"],
+                   "images_per_s_200mhz": CLOCK_HZ / cpi, "vs_finn_cnv": CLOCK_HZ / cpi / FINN_CNV_IMAGES_PER_S,
+                   "memory_bits": man["memory_bits"]["total"],
+                   "verilog_bytes": os.path.getsize(rtl_dir / "bnn_top.v"),
+                   "layers": [{k: ly[k] for k in ("index", "kind", "MW", "MH", "PE", "SIMD", "NF", "SF",
+                                                  "input_vectors", "cycles_per_image", "lanes")}
+                              for ly in man["layers"]]})
+    print(f"\n{rtl_dir}/bnn_top.v ({result['verilog_bytes'] / 1e6:.1f} MB"
+          + (f", generated in {result['rtl_seconds']} s" if "rtl_seconds" in result else "")
+          + f"): {cpi} cycles/image = {CLOCK_HZ / cpi:,.0f} images/s at an assumed 200 MHz "
+          f"({result['vs_finn_cnv']:.2f}x FINN's published {FINN_CNV_IMAGES_PER_S:,} for CNV), latency "
+          f"{pred['latency_cycles']} cycles, memory {result['memory_bits']:,} bits")
+    for ly in result["layers"]:
+        print(f"  layer {ly['index']} {ly['kind']:5} MW {ly['MW']:5} MH {ly['MH']:5}  {ly['PE']:3} x {ly['SIMD']:3}"
+              f"  NF {ly['NF']:4} SF {ly['SF']:3} vectors {ly['input_vectors']:5} -> {ly['cycles_per_image']} cycles")
+
+    if args.synth_layers:
+        idx = range(len(man["layers"])) if args.synth_layers == "all" else [int(x) for x in
+                                                                         args.synth_layers.split(",")]
+        result["synth_target"] = args.target
+        result["synth"] = []
+        for i in idx:
+            print(f"synthesizing layer {i} ({args.target}, timeout {args.timeout:.0f} s)...", flush=True)
+            r = synth_layer(rtl_dir, i, args.target, args.timeout)
+            result["synth"].append(r)
+            print("  " + json.dumps(r), flush=True)
+            if args.json:  # keep partial results when a later layer runs out of time
+                args.json.write_text(json.dumps(result, indent=1) + "\n")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
 
