@@ -69,13 +69,33 @@ def folding_table(model: BnnModel) -> list[dict]:
     return rows
 
 
+def layer_verilog(top_v: Path, index: int, out: Path) -> Path:
+    """The modules layer `index`'s engine needs, cut out of the generated Verilog: `bnn_top.layerN` and its children
+    plus the shared heap modules. Yosys then parses a few hundred kB instead of the whole design (11 MB, most of it
+    other layers' weight initialisers)."""
+    prefix = f"\\bnn_top.layer{index}"
+    keep, take = [], False
+    for line in top_v.read_text().splitlines(keepends=True):
+        if line.startswith("module "):
+            name = line.split()[1].split("(")[0]
+            take = name == prefix or name.startswith(prefix + ".") or not name.startswith(("\\bnn_top", "bnn_top"))
+        if take:
+            keep.append(line)
+        if line.startswith("endmodule"):
+            take = False
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(keep))
+    return out
+
+
 def synth_layer(build: Path, index: int, target: str, timeout: float) -> dict:
     from rtl.synthesis import run_yosys
 
     work = build / f"synth_layer{index}_{target}"
     t0 = time.perf_counter()
     try:
-        rep = run_yosys([build / "bnn_top.v"], f"\\bnn_top.layer{index}", target, work, keep=[], timeout=timeout)
+        src = layer_verilog(build / "bnn_top.v", index, work / f"layer{index}.v")
+        rep = run_yosys([src], f"\\bnn_top.layer{index}", target, work, keep=[], timeout=timeout)
     except BnnError as exc:
         return {"layer": index, "finished": False, "seconds": round(time.perf_counter() - t0), "error": str(exc)}
     return {"layer": index, "finished": True, "seconds": round(time.perf_counter() - t0), **rep["total"],
