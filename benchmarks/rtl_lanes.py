@@ -42,32 +42,16 @@ def engine_verilog(pe: int, simd: int, folds: int, path: Path) -> None:
 
 
 def array_verilog(pe: int, simd: int, folds: int, path: Path) -> int:
-    """The PE array alone (see the module docstring); returns its accumulator width."""
+    """The PE array alone (rtl.pe_array.StandaloneArray); returns its accumulator width."""
     from amaranth.back import verilog
-    from amaranth.hdl import Cat, Module
-    from amaranth.lib import wiring
-    from amaranth.lib.wiring import In, Out
 
     from rtl.folding import fold_layer
-    from rtl.pe_array import PEArray
+    from rtl.pe_array import StandaloneArray
     from rtl.testing import random_dense_model
 
     model = random_dense_model([folds * pe, 10], (1, 1, folds * simd), seed=1, binarize_at=128)
     aw = fold_layer(0, model.layers[0], pe, simd).acc_bits
-
-    class Array(wiring.Component):
-        def __init__(self):
-            super().__init__({"x": In(simd), "w": In(pe * simd), "en": In(1), "first": In(1), "init": In(pe * aw),
-                              "bits": Out(pe)})
-
-        def elaborate(self, platform):
-            m = Module()
-            m.submodules.array = arr = PEArray(pe, simd, aw)
-            m.d.comb += [arr.x.eq(self.x), arr.w.eq(self.w), arr.acc_en.eq(self.en), arr.acc_first.eq(self.first),
-                         arr.init.eq(self.init), self.bits.eq(Cat(*[arr.acc[(p + 1) * aw - 1] for p in range(pe)]))]
-            return m
-
-    path.write_text(verilog.convert(Array(), name="pe_array", emit_src=False))
+    path.write_text(verilog.convert(StandaloneArray(pe, simd, aw), name="pe_array", emit_src=False))
     return aw
 
 

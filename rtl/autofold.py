@@ -13,8 +13,8 @@ from bnn_hw.model import BnnModel, Layer
 from rtl.folding import ceil_div, fold_layer
 
 # LUTs ~ per lane + per PE (accumulator, sign, FIFO) + per SIMD lane (input buffer, converter) + fixed control
-LUT_PER_BIT_LANE = 1.45
-LUT_PER_PIXEL_LANE = 12.0
+LUT_PER_BIT_LANE = 1.15  # bit heap incl. XOR: 36 LUTs per 32 lanes, 76 per 64 (RESULTS.md, PE array)
+LUT_PER_PIXEL_LANE = 9.5  # 8 XOR bits per pixel lane: 302 LUTs per 32 lanes (default MLP layer 0: 10.6 with the rest)
 LUT_PER_PE_BIT = 1.2  # times the accumulator width
 LUT_PER_SIMD = 1.0
 LUT_FIXED = 70

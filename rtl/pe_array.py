@@ -112,3 +112,22 @@ class PEArray(wiring.Component):
                 m.d.sync += acc.eq(contrib[p] + base)
             m.d.comb += self.acc[p * aw:(p + 1) * aw].eq(acc)
         return m
+
+
+class StandaloneArray(wiring.Component):
+    """A bits-in PEArray with plain ports, for synthesis measurements: `bits` = the PE accumulators' signs (the
+    threshold compare outputs). In an engine, x / w / init come from memories and the control pipeline."""
+
+    def __init__(self, pe: int, simd: int, acc_bits: int):
+        self.pe, self.simd, self.acc_bits = pe, simd, acc_bits
+        super().__init__({"x": In(simd), "w": In(pe * simd), "en": In(1), "first": In(1), "init": In(pe * acc_bits),
+                          "bits": Out(pe)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        aw = self.acc_bits
+        m.submodules.array = arr = PEArray(self.pe, self.simd, aw)
+        m.d.comb += [arr.x.eq(self.x), arr.w.eq(self.w), arr.acc_en.eq(self.en), arr.acc_first.eq(self.first),
+                     arr.init.eq(self.init),
+                     self.bits.eq(Cat(*[arr.acc[(p + 1) * aw - 1] for p in range(self.pe)]))]
+        return m
