@@ -343,6 +343,21 @@ def _table(points: list[dict], pareto: set[tuple[int, int]], clock_mhz: float, t
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
+def _commit() -> str | None:
+    """The git commit of this checkout (with "+dirty" for local changes), when it is one; the generator may change."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True,
+                              timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -361,7 +376,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise BnnError(f"{args.out}: exists and is not a directory; choose another -o")
     args.out.mkdir(parents=True, exist_ok=True)
-    grid = [(pe, simd) for pe in args.pe for simd in args.simd]
+    # largest arrays first: they take longest to synthesize, so the pool does not end with one long point alone
+    grid = sorted(((pe, simd) for pe in args.pe for simd in args.simd), key=lambda g: (-g[0] * g[1], g))
     points, failures = [], []
     t0 = time.perf_counter()
     lock = threading.Lock()
@@ -389,7 +405,8 @@ def run(args: argparse.Namespace) -> int:
     pareto = {(p["pe"], p["simd"]) for p in front}
     wall = round(time.perf_counter() - t0, 1)
     summary = {"model": str(args.model), "model_hash": model.hash, "model_name": model.name, "target": args.target,
-               "flow": args.flow, "clock_mhz": args.clock_mhz, "clock": "assumed (--clock-mhz), not measured",
+               "flow": args.flow, "bnn_hw_commit": _commit(),
+               "clock_mhz": args.clock_mhz, "clock": "assumed (--clock-mhz), not measured",
                "jobs": args.jobs, "wall_seconds": wall, "reused": sum(p["reused"] for p in points),
                "points": [{k: v for k, v in p.items() if k != "reused"} for p in points],
                "pareto": [[p["pe"], p["simd"]] for p in front], "failures": failures}
