@@ -13,9 +13,10 @@ Two synthesis flows report the same resources:
   cannot change what is built: the memory initialisers are read with `$readmemh` from hex files (Yosys 0.23's
   Verilog front end needs minutes for the thousands of `mem[i] = ...` lines of a large weight memory; `$readmemh`
   takes a second), and the *weight* memories (`rom_style = "block"`, which Yosys must map to block RAM or fail) get
-  all-zero contents just before block-RAM mapping, after every pass that could read them. A block RAM is a black box
-  to the rest of synthesis, so only the bits stored in it differ, but Yosys no longer elaborates one mapping template
-  per distinct block (minutes for the default MLP). Threshold and other memories keep their contents.
+  all-zero contents just before block-RAM mapping, once the passes that optimise on memory contents have run. A
+  block RAM is a black box to the rest of synthesis, so only the bits stored in it differ, but Yosys no longer
+  elaborates one mapping template per distinct block (minutes for the default MLP). Threshold and other memories
+  keep their contents.
   Flip-flops, carries and block RAMs come out identical; LUTs agree within Yosys' own noise (well under 1 %: the
   flows create different numbers of internal objects, so automatically named cells are ordered differently and ABC
   lands a few LUTs apart). `tests/test_sweep.py` compares the two flows.
@@ -59,6 +60,8 @@ def _int_list(text: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__.split("\n", 1)[1].strip()  # the flows, as documented above
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("model", type=Path, help="the .bnn model")
     parser.add_argument("--pe", type=_int_list, default=[4, 8, 16, 32],
                         help="PE values, e.g. 4,8,16,32 (each applied to every layer, capped per layer)")
