@@ -133,7 +133,7 @@ def main() -> int:
             t0 = time.perf_counter()
             engine_verilog(pe, simd, args.folds, v)
             t1 = time.perf_counter()
-            rep = run_yosys([v], "engine", args.target, Path(tmp), keep=[])
+            rep = run_yosys([v], "engine", args.target, Path(tmp), keep=["engine.array"])  # as `bnn-hw synth`
             t2 = time.perf_counter()
         tot = rep["total"]
         lanes = pe * simd

@@ -1,7 +1,8 @@
 """Run Debian Yosys on generated Verilog and turn its statistics into resource counts per layer and in total.
 
-Layer engines are kept as separate modules (`keep_hierarchy`) while everything inside them is flattened, so each
-layer's numbers are exact and optimisation still crosses component boundaries inside a layer.
+`bnn-hw synth` keeps layer engines (and their PE arrays) as separate modules (`keep_hierarchy`) while everything
+inside them is flattened, so each layer's numbers are exact and optimisation still crosses the other component
+boundaries inside a layer.
 """
 
 from __future__ import annotations

@@ -53,14 +53,17 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise BnnError(f"{missing[0]}: listed in the manifest but missing; rerun `bnn-hw rtl`")
     find_yosys()
-    keep = [f"{top}.layer{d['index']}" for d in layers]
+    # Each layer engine and, inside it, its PE array stay separate modules (everything within them is flattened):
+    # per-layer numbers, and abc maps the array's carry-chain heaps better on their own than merged with the
+    # engine's memories and control (16 x 64 engine: 1574 LUTs this way, 2068 fully flattened).
+    keep = [f"{top}.layer{d['index']}{sub}" for d in layers for sub in ("", ".array")]
     netlist = args.build / "netlist_ice40.json" if args.pnr else None
     rep = run_yosys(sources, top, args.target, args.build, keep=keep, progress=not args.quiet,
                     timeout=args.timeout, netlist=netlist)
     per_layer = {}
     for d in layers:
         name = f"{top}.layer{d['index']}"
-        counts = rep["modules"].get(name, {})
+        counts = _add_counts(rep["modules"].get(name, {}), rep["modules"].get(f"{name}.array", {}))
         per_layer[str(d["index"])] = {**counts, "lanes": d["PE"] * d["SIMD"],
                                       "luts_per_lane": round(counts.get("luts", 0) / (d["PE"] * d["SIMD"]), 3)}
     glue = rep["modules"].get(top, {})
@@ -97,6 +100,10 @@ def _yosys_version() -> str:
         return subprocess.run(["yosys", "-V"], capture_output=True, text=True, timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def _add_counts(a: dict, b: dict) -> dict:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in {**a, **b}}
 
 
 def _nextpnr(netlist: Path, device: str, package: str, build: Path, timeout: float | None) -> dict:
