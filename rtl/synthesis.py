@@ -152,7 +152,7 @@ def run_yosys(sources: list[Path], top: str, target: str, workdir: Path, *, keep
         msg = "".join(out_text).strip().splitlines()
         tail = next((m for m in reversed(msg) if m.strip()), "no message")
         raise BnnError(f"yosys failed for {target} ({tail.strip()}); full log: {log}")
-    data = json.loads(stat.read_text())
+    data = json.loads(_clean_stat_json(stat.read_text()))
     modules = {}
     for name, info in data["modules"].items():
         modules[name.lstrip("\\")] = _classify(target, {k.lstrip("\\"): v
@@ -161,6 +161,12 @@ def run_yosys(sources: list[Path], top: str, target: str, workdir: Path, *, keep
     if total["latches"]:
         raise BnnError(f"synthesis produced {total['latches']} latches (log: {log}); this is a generator bug")
     return {"modules": modules, "total": total, "log": str(log)}
+
+
+def _clean_stat_json(text: str) -> str:
+    """Yosys 0.23's `stat -json` prints the hierarchy table ("  top.sub.mod   1") into the JSON when modules nest
+    more than one level deep (a layer engine and its kept PE array); those lines hold no quotes and no braces."""
+    return "\n".join(ln for ln in text.splitlines() if not re.fullmatch(r"\s*[^\s\"{}\[\]:,]+\s+\d+\s*", ln))
 
 
 def _last_step(log: Path) -> str:

@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
         raise BnnError(f"{missing[0]}: listed in the manifest but missing; rerun `bnn-hw rtl`")
     find_yosys()
     # Each layer engine and, inside it, its PE array stay separate modules (everything within them is flattened):
-    # per-layer numbers, and abc maps the array's carry-chain heaps better on their own than merged with the
-    # engine's memories and control (16 x 64 engine: 1574 LUTs this way, 2068 fully flattened).
+    # per-layer and per-array numbers. (Amaranth-built heaps map worse when flattened into an engine -- a 16 x 64
+    # engine: 1580 LUTs kept, 2068 flattened; the Verilog heap modules of generated designs are not affected.)
     keep = [f"{top}.layer{d['index']}{sub}" for d in layers for sub in ("", ".array")]
     netlist = args.build / "netlist_ice40.json" if args.pnr else None
     rep = run_yosys(sources, top, args.target, args.build, keep=keep, progress=not args.quiet,
