@@ -40,7 +40,7 @@ from bnn_hw.errors import BnnError
 
 TARGETS = ("xilinx", "ice40", "ecp5")
 FLOWS = ("fast", "full")
-POINT_VERSION = 2
+POINT_VERSION = 3  # 3: PE arrays kept as modules, as `bnn-hw synth` does since 90ed4a2
 # synth_<target> options (as `bnn-hw synth` uses them) and the script label where block-RAM mapping starts
 _SYNTH = {"xilinx": ("synth_xilinx -top {top} -flatten", "map_memory"),
           "ice40": ("synth_ice40 -top {top}", "map_ram"),
@@ -156,7 +156,8 @@ def _yosys_fast(build: Path, manifest: dict, target: str, timeout: float | None)
         text, _ = readmem_verilog(original, work, prefix=f"src{i}_mem")
         (work / name).write_text(text)
         sources.append(name)
-    keep = " ".join(f"{top}.layer{d['index']}" for d in manifest["layers"])
+    # the modules `bnn-hw synth` keeps (rtl/commands/synth.py): each layer engine and, inside it, its PE array
+    keep = " ".join(f"{top}.layer{d['index']}{sub}" for d in manifest["layers"] for sub in ("", ".array"))
     synth, label = _SYNTH[target]
     synth = synth.format(top=top)
     stat = f"yosys_{target}_stat.json"
@@ -181,14 +182,25 @@ def _yosys_fast(build: Path, manifest: dict, target: str, timeout: float | None)
     if proc.returncode != 0:
         lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
         raise BnnError(f"yosys failed for {target} ({lines[-1].strip() if lines else 'no message'}); log: {log}")
-    data = json.loads((work / stat).read_text())
+    text = (work / stat).read_text()
+    try:
+        from rtl.synthesis import _clean_stat_json  # Yosys 0.23 prints the nested-hierarchy table into the JSON
+
+        text = _clean_stat_json(text)
+    except ImportError:
+        pass
+    data = json.loads(text)
     modules = {name.lstrip("\\"): _classify(target, {k.lstrip("\\"): v for k, v in
                                                      info.get("num_cells_by_type", {}).items()})
                for name, info in data["modules"].items()}
     total = _classify(target, {k.lstrip("\\"): v for k, v in data["design"]["num_cells_by_type"].items()})
     if total["latches"]:
         raise BnnError(f"synthesis produced {total['latches']} latches (log: {log}); this is a generator bug")
-    layers = {str(d["index"]): modules.get(f"{top}.layer{d['index']}", {}) for d in manifest["layers"]}
+    layers = {}
+    for d in manifest["layers"]:
+        name = f"{top}.layer{d['index']}"
+        engine, array = modules.get(name, {}), modules.get(f"{name}.array", {})
+        layers[str(d["index"])] = {k: engine.get(k, 0) + array.get(k, 0) for k in set(engine) | set(array)}
     return {"target": target, "top": top, "model_hash": manifest.get("model_hash"),
             "flow": f"fast: synth_{target}, weight memories' contents zeroed just before block-RAM mapping",
             "check": "check -assert passed (no latches, no combinational loops)",
