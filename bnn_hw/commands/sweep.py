@@ -30,7 +30,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -395,8 +394,8 @@ def run(args: argparse.Namespace) -> int:
     grid = sorted(((pe, simd) for pe in args.pe for simd in args.simd), key=lambda g: (-g[0] * g[1], g))
     points, failures = [], []
     t0 = time.perf_counter()
-    lock = threading.Lock()
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=args.jobs)
+    try:
         futures = {pool.submit(_point, args.model, model.hash, pe, simd, args): (pe, simd) for pe, simd in grid}
         bar = tqdm(as_completed(futures), total=len(futures), desc="sweep", unit="point",
                    disable=not sys.stderr.isatty())
@@ -404,15 +403,19 @@ def run(args: argparse.Namespace) -> int:
             pe, simd = futures[fut]
             try:
                 point = fut.result()
-            except BnnError as exc:
-                with lock:
-                    failures.append(f"PE={pe} SIMD={simd}: {exc}")
+            except (BnnError, OSError, ValueError, KeyError) as exc:
+                what = str(exc) if isinstance(exc, BnnError) else f"{type(exc).__name__}: {exc}"
+                failures.append(f"PE={pe} SIMD={simd}: {what}")
                 continue
             points.append(point)
             if not sys.stderr.isatty():
                 how = "reused" if point["reused"] else f"{sum(point['seconds'].values()):.0f} s"
                 print(f"point PE={pe} SIMD={simd}: {point['luts']:,} LUTs, {point['cycles_per_image']:,} "
                       f"cycles/image ({how})", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:  # finished points are saved; do not start the queued ones
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     if not points:
         raise BnnError(f"no point of the sweep succeeded: {'; '.join(failures[:3])}")
     points.sort(key=lambda p: (p["pe"], p["simd"]))
