@@ -394,6 +394,7 @@ def run(args: argparse.Namespace) -> int:
     grid = sorted(((pe, simd) for pe in args.pe for simd in args.simd), key=lambda g: (-g[0] * g[1], g))
     points, failures = [], []
     t0 = time.perf_counter()
+    commit = _commit()  # at the start: the code that runs
     pool = ThreadPoolExecutor(max_workers=args.jobs)
     try:
         futures = {pool.submit(_point, args.model, model.hash, pe, simd, args): (pe, simd) for pe, simd in grid}
@@ -423,7 +424,7 @@ def run(args: argparse.Namespace) -> int:
     pareto = {(p["pe"], p["simd"]) for p in front}
     wall = round(time.perf_counter() - t0, 1)
     summary = {"model": str(args.model), "model_hash": model.hash, "model_name": model.name, "target": args.target,
-               "flow": args.flow, "bnn_hw_commit": _commit(),
+               "flow": args.flow, "bnn_hw_commit": commit,
                "clock_mhz": args.clock_mhz, "clock": "assumed (--clock-mhz), not measured",
                "jobs": args.jobs, "wall_seconds": wall, "reused": sum(p["reused"] for p in points),
                "points": [{k: v for k, v in p.items() if k != "reused"} for p in points],
