@@ -89,12 +89,17 @@ def layer_verilog(top_v: Path, index: int, out: Path) -> Path:
 
 
 def synth_layer(build: Path, index: int, target: str, timeout: float) -> dict:
+    from bnn_hw.commands.sweep import readmem_verilog
     from rtl.synthesis import run_yosys
 
     work = build / f"synth_layer{index}_{target}"
     t0 = time.perf_counter()
     try:
         src = layer_verilog(build / "bnn_top.v", index, work / f"layer{index}.v")
+        # Memory initialisers as $readmemh (the sweep's fast-flow step; the same contents): Yosys 0.23 needs longer
+        # than any timeout here to parse the 131,072 `wmem[i] = ...` lines of a large dense layer.
+        text, _ = readmem_verilog(src.read_text(), work, prefix=f"l{index}_mem")
+        src.write_text(text)
         rep = run_yosys([src], f"\\bnn_top.layer{index}", target, work, keep=[], timeout=timeout)
     except BnnError as exc:
         return {"layer": index, "finished": False, "seconds": round(time.perf_counter() - t0), "error": str(exc)}

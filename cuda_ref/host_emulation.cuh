@@ -147,10 +147,12 @@ inline void cp_async_commit() {}
 inline void cp_async_wait_all_but_one() {}
 inline void cp_async_wait_all() {}
 
-// d += popcount(A AND B) over a 16 x 8 x 256 tile, fragments as in the PTX ISA (lane = 4 * g + t):
+// The m16n8 mma shapes the kernels use share one fragment layout of 32-bit words (PTX ISA, lane = 4 * g + t):
 // A row g word t = a0 of lane (g, t), row g+8 word t = a1, row g word t+4 = a2, row g+8 word t+4 = a3;
 // B column g word t = b0 of lane (g, t), word t+4 = b1; D row g cols 2t, 2t+1 = d0, d1; row g+8 = d2, d3.
-inline void bmma_and_popc(int (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1)
+// `dot(a_word, b_word)` is what one pair of words contributes to D.
+template <typename WordDot>
+inline void emu_mma_words(int (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1, WordDot dot)
 {
     EmuWarp& w = emu_warp();
     const unsigned lane = emu_lane();
@@ -169,43 +171,29 @@ inline void bmma_and_popc(int (&d)[4], const unsigned (&a)[4], unsigned b0, unsi
     for (int c = 0; c < 4; ++c) {
         const int row = g + (c >= 2 ? 8 : 0), col = 2 * t + (c & 1);
         int s = 0;
-        for (int k = 0; k < 8; ++k) s += __builtin_popcount(a_word(row, k) & b_word(col, k));
+        for (int k = 0; k < 8; ++k) s += dot(a_word(row, k), b_word(col, k));
         out[c] = s;
     }
     emu_arrive(w.bar);
     for (int c = 0; c < 4; ++c) d[c] += out[c];
 }
 
-// d += A * B over a 16 x 8 x 32 tile of unsigned (A) and signed (B) bytes: the same word layout as bmma_and_popc,
-// each word holding 4 consecutive k, lowest byte first (PTX ISA, mma.m16n8k32 .u8.s8).
+// d += popcount(A AND B) over a 16 x 8 x 256 tile (mma.m16n8k256 .b1 .and.popc): a word is 32 bits of k.
+inline void bmma_and_popc(int (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1)
+{
+    emu_mma_words(d, a, b0, b1, [](unsigned x, unsigned y) { return __builtin_popcount(x & y); });
+}
+
+// d += A * B over a 16 x 8 x 32 tile of unsigned (A) and signed (B) bytes (mma.m16n8k32 .u8.s8): a word is 4
+// consecutive k, lowest byte first.
 inline void imma_u8s8(int (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1)
 {
-    EmuWarp& w = emu_warp();
-    const unsigned lane = emu_lane();
-    for (int i = 0; i < 4; ++i) w.words[lane][i] = a[i];
-    w.words[lane][4] = b0;
-    w.words[lane][5] = b1;
-    emu_arrive(w.bar);
-    auto a_word = [&](int row, int word) {
-        const int g = row % 8, t = word % 4;
-        const int reg = (row >= 8 ? 1 : 0) + (word >= 4 ? 2 : 0);
-        return w.words[4 * g + t][reg];
-    };
-    auto b_word = [&](int col, int word) { return w.words[4 * col + word % 4][word >= 4 ? 5 : 4]; };
-    const int g = lane / 4, t = lane % 4;
-    int out[4];
-    for (int c = 0; c < 4; ++c) {
-        const int row = g + (c >= 2 ? 8 : 0), col = 2 * t + (c & 1);
+    emu_mma_words(d, a, b0, b1, [](unsigned x, unsigned y) {
         int s = 0;
-        for (int k = 0; k < 8; ++k) {
-            const unsigned x = a_word(row, k), y = b_word(col, k);
-            for (int byte = 0; byte < 4; ++byte)
-                s += (int)((x >> (8 * byte)) & 0xFFu) * (int)(signed char)((y >> (8 * byte)) & 0xFFu);
-        }
-        out[c] = s;
-    }
-    emu_arrive(w.bar);
-    for (int c = 0; c < 4; ++c) d[c] += out[c];
+        for (int byte = 0; byte < 4; ++byte)
+            s += (int)((x >> (8 * byte)) & 0xFFu) * (int)(signed char)((y >> (8 * byte)) & 0xFFu);
+        return s;
+    });
 }
 
 // ---- launching: the kernel's arguments come as an array of pointers to their values (cudaLaunchKernel style)

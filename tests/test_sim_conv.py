@@ -24,7 +24,6 @@ import pytest
 
 from bnn_hw import golden
 from bnn_hw.cli import main as cli
-from bnn_hw.errors import BnnError
 from bnn_hw.model import load_model
 from bnn_hw.packing import pack_bits, unpack_bits
 from sim import tools
@@ -48,16 +47,6 @@ def need_verilator() -> None:
     ok, why = tools.available("verilator")
     if not ok:
         pytest.skip(why)
-
-
-@pytest.fixture(scope="module")
-def fashion():
-    from bnn_hw.datasets import load_dataset
-
-    try:
-        return load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
-    except BnnError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")

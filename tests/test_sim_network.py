@@ -18,7 +18,6 @@ import pytest
 
 from bnn_hw import golden
 from bnn_hw.cli import main as cli
-from bnn_hw.errors import BnnError
 from bnn_hw.model import BnnModel, Layer, load_model, save_model
 from bnn_hw.packing import pack_bits, unpack_bits
 from sim import tools
@@ -36,16 +35,6 @@ def need(sim: str) -> None:
     ok, why = tools.available(sim)
     if not ok:
         pytest.skip(why)
-
-
-@pytest.fixture(scope="module")
-def fashion():
-    from bnn_hw.datasets import load_dataset
-
-    try:
-        return load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
-    except BnnError as exc:
-        pytest.skip(str(exc))
 
 
 def calibrated_model(sizes: list[int], calib: np.ndarray, *, seed: int, binarize_at: int | None,
