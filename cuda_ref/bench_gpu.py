@@ -79,13 +79,6 @@ def _random_words(rng: np.random.Generator, rows: int, k: int, ld: int) -> np.nd
     return words & mask.astype(np.uint32)
 
 
-def unpack_words32(words: np.ndarray, k: int) -> np.ndarray:
-    """Packed uint32 rows -> the uint64 rows of bnn_hw.packing (the same bits)."""
-    as64 = np.zeros((words.shape[0], 2 * ((words.shape[1] + 1) // 2)), np.uint32)
-    as64[:, : words.shape[1]] = words
-    return as64.view("<u8")[:, : (k + 63) // 64]
-
-
 def _signs(words: np.ndarray, k: int) -> np.ndarray:
     """Packed uint32 rows -> int8 {-1,+1} (rows, k), docs/format.md's bit order."""
     return bits_to_signs(unpack_bits(words, k))
@@ -262,7 +255,7 @@ def bench_layer(k: int, n: int, batch: int, pixels: bool, repeats: int, tensor_c
         outs[name] = out
     if pixels and tensor_cores:  # the 8-bit tensor-core path of pixel layers: bytes times int8 weights
         a8 = K.gather_bytes(cp.asarray(img.reshape(batch, 1, k, 1)), kernel_hw=(1, k))
-        w8 = K.upload_signs_i8(unpack_words32(cp.asnumpy(w), k), k)
+        w8 = K.upload_signs_i8(cp.asnumpy(w), k)
         for name in K.INT8_TENSOR_CORE:
             out = cp.zeros((batch, ldo), dtype=cp.uint32)
 

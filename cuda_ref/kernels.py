@@ -16,7 +16,7 @@ import cupy as cp
 import numpy as np
 
 from bnn_hw.errors import BnnError
-from bnn_hw.packing import unpack_bits, words_for
+from bnn_hw.packing import bits_to_signs, unpack_bits, words_for
 from cuda_ref._device import kernel, require
 
 GemmKernel = Literal["naive", "tiled", "bmma", "bmma256", "imma", "imma256"]
@@ -87,13 +87,12 @@ def download_bits(words: cp.ndarray, k: int) -> np.ndarray:
     return unpack_bits(buf.view("<u8"), k)
 
 
-def upload_signs_i8(words_u64: np.ndarray, k: int, ld: int | None = None) -> cp.ndarray:
-    """bnn_hw.packing weight rows -> int8 +-1 (0 past k), (rows, 4 * ld) bytes seen as uint32 (rows, ld): the weight
-    operand of the 8-bit tensor-core kernels."""
+def upload_signs_i8(words: np.ndarray, k: int, ld: int | None = None) -> cp.ndarray:
+    """Packed weight rows (bnn_hw.packing's uint64, or the kernels' uint32) -> int8 +-1 (0 past k), (rows, 4 * ld)
+    bytes seen as uint32 (rows, ld): the weight operand of the 8-bit tensor-core kernels."""
     ld = byte_words(k) if ld is None else ld
-    bits = unpack_bits(np.asarray(words_u64, dtype=np.uint64), k)
-    host = np.zeros((bits.shape[0], 4 * ld), dtype=np.int8)
-    host[:, :k] = np.where(bits, 1, -1)
+    host = np.zeros((words.shape[0], 4 * ld), dtype=np.int8)
+    host[:, :k] = bits_to_signs(unpack_bits(words, k))
     return cp.asarray(host.view(np.uint32))
 
 

@@ -51,12 +51,3 @@ def test_summary_of_a_record() -> None:
     text = "\n".join(bench_gpu.summary(record))
     assert "not run: nope" in text and "NOT met" in text and "bit-exact overall: yes" in text
 
-
-@pytest.mark.parametrize("k", [1, 33, 64, 784, 4097])
-def test_unpack_words32_gives_packing_rows(k: int) -> None:
-    rng = np.random.default_rng(k)
-    ld = (k + 31) // 32 + 3
-    words = bench_gpu._random_words(rng, 4, k, ld)
-    rows = bench_gpu.unpack_words32(words, k)
-    assert rows.dtype == np.uint64 and rows.shape == (4, (k + 63) // 64)
-    assert np.array_equal(unpack_bits(rows, k), bench_gpu._signs(words, k) > 0)

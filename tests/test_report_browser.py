@@ -12,8 +12,6 @@ import subprocess
 import pytest
 
 from bnn_hw.cli import main
-from bnn_hw.model import save_model
-from bnn_hw.synthetic import random_model
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 pytestmark = [pytest.mark.slow,
@@ -53,32 +51,10 @@ def render_and_check(page, tmp_path):
     return shot, console, int(m.group(1)), json.loads(m.group(2))
 
 
-def _write(path, data):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data))
-
-
 @pytest.fixture
-def report_page(tmp_path):
-    run = tmp_path / "run"
-    run.mkdir()
-    save_model(random_model((4, 4, 1), [16], num_classes=3), run / "model.bnn")
-    _write(run / "train/metrics.json", {"epochs": [
-        {"epoch": e, "loss": 1 / e, "train_acc": 0.5 + e / 20, "test_acc": 0.5 + e / 25, "seconds": 7.0}
-        for e in range(1, 6)], "model": {"preset": "mlp"}, "dataset": {"name": "digits"}})
-    _write(run / "verify.json", {"images": 359, "dataset": "digits", "split": "test", "classes_agree": 359,
-                                 "golden_accuracy": 0.7, "pytorch_accuracy": 0.7,
-                                 "layers": [{"layer": 0, "what": "bits", "agree": 5744, "total": 5744}]})
-    _write(run / "rtl/manifest.json", {"predicted": {"cycles_per_image": 64, "latency_cycles": 150,
-                                                     "limited_by": "layer 0"},
-                                       "layers": [{"kind": "dense", "MW": 16, "MH": 16, "PE": 4, "SIMD": 8}]})
-    _write(run / "rtl/synth_ice40.json", {"target": "ice40", "layers": {"0": {"luts": 900, "ffs": 700}},
-                                          "total": {"luts": 1200, "ffs": 800}, "pnr": {"fmax_mhz": 40.0}})
-    _write(run / "rtl/sim_report.json", {"simulator": "verilator", "images": 200, "reference": "numpy-golden",
-                                         "mismatches_total": 0, "cycles_per_image": 64, "latency_cycles": 150})
-    _write(run / "bench/cpu.json", {"golden_numpy": {"images_per_s": 12345.0}})
-    assert main(["report", str(run)]) == 0
-    return run / "report" / "report.html"
+def report_page(run_dir):
+    assert main(["report", str(run_dir)]) == 0
+    return run_dir / "report" / "report.html"
 
 
 def test_report_renders_in_headless_chromium(report_page, tmp_path):

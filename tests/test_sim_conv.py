@@ -16,7 +16,6 @@ test images on Verilator (benchmarks/sim_conv.py does the same with timings for 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -75,14 +74,6 @@ def cnn_build(trained_cnn, tmp_path_factory) -> Path:
     return build
 
 
-def run_sim(build: Path, model: Path, images: int, capsys) -> tuple[int, dict, str]:
-    rc = cli(["sim", str(build), "--model", str(model), "--images", str(images), "--simulator", "verilator",
-              "--seed", "5"])
-    out = capsys.readouterr()
-    report = json.loads((build / "sim_report.json").read_text()) if (build / "sim_report.json").is_file() else {}
-    return rc, report, out.out + out.err
-
-
 def check_report(report: dict, n: int, model: Path) -> None:
     m = load_model(model)
     assert report["passed"] is True
@@ -109,14 +100,14 @@ def diverse(model: Path, images: np.ndarray) -> None:
     assert len(keys) >= 0.5 * len(images) and len(set(ref.classes.tolist())) >= 3
 
 
-def test_trained_convnet_real_images_bit_exact(cnn_build, trained_cnn, fashion, capsys) -> None:
+def test_trained_convnet_real_images_bit_exact(cnn_build, trained_cnn, fashion, sim_cli) -> None:
     need_verilator()
     test = fashion[1]
     diverse(trained_cnn, test.images[:N_IMAGES])
     design = load_design(cnn_build)
     kinds = [ly.get("kind") for ly in design.manifest["layers"]]
     assert kinds[:3] == ["conv"] * 3, kinds
-    rc, report, text = run_sim(cnn_build, trained_cnn, N_IMAGES, capsys)
+    rc, report, text = sim_cli(cnn_build, trained_cnn, "verilator", N_IMAGES, seed=5)
     assert rc == 0, text
     check_report(report, N_IMAGES, trained_cnn)
     assert f"bit-exact         {N_IMAGES}/{N_IMAGES}" in text
@@ -163,7 +154,7 @@ def test_flipped_conv_weight_is_caught(cnn_build, trained_cnn, fashion) -> None:
 
 
 @pytest.mark.slow
-def test_default_convnet_1000_images_verilator(tmp_path: Path, capsys) -> None:
+def test_default_convnet_1000_images_verilator(tmp_path: Path, sim_cli) -> None:
     """The trained default ConvNet (`cnn` preset, runs/gpu-cnn-gpu/model.bnn), folded for 7,056 cycles/image (the
     first layer's floor), 1,000 real test images bit-exact; cycles per image equal to the manifest's prediction."""
     need_verilator()
@@ -172,6 +163,6 @@ def test_default_convnet_1000_images_verilator(tmp_path: Path, capsys) -> None:
     build = tmp_path / "build"
     assert cli(["rtl", str(DEFAULT_CNN), "--auto", "--target-cycles", str(TEST_TARGET_CYCLES), "-o", str(build),
                 "-q"]) == 0
-    rc, report, text = run_sim(build, DEFAULT_CNN, 1000, capsys)
+    rc, report, text = sim_cli(build, DEFAULT_CNN, "verilator", 1000, seed=5)
     assert rc == 0, text
     check_report(report, 1000, DEFAULT_CNN)

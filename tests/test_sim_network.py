@@ -9,7 +9,6 @@ model (runs/quick-mlp) and the pixel path on Icarus run with -m slow.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -93,14 +92,6 @@ def pixel_build(fashion, tmp_path_factory):
     return generate(model, d / "model.bnn", d / "build", 4, 16), d / "model.bnn"
 
 
-def run_cli(build: Path, model: Path, sim: str, images: int, capsys, *extra: str) -> tuple[int, dict, str]:
-    rc = cli(["sim", str(build), "--model", str(model), "--images", str(images), "--simulator", sim,
-              "--seed", "7", *extra])
-    out = capsys.readouterr()
-    report = json.loads((build / "sim_report.json").read_text()) if (build / "sim_report.json").is_file() else {}
-    return rc, report, out.out + out.err
-
-
 def check_report(report: dict, n: int, model: Path) -> None:
     m = load_model(model)
     assert report["passed"] is True
@@ -130,22 +121,22 @@ def diverse(model: Path, images: np.ndarray) -> None:
     assert len(keys) >= 0.5 * len(images) and len(set(ref.classes.tolist())) >= 3
 
 
-def test_icarus_200_real_images_bit_exact(bits_build, fashion, capsys) -> None:
+def test_icarus_200_real_images_bit_exact(bits_build, fashion, sim_cli) -> None:
     need("icarus")
     build, model = bits_build
     diverse(model, fashion[1].images[:200])
-    rc, report, text = run_cli(build, model, "icarus", 200, capsys)
+    rc, report, text = sim_cli(build, model, "icarus", 200, seed=7)
     assert rc == 0, text
     check_report(report, 200, model)
     assert report["simulator"] == "icarus" and "Icarus" in report["simulator_version"]
     assert "bit-exact         200/200" in text
 
 
-def test_verilator_200_real_images_bit_exact(pixel_build, fashion, capsys) -> None:
+def test_verilator_200_real_images_bit_exact(pixel_build, fashion, sim_cli) -> None:
     need("verilator")
     build, model = pixel_build
     diverse(model, fashion[1].images[:200])
-    rc, report, text = run_cli(build, model, "verilator", 200, capsys)
+    rc, report, text = sim_cli(build, model, "verilator", 200, seed=7)
     assert rc == 0, text
     check_report(report, 200, model)
     assert report["simulator"] == "verilator" and "Verilator" in report["simulator_version"]
@@ -253,21 +244,21 @@ def test_cli_errors(bits_build, tmp_path: Path, capsys, monkeypatch) -> None:
 
 
 @pytest.mark.slow
-def test_icarus_pixel_path(pixel_build, fashion, capsys) -> None:
+def test_icarus_pixel_path(pixel_build, fashion, sim_cli) -> None:
     need("icarus")
     build, model = pixel_build
-    rc, report, text = run_cli(build, model, "icarus", 20, capsys)
+    rc, report, text = sim_cli(build, model, "icarus", 20, seed=7)
     assert rc == 0, text
     check_report(report, 20, model)
 
 
 @pytest.mark.slow
-def test_trained_model_1000_images_verilator(tmp_path: Path, capsys) -> None:
+def test_trained_model_1000_images_verilator(tmp_path: Path, sim_cli) -> None:
     need("verilator")
     if not TRAINED.is_file():
         pytest.skip(f"{TRAINED} not found (train and export it: make demo)")
     build = tmp_path / "build"
     assert cli(["rtl", str(TRAINED), "--pe", "16", "--simd", "32", "-o", str(build), "-q"]) == 0
-    rc, report, text = run_cli(build, TRAINED, "verilator", 1000, capsys)
+    rc, report, text = sim_cli(build, TRAINED, "verilator", 1000, seed=7)
     assert rc == 0, text
     check_report(report, 1000, TRAINED)
