@@ -54,6 +54,21 @@ def test_resume_continues_exactly(tmp_path, digits):
     assert [r["test_acc"] for r in resumed.metrics["epochs"]] == [r["test_acc"] for r in full.metrics["epochs"]]
 
 
+def test_checkpoint_every_saves_less_often_and_resumes_from_the_last_save(tmp_path, digits):
+    settings = {**DIGITS, "epochs": 5, "augment": "shift"}
+    full = train(TrainConfig(out=tmp_path / "full", **settings), *digits)
+    sparse = train(TrainConfig(out=tmp_path / "sparse", checkpoint_every=2, **settings), *digits)
+    assert state_equal(full.model, sparse.model)  # saving less often changes nothing else
+    assert load_checkpoint(sparse.checkpoint).epoch == 5  # the last epoch is always saved
+    # Interrupted at its first save (epoch 2), then resumed: the same run as the uninterrupted one.
+    assert _train_epochs(TrainConfig(out=tmp_path / "part", checkpoint_every=2, **settings), digits, 1) == 2
+    resumed = train(TrainConfig(out=tmp_path / "part", resume=True, checkpoint_every=2, **settings), *digits)
+    assert state_equal(full.model, resumed.model)
+    assert [r["loss"] for r in resumed.metrics["epochs"]] == [r["loss"] for r in full.metrics["epochs"]]
+    with pytest.raises(BnnError, match="--checkpoint-every must be at least 1, got 0"):
+        run(tmp_path, "bad", digits, checkpoint_every=0)
+
+
 def _train_epochs(cfg, digits, stop_after):
     """Run `train` but interrupt it right after `stop_after` epochs' checkpoints are written."""
     calls = {"n": 0}

@@ -50,26 +50,46 @@ def batches(data: TensorData, batch_size: int, generator: torch.Generator | None
         yield x.float(), y
 
 
-def augment(x: torch.Tensor, kind: str, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
-    """Random translation by up to `max_shift` pixels (padded with 0, the background) and optional mirroring.
+def augment_params(n: int, kind: str, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
+    """Random (dy, dx, mirror) for `n` images, drawn in one go: one host-to-device copy per epoch, not per step.
 
-    Values stay integer pixels, so the first layer still sees exact integers.
+    Copying small tensors to a GPU every step forces the host to wait for the GPU, which made short steps
+    launch-bound; drawing an epoch's worth at once keeps the steps free of synchronisation.
+    """
+    if kind not in AUGMENTATIONS:
+        raise BnnError(f"unknown augmentation {kind!r}; choose from: {', '.join(AUGMENTATIONS)}")
+    s = max_shift
+    dy = torch.randint(-s, s + 1, (n,), generator=generator)
+    dx = torch.randint(-s, s + 1, (n,), generator=generator)
+    flip = (torch.rand(n, generator=generator) < 0.5).long() if kind == "shift-flip" else torch.zeros(n,
+                                                                                                       dtype=torch.long)
+    return torch.stack([dy, dx, flip], 1)
+
+
+def apply_augment(x: torch.Tensor, kind: str, params: torch.Tensor, max_shift: int = 2) -> torch.Tensor:
+    """Translate each image by its (dy, dx) (padded with 0, the background) and mirror it where asked.
+
+    Values stay integer pixels, so the first layer still sees exact integers. `params` is on x's device.
     """
     if kind == "none":
         return x
-    if kind not in AUGMENTATIONS:
-        raise BnnError(f"unknown augmentation {kind!r}; choose from: {', '.join(AUGMENTATIONS)}")
     b, _, h, w = x.shape
     s = max_shift
     dev = x.device
-    dy = torch.randint(-s, s + 1, (b,), generator=generator).to(dev)
-    dx = torch.randint(-s, s + 1, (b,), generator=generator).to(dev)
+    dy, dx, flip = params[:, 0], params[:, 1], params[:, 2]
     padded = F.pad(x, (s, s, s, s))
     iy = (torch.arange(h, device=dev)[None, :] + s + dy[:, None])  # (B, H)
     ix = (torch.arange(w, device=dev)[None, :] + s + dx[:, None])  # (B, W)
     if kind == "shift-flip":
-        flip = torch.rand(b, generator=generator).to(dev) < 0.5
-        ix = torch.where(flip[:, None], ix.flip(1), ix)
+        ix = torch.where(flip[:, None].bool(), ix.flip(1), ix)
     bi = torch.arange(b, device=dev)[:, None, None, None]
     ci = torch.arange(x.shape[1], device=dev)[None, :, None, None]
     return padded[bi, ci, iy[:, None, :, None], ix[:, None, None, :]]
+
+
+def augment(x: torch.Tensor, kind: str, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
+    """Random translation by up to `max_shift` pixels and optional mirroring of one batch (see apply_augment)."""
+    if kind == "none":
+        return x
+    params = augment_params(x.shape[0], kind, generator, max_shift).to(x.device)
+    return apply_augment(x, kind, params, max_shift)

@@ -24,7 +24,7 @@ from torch import nn
 from bnn_hw.datasets import DATASETS, Dataset, dataset_info, load_dataset
 from bnn_hw.errors import BnnError
 from train.checkpoint import load_checkpoint, save_checkpoint
-from train.data import AUGMENTATIONS, TensorData, augment, batches, to_tensors
+from train.data import AUGMENTATIONS, TensorData, apply_augment, augment_params, batches, to_tensors
 from train.layers import BinaryConv2d, BinaryLinear, BinaryNet, clip_weights
 from train.models import ModelConfig, build_model, get_preset, make_config
 
@@ -32,6 +32,7 @@ LOSSES = ("squared-hinge", "cross-entropy")
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.json"
 CURVE_NAME = "training_curve.png"
+CHECK_EVERY = 50  # steps between NaN checks (each one waits for the GPU)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class TrainConfig:
     threads: int | None = None  # torch CPU threads; None keeps torch's choice
     resume: bool = False
     progress: bool = True
+    checkpoint_every: int = 1  # epochs between checkpoints (and curve plots); the last epoch is always saved
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -161,6 +163,8 @@ def _resolve(cfg: TrainConfig) -> dict[str, Any]:
     }
     if values["epochs"] < 1:
         raise BnnError(f"--epochs must be at least 1, got {values['epochs']}")
+    if cfg.checkpoint_every < 1:
+        raise BnnError(f"--checkpoint-every must be at least 1, got {cfg.checkpoint_every}")
     if values["batch_size"] < 1:
         raise BnnError(f"--batch-size must be at least 1, got {values['batch_size']}")
     for key in ("lr_start", "lr_end"):
@@ -274,7 +278,15 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
     train_t, test_t = to_tensors(train_data, device), to_tensors(test_data, device)
 
     groups = param_groups(model, cfg.lr_scale)
-    optimizer = torch.optim.Adam(groups, lr=values["lr_start"])
+    on_gpu = device.type == "cuda"
+    if on_gpu:
+        # TF32 keeps the forward sums exact: +-1 weights and activations and 0..255 pixels need at most 8
+        # significant bits (TF32 has 11) and the products are accumulated in float32. cuDNN's autotuner picks the
+        # fastest convolution for the fixed shapes. GPU runs are not bit-reproducible anyway (CPU runs are).
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    optimizer = torch.optim.Adam(groups, lr=values["lr_start"], fused=True if on_gpu else None)
     if resumed is not None and resumed.optimizer_state is not None:
         optimizer.load_state_dict(resumed.optimizer_state)
     criterion = loss_fn(cfg.loss)
@@ -286,6 +298,7 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
                   "torch": str(torch.__version__), "threads": torch.get_num_threads()},
     })
     steps_per_epoch = math.ceil(len(train_data) / batch_size)
+    out.mkdir(parents=True, exist_ok=True)
     digest = ""
     test_acc = metrics["epochs"][-1]["test_acc"] if metrics["epochs"] else 0.0
     curve: Path | None = None
@@ -300,27 +313,39 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
         gen = torch.Generator().manual_seed(seed)  # order and augmentation
         model.train()
         started = time.perf_counter()
-        total_loss, correct, seen = 0.0, 0, 0
         bar = tqdm(batches(train_t, batch_size, gen), total=steps_per_epoch, disable=not cfg.progress,
                    desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=True, dynamic_ncols=True)
+        # Everything random for the epoch is drawn up front and the running sums stay on the device: a step never
+        # waits for the GPU (the loss is checked for NaN every CHECK_EVERY steps, naming the step where it began).
+        aug = augment_params(len(train_t), cfg.augment, gen).to(device) if cfg.augment != "none" else None
+        step_losses = torch.zeros(steps_per_epoch, device=device)
+        correct_t = torch.zeros((), dtype=torch.long, device=device)
+        seen = 0
         for step, (x, y) in enumerate(bar):
-            x = augment(x, cfg.augment, gen)
+            n = int(y.shape[0])
+            if aug is not None:
+                x = apply_augment(x, cfg.augment, aug[seen:seen + n])
             logits = model.logits(x)
             loss = criterion(logits, y)
-            if not torch.isfinite(loss):
-                raise BnnError(f"the loss became {float(loss.detach())} at epoch {epoch + 1}, step {step + 1} "
-                               f"(global step {epoch * steps_per_epoch + step + 1}); lower --lr-start "
-                               f"(now {values['lr_start']:g})")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             clip_weights(model)
-            n = int(y.shape[0])
-            total_loss += float(loss.detach()) * n
-            correct += int((logits.argmax(1) == y).sum())
+            step_losses[step] = loss.detach() * n
+            correct_t += (logits.detach().argmax(1) == y).sum()
             seen += n
-            if step % 20 == 0 or step == steps_per_epoch - 1:
-                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{100 * correct / seen:.2f}%")
+            if step % CHECK_EVERY == 0 or step == steps_per_epoch - 1:
+                losses = step_losses[:step + 1]
+                if not bool(torch.isfinite(losses).all()):
+                    bad = int((~torch.isfinite(losses)).nonzero()[0])
+                    value = float(losses[bad])
+                    raise BnnError(f"the loss became {value} at epoch {epoch + 1}, step {bad + 1} "
+                                   f"(global step {epoch * steps_per_epoch + bad + 1}); lower --lr-start "
+                                   f"(now {values['lr_start']:g})")
+                if cfg.progress:
+                    bar.set_postfix(loss=f"{float(losses.sum()) / seen:.4f}",
+                                    acc=f"{100 * int(correct_t) / seen:.2f}%")
+        total_loss, correct = float(step_losses.sum()), int(correct_t)
         test_acc = evaluate(model, test_t)
         seconds = time.perf_counter() - started
         row = {"epoch": epoch + 1, "lr": lr, "loss": total_loss / max(1, seen), "train_acc": correct / max(1, seen),
@@ -332,6 +357,9 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
         if cfg.progress:
             bar.write(f"epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f}, train {100 * row['train_acc']:.2f}%, "
                       f"test {100 * test_acc:.2f}%, {seconds:.1f} s")
+        if (epoch + 1) % cfg.checkpoint_every and epoch + 1 < epochs:
+            _write_json(out / METRICS_NAME, metrics)
+            continue
         model.eval()
         digest = save_checkpoint(ckpt_path, model, model_cfg, info, epoch=epoch + 1, metrics=metrics,
                                  train=metrics["train"], optimizer_state=optimizer.state_dict())

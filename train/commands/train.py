@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-limit", type=int, help="train on the first N training images only")
     parser.add_argument("--test-limit", type=int, help="test on the first N test images only")
     parser.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt to --epochs")
+    parser.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
+                        help="save the checkpoint (and plot the curve) every N epochs and after the last (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         dropout_in=args.dropout_in, dropout_hidden=args.dropout_hidden, binarize_input=args.binarize_input,
         lr_scale=not args.no_lr_scale, augment=args.augment, seed=args.seed, device=args.device,
         data_dir=args.data_dir, train_limit=args.train_limit, test_limit=args.test_limit, threads=args.threads,
-        resume=args.resume, progress=not args.quiet)
+        resume=args.resume, progress=not args.quiet, checkpoint_every=args.checkpoint_every)
     result = train(cfg)
     if not result.metrics.get("epochs"):
         raise BnnError("no epoch was trained")
