@@ -27,6 +27,13 @@
 // distinct banks. Instances: 128 x 128 with 16 words per stage (`bmma_gemm`, `imma_gemm`) and 256 x 128 with 8 words
 // per stage (`bmma_gemm_256`, `imma_gemm_256`: more reuse of each loaded word, one k-step per barrier); both stay
 // within the 48 KiB of static shared memory.
+//
+// Vector fragment reads (the `_v` instances, VEC): the sum over K does not care in which order the words of a stage
+// meet, as long as A and B feed the same word to the same fragment slot. So instead of words t and t + 4 of k-step
+// ks (two 32-bit reads per row and k-step), thread t reads words 4t .. 4t+3 of a 16-word group in one 128-bit read
+// and feeds 4t, 4t+1 to one k-step and 4t+2, 4t+3 to the next: a quarter of the shared-memory instructions for the
+// same bytes. Rows are then 16 (mod 32) words apart so that a quarter-warp's reads hit distinct banks. 256 x 128
+// with 16 words per stage fills the 48 KiB exactly (2 stages x 384 rows x 64 bytes).
 
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ < 800)
 #error "bmma_gemm.cu needs sm_80 or newer (binary mma with .and.popc)"
@@ -109,15 +116,20 @@ __device__ __forceinline__ void bt_load_stage(u32 (*as)[LDS], u32 (*bs)[LDS], co
 }
 
 // The shared body of every instance. INT8: the 8-bit mma, `planes` must be 1 and acc is the dot product itself.
-template <bool INT8, int WM, int WN, int BKW>
+// VEC: fragments are read with 128-bit shared loads (see "Vector fragment loads" at the top of the file).
+template <bool INT8, int WM, int WN, int BKW, bool VEC>
 __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __restrict__ b, int m, int n, int ld,
                                         int planes, const int* __restrict__ roww, const int* __restrict__ colc,
                                         int flags, int* __restrict__ acc_out, const int* __restrict__ thr,
                                         u32* __restrict__ bits_out, int ldo, int score_scale,
                                         const int* __restrict__ score_off, int* __restrict__ scores_out)
 {
-    constexpr int BM = WM * 64, BN = WN * 64, LDS = BKW + 4, THREADS = WM * WN * 32;
-    static_assert(BKW % 8 == 0, "a stage holds whole mma k-steps");
+    // Row pitch in words: BKW + 4 spreads the 32-bit fragment reads over all banks; the 128-bit reads need
+    // LDS % 32 == 16, so that the two rows a quarter-warp reads (g, g + 1) fall into the two halves of the banks.
+    constexpr int LDS = VEC ? BKW + (48 - BKW % 32) % 32 : BKW + 4;
+    constexpr int BM = WM * 64, BN = WN * 64, THREADS = WM * WN * 32;
+    static_assert(BKW % (VEC ? 16 : 8) == 0, "a stage holds whole mma k-steps (pairs of them with VEC)");
+    static_assert(!VEC || LDS % 32 == 16, "128-bit fragment reads need a row pitch of 16 (mod 32) words");
     __shared__ __align__(16) u32 as[2][BM][LDS];
     __shared__ __align__(16) u32 bs[2][BN][LDS];
 
@@ -164,29 +176,61 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
         }
 
         const int s = tile & 1;
+        if constexpr (VEC) {
+            // Two k-steps per read: thread t takes words 4t .. 4t+3 of each 16-word group, feeding 4t and 4t+1 to
+            // the first k-step (as its words t and t+4) and 4t+2, 4t+3 to the second, for A and B alike.
 #pragma unroll
-        for (int ks = 0; ks < BKW / 8; ++ks) {
-            const int kb = ks * 8;
-            u32 af[4][4];
-#pragma unroll
-            for (int mi = 0; mi < 4; ++mi) {
-                const int r = wm * 64 + mi * 16 + g;
-                af[mi][0] = as[s][r][kb + t];
-                af[mi][1] = as[s][r + 8][kb + t];
-                af[mi][2] = as[s][r][kb + t + 4];
-                af[mi][3] = as[s][r + 8][kb + t + 4];
-            }
-#pragma unroll
-            for (int ni = 0; ni < 8; ++ni) {
-                const int c = wn * 64 + ni * 8 + g;
-                const u32 b0 = bs[s][c][kb + t];
-                const u32 b1 = bs[s][c][kb + t + 4];
+            for (int kp = 0; kp < BKW / 16; ++kp) {
+                const int kb = kp * 16 + 4 * t;
+                u32 af[2][4][4];
 #pragma unroll
                 for (int mi = 0; mi < 4; ++mi) {
-                    if constexpr (INT8)
-                        imma_u8s8(acc[mi][ni], af[mi], b0, b1);
-                    else
-                        bmma_and_popc(acc[mi][ni], af[mi], b0, b1);
+                    const int r = wm * 64 + mi * 16 + g;
+                    const uint4 lo = *reinterpret_cast<const uint4*>(&as[s][r][kb]);
+                    const uint4 hi = *reinterpret_cast<const uint4*>(&as[s][r + 8][kb]);
+                    af[0][mi][0] = lo.x, af[0][mi][1] = hi.x, af[0][mi][2] = lo.y, af[0][mi][3] = hi.y;
+                    af[1][mi][0] = lo.z, af[1][mi][1] = hi.z, af[1][mi][2] = lo.w, af[1][mi][3] = hi.w;
+                }
+#pragma unroll
+                for (int ni = 0; ni < 8; ++ni) {
+                    const uint4 bv = *reinterpret_cast<const uint4*>(&bs[s][wn * 64 + ni * 8 + g][kb]);
+#pragma unroll
+                    for (int mi = 0; mi < 4; ++mi) {
+                        if constexpr (INT8) {
+                            imma_u8s8(acc[mi][ni], af[0][mi], bv.x, bv.y);
+                            imma_u8s8(acc[mi][ni], af[1][mi], bv.z, bv.w);
+                        } else {
+                            bmma_and_popc(acc[mi][ni], af[0][mi], bv.x, bv.y);
+                            bmma_and_popc(acc[mi][ni], af[1][mi], bv.z, bv.w);
+                        }
+                    }
+                }
+            }
+        } else {
+#pragma unroll
+            for (int ks = 0; ks < BKW / 8; ++ks) {
+                const int kb = ks * 8;
+                u32 af[4][4];
+#pragma unroll
+                for (int mi = 0; mi < 4; ++mi) {
+                    const int r = wm * 64 + mi * 16 + g;
+                    af[mi][0] = as[s][r][kb + t];
+                    af[mi][1] = as[s][r + 8][kb + t];
+                    af[mi][2] = as[s][r][kb + t + 4];
+                    af[mi][3] = as[s][r + 8][kb + t + 4];
+                }
+#pragma unroll
+                for (int ni = 0; ni < 8; ++ni) {
+                    const int c = wn * 64 + ni * 8 + g;
+                    const u32 b0 = bs[s][c][kb + t];
+                    const u32 b1 = bs[s][c][kb + t + 4];
+#pragma unroll
+                    for (int mi = 0; mi < 4; ++mi) {
+                        if constexpr (INT8)
+                            imma_u8s8(acc[mi][ni], af[mi], b0, b1);
+                        else
+                            bmma_and_popc(acc[mi][ni], af[mi], b0, b1);
+                    }
                 }
             }
         }
@@ -274,19 +318,24 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
     }
 }
 
-#define BT_KERNEL(NAME, INT8, WM, WN, BKW)                                                                            \
+#define BT_KERNEL(NAME, INT8, WM, WN, BKW, VEC)                                                                            \
     extern "C" __global__ void __launch_bounds__(WM * WN * 32)                                                    \
     NAME(const u32* __restrict__ a, const u32* __restrict__ b, int m, int n, int ld, int planes,                     \
          const int* __restrict__ roww, const int* __restrict__ colc, int flags, int* __restrict__ acc_out,          \
          const int* __restrict__ thr, u32* __restrict__ bits_out, int ldo, int score_scale,                          \
          const int* __restrict__ score_off, int* __restrict__ scores_out)                                            \
     {                                                                                                                 \
-        bt_gemm<INT8, WM, WN, BKW>(a, b, m, n, ld, planes, roww, colc, flags, acc_out, thr, bits_out, ldo,           \
+        bt_gemm<INT8, WM, WN, BKW, VEC>(a, b, m, n, ld, planes, roww, colc, flags, acc_out, thr, bits_out, ldo,           \
                                    score_scale, score_off, scores_out);                                              \
     }
 
-// name, 8-bit, warps along M, warps along N, words per stage (keep in step with kernels.TENSOR_CORE_TILES)
-BT_KERNEL(bmma_gemm, false, 2, 2, 16)
-BT_KERNEL(bmma_gemm_256, false, 4, 2, 8)
-BT_KERNEL(imma_gemm, true, 2, 2, 16)
-BT_KERNEL(imma_gemm_256, true, 4, 2, 8)
+// name, 8-bit, warps along M, warps along N, words per stage, 128-bit fragment reads
+// (keep in step with kernels.TENSOR_CORE_TILES and _device.KERNELS)
+BT_KERNEL(bmma_gemm, false, 2, 2, 16, false)
+BT_KERNEL(bmma_gemm_256, false, 4, 2, 8, false)
+BT_KERNEL(imma_gemm, true, 2, 2, 16, false)
+BT_KERNEL(imma_gemm_256, true, 4, 2, 8, false)
+BT_KERNEL(bmma_gemm_v, false, 2, 2, 16, true)
+BT_KERNEL(bmma_gemm_256v, false, 4, 2, 16, true)
+BT_KERNEL(imma_gemm_v, true, 2, 2, 16, true)
+BT_KERNEL(imma_gemm_256v, true, 4, 2, 16, true)

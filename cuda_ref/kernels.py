@@ -19,20 +19,33 @@ from bnn_hw.errors import BnnError
 from bnn_hw.packing import bits_to_signs, unpack_bits, words_for
 from cuda_ref._device import kernel, require
 
-GemmKernel = Literal["naive", "tiled", "bmma", "bmma256", "imma", "imma256"]
+GemmKernel = Literal["naive", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v", "imma", "imma256", "imma_v",
+                     "imma256_v"]
 THREADS = 256
 TILE = 128  # output tile of both fused kernels (rows and columns)
 FLAG_ACC, FLAG_BITS, FLAG_SCORES = 1, 2, 4
 # Tensor-core kernels of bmma_gemm.cu: name -> (function, block rows, block columns, threads); keep in step with
-# its BT_KERNEL instances. bmma*: binary (bits or 8 bit planes); imma*: 8-bit pixels times int8 +-1 weights.
+# its BT_KERNEL instances. bmma*: binary (bits or 8 bit planes); imma*: 8-bit pixels times int8 +-1 weights;
+# *_v: the same tiles with 128-bit fragment reads.
 TENSOR_CORE_TILES = {
     "bmma": ("bmma_gemm", 128, 128, 128),
     "bmma256": ("bmma_gemm_256", 256, 128, 256),
+    "bmma_v": ("bmma_gemm_v", 128, 128, 128),
+    "bmma256_v": ("bmma_gemm_256v", 256, 128, 256),
     "imma": ("imma_gemm", 128, 128, 128),
     "imma256": ("imma_gemm_256", 256, 128, 256),
+    "imma_v": ("imma_gemm_v", 128, 128, 128),
+    "imma256_v": ("imma_gemm_256v", 256, 128, 256),
 }
-BINARY_TENSOR_CORE = ("bmma", "bmma256")
-INT8_TENSOR_CORE = ("imma", "imma256")
+BINARY_TENSOR_CORE = tuple(name for name in TENSOR_CORE_TILES if name.startswith("bmma"))
+INT8_TENSOR_CORE = tuple(name for name in TENSOR_CORE_TILES if name.startswith("imma"))
+
+
+def int8_partner(name: str) -> str:
+    """The 8-bit tensor-core kernel with the same tile as binary kernel `name` (bmma256_v -> imma256_v)."""
+    return "imma" + name[len("bmma"):]
+
+
 PIXEL_PLANES = 8
 _I32 = np.int32
 _I64 = np.int64
@@ -245,7 +258,7 @@ def gemm(a: cp.ndarray, b: cp.ndarray, *, m: int, n: int, ld: int, planes: int, 
          colc: cp.ndarray | None = None, roww: cp.ndarray | None = None, acc_out: cp.ndarray | None = None,
          thr: cp.ndarray | None = None, bits_out: cp.ndarray | None = None, ldo: int = 0, score_scale: int = 1,
          score_off: cp.ndarray | None = None, scores_out: cp.ndarray | None = None) -> None:
-    """Launch a fused matmul (`tiled` on CUDA cores, `bmma`/`bmma256` on binary tensor cores, `imma`/`imma256` on
+    """Launch a fused matmul (`tiled` on CUDA cores, `bmma*` on binary tensor cores, `imma*` on
     8-bit tensor cores for pixel rows); outputs are written into the given arrays. `colc`/`roww` are the binary
     kernels' correction terms (see xnor_gemm.cu and bmma_gemm.cu); the 8-bit kernels need none (planes = 1, the
     operands from gather_bytes and upload_signs_i8)."""

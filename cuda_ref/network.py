@@ -23,8 +23,9 @@ from bnn_hw.model import BnnModel, Layer
 from cuda_ref import kernels as K
 from cuda_ref._device import require
 
-KernelChoice = Literal["auto", "tiled", "bmma", "bmma256"]
-PixelKernelChoice = Literal["auto", "tiled", "bmma", "bmma256", "imma", "imma256"]
+KernelChoice = Literal["auto", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v"]
+PixelKernelChoice = Literal["auto", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v", "imma", "imma256", "imma_v",
+                            "imma256_v"]
 _INT32_LIMIT = (1 << 31) - 1
 
 
@@ -51,8 +52,8 @@ class DeviceModel:
 
     model: BnnModel
     layers: list[DeviceLayer]
-    kernel: str  # bits layers: "tiled", "bmma" or "bmma256"
-    pixel_kernel: str  # layers on 8-bit pixels: one of the above (8 bit planes) or "imma"/"imma256" (bytes)
+    kernel: str  # bits layers: "tiled" or one of kernels.BINARY_TENSOR_CORE
+    pixel_kernel: str  # layers on 8-bit pixels: one of the above (8 bit planes) or of kernels.INT8_TENSOR_CORE
 
 
 def _int32(values: np.ndarray, what: str) -> cp.ndarray:
@@ -74,7 +75,7 @@ def prepare(model: BnnModel, kernel: KernelChoice = "auto", pixel_kernel: PixelK
     if kernel not in ("tiled", *K.BINARY_TENSOR_CORE):
         raise BnnError(f"unknown kernel {kernel!r}; choose auto, tiled, {', '.join(K.BINARY_TENSOR_CORE)}")
     if pixel_kernel == "auto":
-        pixel_kernel = {"bmma": "imma", "bmma256": "imma256"}.get(kernel, kernel)
+        pixel_kernel = K.int8_partner(kernel) if kernel in K.BINARY_TENSOR_CORE else kernel
     if pixel_kernel not in ("tiled", *K.TENSOR_CORE_TILES):
         raise BnnError(f"unknown pixel kernel {pixel_kernel!r}; choose auto, tiled, {', '.join(K.TENSOR_CORE_TILES)}")
     require(tensor_cores=kernel != "tiled" or pixel_kernel != "tiled")
@@ -215,8 +216,8 @@ def run(model: BnnModel | DeviceModel, images: np.ndarray, batch_size: int = 819
         trace: bool = True, memory_budget: int = 1 << 30, pixel_kernel: PixelKernelChoice = "auto") -> GoldenResult:
     """Run the integer model on uint8 images on the GPU; the same results as `bnn_hw.golden.run`.
 
-    `kernel`: "bmma"/"bmma256" (binary tensor cores, sm_80+), "tiled" (CUDA cores) or "auto" (bmma when the device
-    has it); `pixel_kernel`: the first layer on 8-bit pixels (see `prepare`).
+    `kernel`: "bmma", "bmma256", "bmma_v", "bmma256_v" (binary tensor cores, sm_80+), "tiled" (CUDA cores) or
+    "auto" (bmma when the device has it); `pixel_kernel`: the first layer on 8-bit pixels (see `prepare`).
     `trace=False` returns scores and classes only (`layers` is empty): the fast path for throughput.
     Batches are cut smaller than `batch_size` when needed to keep a layer's device buffers within `memory_budget`
     bytes (convolutions on large images)."""

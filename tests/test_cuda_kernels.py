@@ -45,12 +45,22 @@ def K(backend):
     return backend.K
 
 
+# Every tensor-core tile of cuda_ref.kernels.TENSOR_CORE_TILES (checked below), listed here for parametrize.
+BINARY_TILES = ["bmma", "bmma256", "bmma_v", "bmma256_v"]
+INT8_TILES = ["imma", "imma256", "imma_v", "imma256_v"]
+
+
 def fused(backend) -> list[str]:
-    return ["tiled"] + (["bmma", "bmma256"] if backend.tensor_cores else [])
+    return ["tiled"] + (BINARY_TILES if backend.tensor_cores else [])
 
 
 def int8_kernels(backend) -> list[str]:
-    return ["imma", "imma256"] if backend.tensor_cores else []
+    return INT8_TILES if backend.tensor_cores else []
+
+
+def test_every_tile_is_tested(K) -> None:
+    assert list(K.BINARY_TENSOR_CORE) == BINARY_TILES and list(K.INT8_TENSOR_CORE) == INT8_TILES
+    assert [K.int8_partner(name) for name in BINARY_TILES] == INT8_TILES
 
 
 def _bits(rng: np.random.Generator, rows: int, k: int) -> np.ndarray:
@@ -144,7 +154,7 @@ def test_row_weights_and_argmax(backend, K) -> None:
 
 
 @pytest.mark.parametrize("m,n,k", SHAPES)
-@pytest.mark.parametrize("kernel_name", ["naive", "tiled", "bmma", "bmma256"])
+@pytest.mark.parametrize("kernel_name", ["naive", "tiled", *BINARY_TILES])
 def test_xnor_matmul_is_golden(backend, K, m, n, k, kernel_name) -> None:
     if kernel_name.startswith("bmma") and not backend.tensor_cores:
         pytest.skip(f"no binary tensor cores: {STATUS.reason}")
@@ -156,7 +166,7 @@ def test_xnor_matmul_is_golden(backend, K, m, n, k, kernel_name) -> None:
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 3, 1), (5, 7, 33), (130, 129, 784), (64, 300, 2000)])
-@pytest.mark.parametrize("kernel_name", ["tiled", "bmma", "bmma256"])
+@pytest.mark.parametrize("kernel_name", ["tiled", *BINARY_TILES])
 def test_pixel_matmul_is_golden(backend, K, m, n, k, kernel_name) -> None:
     cp = backend.cp
     rng = np.random.default_rng(m + n + k)
@@ -171,7 +181,7 @@ def test_pixel_matmul_is_golden(backend, K, m, n, k, kernel_name) -> None:
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 1, 1), (77, 33, 100), (300, 200, 513)])
-@pytest.mark.parametrize("kernel_name", ["tiled", "bmma", "bmma256"])
+@pytest.mark.parametrize("kernel_name", ["tiled", *BINARY_TILES])
 def test_fused_threshold_and_scores(backend, K, m, n, k, kernel_name) -> None:
     """The epilogue: packed output bits (acc >= t, zero past N) and dot + bias scores, with the accumulators."""
     cp = backend.cp

@@ -56,6 +56,9 @@ CHOICES = {
     "bmma256": dict(kernel="bmma256"),  # with imma256
     "bmma-planes": dict(kernel="bmma", pixel_kernel="bmma"),  # pixel layer as 8 bit planes on binary tensor cores
     "bmma256-planes": dict(kernel="bmma256", pixel_kernel="bmma256"),
+    "bmma_v": dict(kernel="bmma_v"),  # 128-bit fragment reads, with imma_v
+    "bmma256_v": dict(kernel="bmma256_v"),  # with imma256_v
+    "bmma_v-planes": dict(kernel="bmma_v", pixel_kernel="bmma_v"),
 }
 TENSOR_CORE_CHOICES = [name for name in CHOICES if name != "tiled"]
 
