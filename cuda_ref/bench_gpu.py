@@ -37,6 +37,7 @@ NETWORK_KERNELS = {
     "bmma256": ("bmma256", "imma256"),
     "bmma_v": ("bmma_v", "imma_v"),  # 128-bit fragment reads
     "bmma256_v": ("bmma256_v", "imma256_v"),
+    "bmma_v3": ("bmma_v3", "imma_v3"),  # and a three-stage pipeline
     "bmma_planes": ("bmma", "bmma"),  # the pixel layer as 8 binary bit planes
 }
 GOLDEN_CHECK_ROWS = 2048  # rows/images also recomputed by the numpy golden model (it is slow at full size)

@@ -33,7 +33,8 @@
 // ks (two 32-bit reads per row and k-step), thread t reads words 4t .. 4t+3 of a 16-word group in one 128-bit read
 // and feeds 4t, 4t+1 to one k-step and 4t+2, 4t+3 to the next: a quarter of the shared-memory instructions for the
 // same bytes. Rows are then 16 (mod 32) words apart so that a quarter-warp's reads hit distinct banks. 256 x 128
-// with 16 words per stage fills the 48 KiB exactly (2 stages x 384 rows x 64 bytes).
+// with 16 words per stage fills the 48 KiB exactly (2 stages x 384 rows x 64 bytes), and so does 128 x 128 with three
+// stages (`bmma_gemm_v3`, `imma_gemm_v3`: two stages in flight while one is computed).
 
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ < 800)
 #error "bmma_gemm.cu needs sm_80 or newer (binary mma with .and.popc)"
@@ -61,6 +62,10 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 __device__ __forceinline__ void cp_async_wait_all_but_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
 
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+// Wait until at most N of this thread's committed cp.async groups are still in flight.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
 
 // d += popcount(a AND b) on a 16 x 8 x 256 tile. Fragments (PTX ISA, "Matrix Fragments for mma.m16n8k256", b1):
 // lane = 4 * g + t; a0 = row g word t, a1 = row g+8 word t, a2 = row g word t+4, a3 = row g+8 word t+4 of the
@@ -116,8 +121,10 @@ __device__ __forceinline__ void bt_load_stage(u32 (*as)[LDS], u32 (*bs)[LDS], co
 }
 
 // The shared body of every instance. INT8: the 8-bit mma, `planes` must be 1 and acc is the dot product itself.
-// VEC: fragments are read with 128-bit shared loads (see "Vector fragment loads" at the top of the file).
-template <bool INT8, int WM, int WN, int BKW, bool VEC>
+// VEC: fragments are read with 128-bit shared loads (see "Vector fragment reads" at the top of the file).
+// STAGES: shared-memory stages of the cp.async pipeline (2: load the next stage, then wait for the current one;
+// more: STAGES - 1 stages in flight while one is computed).
+template <bool INT8, int WM, int WN, int BKW, bool VEC, int STAGES>
 __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __restrict__ b, int m, int n, int ld,
                                         int planes, const int* __restrict__ roww, const int* __restrict__ colc,
                                         int flags, int* __restrict__ acc_out, const int* __restrict__ thr,
@@ -130,8 +137,9 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
     constexpr int BM = WM * 64, BN = WN * 64, THREADS = WM * WN * 32;
     static_assert(BKW % (VEC ? 16 : 8) == 0, "a stage holds whole mma k-steps (pairs of them with VEC)");
     static_assert(!VEC || LDS % 32 == 16, "128-bit fragment reads need a row pitch of 16 (mod 32) words");
-    __shared__ __align__(16) u32 as[2][BM][LDS];
-    __shared__ __align__(16) u32 bs[2][BN][LDS];
+    static_assert(STAGES >= 2, "a pipeline needs at least two stages");
+    __shared__ __align__(16) u32 as[STAGES][BM][LDS];
+    __shared__ __align__(16) u32 bs[STAGES][BN][LDS];
 
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int wm = warp / WN, wn = warp % WN;
@@ -150,21 +158,40 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
 #pragma unroll
             for (int c = 0; c < 4; ++c) acc[mi][ni][c] = 0;
 
-    bt_load_stage<BM, BN, BKW, LDS, THREADS>(as[0], bs[0], a, b, m, n, ld, lda, m0, n0, planes - 1, 0);
-    cp_async_commit();
+    // Tile i of the K loop: plane planes - 1 - i / tiles_per_plane (most significant first), chunk i % tiles_per_plane.
+    auto load = [&](int stage, int i) {
+        const int pi = i / tiles_per_plane;
+        bt_load_stage<BM, BN, BKW, LDS, THREADS>(as[stage], bs[stage], a, b, m, n, ld, lda, m0, n0, planes - 1 - pi,
+                                                 i - pi * tiles_per_plane);
+    };
+    if constexpr (STAGES == 2) {
+        load(0, 0);
+        cp_async_commit();
+    } else {
+#pragma unroll
+        for (int st = 0; st < STAGES - 1; ++st) {
+            if (st < tiles) load(st, st);
+            cp_async_commit();  // empty groups too: group i always belongs to tile i
+        }
+    }
 
     for (int tile = 0; tile < tiles; ++tile) {
-        if (tile + 1 < tiles) {  // stage (tile + 1) & 1 was last read before the previous iteration's final barrier
-            const int pi = (tile + 1) / tiles_per_plane;
-            const int kt = (tile + 1) - pi * tiles_per_plane;
-            bt_load_stage<BM, BN, BKW, LDS, THREADS>(as[(tile + 1) & 1], bs[(tile + 1) & 1], a, b, m, n, ld, lda,
-                                                     m0, n0, planes - 1 - pi, kt);
-            cp_async_commit();
-            cp_async_wait_all_but_one();
+        if constexpr (STAGES == 2) {
+            if (tile + 1 < tiles) {  // stage (tile + 1) & 1 was last read before the previous iteration's last barrier
+                load((tile + 1) & 1, tile + 1);
+                cp_async_commit();
+                cp_async_wait_all_but_one();
+            } else {
+                cp_async_wait_all();
+            }
+            __syncthreads();
         } else {
-            cp_async_wait_all();
+            // Groups 0 .. STAGES - 2 + tile are committed; at most STAGES - 2 pending means group `tile` has landed.
+            cp_async_wait<STAGES - 2>();
+            __syncthreads();  // ... for every thread; and every warp is done with tile - 1, whose stage is reloaded now
+            if (tile + STAGES - 1 < tiles) load((tile + STAGES - 1) % STAGES, tile + STAGES - 1);
+            cp_async_commit();
         }
-        __syncthreads();
 
         if (tile > 0 && tile % tiles_per_plane == 0) {  // a new, less significant bit plane: Horner step
 #pragma unroll
@@ -175,7 +202,7 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
                     for (int c = 0; c < 4; ++c) acc[mi][ni][c] <<= 1;
         }
 
-        const int s = tile & 1;
+        const int s = tile % STAGES;
         if constexpr (VEC) {
             // Two k-steps per read: thread t takes words 4t .. 4t+3 of each 16-word group, feeding 4t and 4t+1 to
             // the first k-step (as its words t and t+4) and 4t+2, 4t+3 to the second, for A and B alike.
@@ -234,7 +261,7 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
                 }
             }
         }
-        __syncthreads();
+        if constexpr (STAGES == 2) __syncthreads();
     }
 
     if constexpr (!INT8) {  // acc = 2 * andw - roww[row] + colc[col]
@@ -318,24 +345,26 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
     }
 }
 
-#define BT_KERNEL(NAME, INT8, WM, WN, BKW, VEC)                                                                            \
+#define BT_KERNEL(NAME, INT8, WM, WN, BKW, VEC, STAGES)                                                                            \
     extern "C" __global__ void __launch_bounds__(WM * WN * 32)                                                    \
     NAME(const u32* __restrict__ a, const u32* __restrict__ b, int m, int n, int ld, int planes,                     \
          const int* __restrict__ roww, const int* __restrict__ colc, int flags, int* __restrict__ acc_out,          \
          const int* __restrict__ thr, u32* __restrict__ bits_out, int ldo, int score_scale,                          \
          const int* __restrict__ score_off, int* __restrict__ scores_out)                                            \
     {                                                                                                                 \
-        bt_gemm<INT8, WM, WN, BKW, VEC>(a, b, m, n, ld, planes, roww, colc, flags, acc_out, thr, bits_out, ldo,           \
+        bt_gemm<INT8, WM, WN, BKW, VEC, STAGES>(a, b, m, n, ld, planes, roww, colc, flags, acc_out, thr, bits_out, ldo,           \
                                    score_scale, score_off, scores_out);                                              \
     }
 
-// name, 8-bit, warps along M, warps along N, words per stage, 128-bit fragment reads
+// name, 8-bit, warps along M, warps along N, words per stage, 128-bit fragment reads, pipeline stages
 // (keep in step with kernels.TENSOR_CORE_TILES and _device.KERNELS)
-BT_KERNEL(bmma_gemm, false, 2, 2, 16, false)
-BT_KERNEL(bmma_gemm_256, false, 4, 2, 8, false)
-BT_KERNEL(imma_gemm, true, 2, 2, 16, false)
-BT_KERNEL(imma_gemm_256, true, 4, 2, 8, false)
-BT_KERNEL(bmma_gemm_v, false, 2, 2, 16, true)
-BT_KERNEL(bmma_gemm_256v, false, 4, 2, 16, true)
-BT_KERNEL(imma_gemm_v, true, 2, 2, 16, true)
-BT_KERNEL(imma_gemm_256v, true, 4, 2, 16, true)
+BT_KERNEL(bmma_gemm, false, 2, 2, 16, false, 2)
+BT_KERNEL(bmma_gemm_256, false, 4, 2, 8, false, 2)
+BT_KERNEL(imma_gemm, true, 2, 2, 16, false, 2)
+BT_KERNEL(imma_gemm_256, true, 4, 2, 8, false, 2)
+BT_KERNEL(bmma_gemm_v, false, 2, 2, 16, true, 2)
+BT_KERNEL(bmma_gemm_256v, false, 4, 2, 16, true, 2)
+BT_KERNEL(imma_gemm_v, true, 2, 2, 16, true, 2)
+BT_KERNEL(imma_gemm_256v, true, 4, 2, 16, true, 2)
+BT_KERNEL(bmma_gemm_v3, false, 2, 2, 16, true, 3)
+BT_KERNEL(imma_gemm_v3, true, 2, 2, 16, true, 3)

@@ -146,6 +146,8 @@ inline void cp_async16(unsigned* smem, const unsigned* gmem, bool valid)
 inline void cp_async_commit() {}
 inline void cp_async_wait_all_but_one() {}
 inline void cp_async_wait_all() {}
+template <int N>
+inline void cp_async_wait() {}
 
 // The m16n8 mma shapes the kernels use share one fragment layout of 32-bit words (PTX ISA, lane = 4 * g + t):
 // A row g word t = a0 of lane (g, t), row g+8 word t = a1, row g word t+4 = a2, row g+8 word t+4 = a3;

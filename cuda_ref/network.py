@@ -23,9 +23,9 @@ from bnn_hw.model import BnnModel, Layer
 from cuda_ref import kernels as K
 from cuda_ref._device import require
 
-KernelChoice = Literal["auto", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v"]
-PixelKernelChoice = Literal["auto", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v", "imma", "imma256", "imma_v",
-                            "imma256_v"]
+KernelChoice = Literal["auto", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v", "bmma_v3"]
+PixelKernelChoice = Literal["auto", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v", "bmma_v3", "imma", "imma256",
+                            "imma_v", "imma256_v", "imma_v3"]
 _INT32_LIMIT = (1 << 31) - 1
 
 
@@ -216,7 +216,7 @@ def run(model: BnnModel | DeviceModel, images: np.ndarray, batch_size: int = 819
         trace: bool = True, memory_budget: int = 1 << 30, pixel_kernel: PixelKernelChoice = "auto") -> GoldenResult:
     """Run the integer model on uint8 images on the GPU; the same results as `bnn_hw.golden.run`.
 
-    `kernel`: "bmma", "bmma256", "bmma_v", "bmma256_v" (binary tensor cores, sm_80+), "tiled" (CUDA cores) or
+    `kernel`: one of kernels.BINARY_TENSOR_CORE (binary tensor cores, sm_80+), "tiled" (CUDA cores) or
     "auto" (bmma when the device has it); `pixel_kernel`: the first layer on 8-bit pixels (see `prepare`).
     `trace=False` returns scores and classes only (`layers` is empty): the fast path for throughput.
     Batches are cut smaller than `batch_size` when needed to keep a layer's device buffers within `memory_budget`

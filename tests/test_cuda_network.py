@@ -59,6 +59,8 @@ CHOICES = {
     "bmma_v": dict(kernel="bmma_v"),  # 128-bit fragment reads, with imma_v
     "bmma256_v": dict(kernel="bmma256_v"),  # with imma256_v
     "bmma_v-planes": dict(kernel="bmma_v", pixel_kernel="bmma_v"),
+    "bmma_v3": dict(kernel="bmma_v3"),  # three-stage pipeline, with imma_v3
+    "bmma_v3-planes": dict(kernel="bmma_v3", pixel_kernel="bmma_v3"),
 }
 TENSOR_CORE_CHOICES = [name for name in CHOICES if name != "tiled"]
 
