@@ -237,3 +237,16 @@ def test_trained_presets_export_bit_exact(tmp_path, digits, settings):
     gold = golden.run(model, images)
     assert np.array_equal(gold.scores, scores.numpy().astype(np.int64))
     assert np.array_equal(gold.classes, scores.argmax(1).numpy())
+
+
+def test_gpu_speed_flags_are_restored() -> None:
+    """A GPU run switches TF32 and cuDNN autotuning on for itself only: the caller's settings come back."""
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)
+    saved = loop._fast_gpu_flags()
+    try:
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        assert torch.backends.cudnn.benchmark
+    finally:
+        loop._restore_flags(saved)
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+            torch.backends.cudnn.benchmark) == before == saved

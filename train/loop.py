@@ -216,6 +216,22 @@ def _plot(metrics: dict, path: Path) -> Path | None:
     return path
 
 
+def _fast_gpu_flags() -> tuple[bool, bool, bool]:
+    """Switch on TF32 and cuDNN autotuning for a GPU run; returns the previous settings for `_restore_flags`.
+
+    TF32 keeps the forward sums exact: +-1 weights and activations and 0..255 pixels need at most 8 significant bits
+    (TF32 has 11) and the products are accumulated in float32. cuDNN's autotuner picks the fastest convolution for
+    the fixed shapes (GPU runs are not bit-reproducible anyway; CPU runs are).
+    """
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)
+    _restore_flags((True, True, True))
+    return saved
+
+
+def _restore_flags(flags: tuple[bool, bool, bool]) -> None:
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = flags
+
+
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -279,13 +295,6 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
 
     groups = param_groups(model, cfg.lr_scale)
     on_gpu = device.type == "cuda"
-    if on_gpu:
-        # TF32 keeps the forward sums exact: +-1 weights and activations and 0..255 pixels need at most 8
-        # significant bits (TF32 has 11) and the products are accumulated in float32. cuDNN's autotuner picks the
-        # fastest convolution for the fixed shapes. GPU runs are not bit-reproducible anyway (CPU runs are).
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
     optimizer = torch.optim.Adam(groups, lr=values["lr_start"], fused=True if on_gpu else None)
     if resumed is not None and resumed.optimizer_state is not None:
         optimizer.load_state_dict(resumed.optimizer_state)
@@ -304,68 +313,73 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
     curve: Path | None = None
     from tqdm import tqdm
 
-    for epoch in range(start_epoch, epochs):
-        lr = epoch_lr(epoch, epochs, values["lr_start"], values["lr_end"])
-        for group in optimizer.param_groups:
-            group["lr"] = lr * group["lr_scale"]
-        seed = epoch_seed(cfg.seed, epoch)
-        torch.manual_seed(seed)  # dropout
-        gen = torch.Generator().manual_seed(seed)  # order and augmentation
-        model.train()
-        started = time.perf_counter()
-        bar = tqdm(batches(train_t, batch_size, gen), total=steps_per_epoch, disable=not cfg.progress,
-                   desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=True, dynamic_ncols=True)
-        # Everything random for the epoch is drawn up front and the running sums stay on the device: a step never
-        # waits for the GPU (the loss is checked for NaN every CHECK_EVERY steps, naming the step where it began).
-        aug = augment_params(len(train_t), cfg.augment, gen).to(device) if cfg.augment != "none" else None
-        step_losses = torch.zeros(steps_per_epoch, device=device)
-        correct_t = torch.zeros((), dtype=torch.long, device=device)
-        seen = 0
-        for step, (x, y) in enumerate(bar):
-            n = int(y.shape[0])
-            if aug is not None:
-                x = apply_augment(x, cfg.augment, aug[seen:seen + n])
-            logits = model.logits(x)
-            loss = criterion(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            clip_weights(model)
-            step_losses[step] = loss.detach() * n
-            correct_t += (logits.detach().argmax(1) == y).sum()
-            seen += n
-            if step % CHECK_EVERY == 0 or step == steps_per_epoch - 1:
-                losses = step_losses[:step + 1]
-                if not bool(torch.isfinite(losses).all()):
-                    bad = int((~torch.isfinite(losses)).nonzero()[0])
-                    value = float(losses[bad])
-                    raise BnnError(f"the loss became {value} at epoch {epoch + 1}, step {bad + 1} "
-                                   f"(global step {epoch * steps_per_epoch + bad + 1}); lower --lr-start "
-                                   f"(now {values['lr_start']:g})")
-                if cfg.progress:
-                    bar.set_postfix(loss=f"{float(losses.sum()) / seen:.4f}",
-                                    acc=f"{100 * int(correct_t) / seen:.2f}%")
-        total_loss, correct = float(step_losses.sum()), int(correct_t)
-        test_acc = evaluate(model, test_t)
-        seconds = time.perf_counter() - started
-        row = {"epoch": epoch + 1, "lr": lr, "loss": total_loss / max(1, seen), "train_acc": correct / max(1, seen),
-               "test_acc": test_acc, "seconds": seconds}
-        metrics["epochs"].append(row)
-        metrics["test_acc"] = test_acc
-        metrics["best_test_acc"] = max(r["test_acc"] for r in metrics["epochs"])
-        metrics["train_seconds"] = sum(r["seconds"] for r in metrics["epochs"])
-        if cfg.progress:
-            bar.write(f"epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f}, train {100 * row['train_acc']:.2f}%, "
-                      f"test {100 * test_acc:.2f}%, {seconds:.1f} s")
-        if (epoch + 1) % cfg.checkpoint_every and epoch + 1 < epochs:
+    saved_flags = _fast_gpu_flags() if on_gpu else None
+    try:
+        for epoch in range(start_epoch, epochs):
+            lr = epoch_lr(epoch, epochs, values["lr_start"], values["lr_end"])
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group["lr_scale"]
+            seed = epoch_seed(cfg.seed, epoch)
+            torch.manual_seed(seed)  # dropout
+            gen = torch.Generator().manual_seed(seed)  # order and augmentation
+            model.train()
+            started = time.perf_counter()
+            bar = tqdm(batches(train_t, batch_size, gen), total=steps_per_epoch, disable=not cfg.progress,
+                       desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=True, dynamic_ncols=True)
+            # Everything random for the epoch is drawn up front and the running sums stay on the device: a step never
+            # waits for the GPU (the loss is checked for NaN every CHECK_EVERY steps, naming the step where it began).
+            aug = augment_params(len(train_t), cfg.augment, gen).to(device) if cfg.augment != "none" else None
+            step_losses = torch.zeros(steps_per_epoch, device=device)
+            correct_t = torch.zeros((), dtype=torch.long, device=device)
+            seen = 0
+            for step, (x, y) in enumerate(bar):
+                n = int(y.shape[0])
+                if aug is not None:
+                    x = apply_augment(x, cfg.augment, aug[seen:seen + n])
+                logits = model.logits(x)
+                loss = criterion(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                clip_weights(model)
+                step_losses[step] = loss.detach() * n
+                correct_t += (logits.detach().argmax(1) == y).sum()
+                seen += n
+                if step % CHECK_EVERY == 0 or step == steps_per_epoch - 1:
+                    losses = step_losses[:step + 1]
+                    if not bool(torch.isfinite(losses).all()):
+                        bad = int((~torch.isfinite(losses)).nonzero()[0])
+                        value = float(losses[bad])
+                        raise BnnError(f"the loss became {value} at epoch {epoch + 1}, step {bad + 1} "
+                                       f"(global step {epoch * steps_per_epoch + bad + 1}); lower --lr-start "
+                                       f"(now {values['lr_start']:g})")
+                    if cfg.progress:
+                        bar.set_postfix(loss=f"{float(losses.sum()) / seen:.4f}",
+                                        acc=f"{100 * int(correct_t) / seen:.2f}%")
+            total_loss, correct = float(step_losses.sum()), int(correct_t)
+            test_acc = evaluate(model, test_t)
+            seconds = time.perf_counter() - started
+            row = {"epoch": epoch + 1, "lr": lr, "loss": total_loss / max(1, seen), "train_acc": correct / max(1, seen),
+                   "test_acc": test_acc, "seconds": seconds}
+            metrics["epochs"].append(row)
+            metrics["test_acc"] = test_acc
+            metrics["best_test_acc"] = max(r["test_acc"] for r in metrics["epochs"])
+            metrics["train_seconds"] = sum(r["seconds"] for r in metrics["epochs"])
+            if cfg.progress:
+                bar.write(f"epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f}, train {100 * row['train_acc']:.2f}%, "
+                          f"test {100 * test_acc:.2f}%, {seconds:.1f} s")
+            if (epoch + 1) % cfg.checkpoint_every and epoch + 1 < epochs:
+                _write_json(out / METRICS_NAME, metrics)
+                continue
+            model.eval()
+            digest = save_checkpoint(ckpt_path, model, model_cfg, info, epoch=epoch + 1, metrics=metrics,
+                                     train=metrics["train"], optimizer_state=optimizer.state_dict())
+            metrics["checkpoint_hash"] = digest
             _write_json(out / METRICS_NAME, metrics)
-            continue
-        model.eval()
-        digest = save_checkpoint(ckpt_path, model, model_cfg, info, epoch=epoch + 1, metrics=metrics,
-                                 train=metrics["train"], optimizer_state=optimizer.state_dict())
-        metrics["checkpoint_hash"] = digest
-        _write_json(out / METRICS_NAME, metrics)
-        curve = _plot(metrics, out / CURVE_NAME)
+            curve = _plot(metrics, out / CURVE_NAME)
+    finally:
+        if saved_flags is not None:
+            _restore_flags(saved_flags)
     if not digest:  # nothing left to train (resumed at the end): report the existing checkpoint
         digest = resumed.hash if resumed is not None else ""
     model.cpu().eval()
