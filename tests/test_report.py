@@ -21,3 +21,67 @@ def test_report_has_every_section_and_traceable_numbers(run_dir):
 def test_report_of_a_missing_folder_is_one_clear_error(tmp_path, capsys):
     assert main(["report", str(tmp_path / "absent")]) == 1
     assert "run folder not found" in capsys.readouterr().err
+
+
+def _write(path, data):
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def _table_row(markdown: str, section: str, first_cell: str) -> str:
+    body = markdown.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    return next(line for line in body.splitlines() if line.startswith(f"| {first_cell} |"))
+
+
+def test_simulation_figures_are_read_from_the_metrics_block(run_dir):
+    # `bnn-hw sim` writes its measured figures under "metrics" (as in runs/demo/rtl/sim_report.json)
+    _write(run_dir / "rtl/sim_report.json", {
+        "simulator": "verilator", "images": 200, "reference": "numpy-golden", "mismatches_total": 0,
+        "metrics": {"cycles_per_image": 4321.0, "predicted_cycles_per_image": 4322, "latency_cycles": 8765,
+                    "utilization": {"bottleneck_layer": 1, "bottleneck_utilization": 0.98, "layers": []}}})
+    assert main(["report", str(run_dir)]) == 0
+    markdown = (run_dir / "report/report.md").read_text()
+    assert _table_row(markdown, "RTL simulation", "cycles per image (predicted)") == \
+        "| cycles per image (predicted) | 4,322 |"
+    assert _table_row(markdown, "RTL simulation", "PE-array utilization") == \
+        "| PE-array utilization | 98.0 % (bottleneck layer 1) |"
+    assert _table_row(markdown, "RTL simulation", "latency, cycles") == "| latency, cycles | 8,765 |"
+
+
+def test_block_ram_column_has_the_target_unit(run_dir):
+    _write(run_dir / "rtl/synth_ice40.json", {"target": "ice40", "layers": {"0": {"luts": 1111, "bram_cells": 20}},
+                                              "total": {"luts": 2468, "ffs": 1357, "bram_cells": 26}})
+    assert main(["report", str(run_dir)]) == 0
+    markdown = (run_dir / "report/report.md").read_text()
+    assert "| part | LUTs | flip-flops | block RAM (SB_RAM40_4K, 4 kbit) | carry cells |" in markdown
+    assert _table_row(markdown, "Synthesis", "total").startswith("| total | 2,468 | 1,357 | 26 |")
+    assert "36k" not in markdown and "36 kbit" not in markdown
+
+    (run_dir / "rtl/synth_ice40.json").unlink()
+    _write(run_dir / "rtl/synth_xilinx.json", {"target": "xilinx", "layers": {},
+                                               "total": {"luts": 2468, "ffs": 1357, "bram36": 12.5, "bram_cells": 25}})
+    assert main(["report", str(run_dir)]) == 0
+    markdown = (run_dir / "report/report.md").read_text()
+    assert "block RAM (RAMB36 equivalents, 36 kbit)" in markdown
+    assert _table_row(markdown, "Synthesis", "total").startswith("| total | 2,468 | 1,357 | 12.5 |")
+
+
+def test_throughput_without_a_clock_says_how_to_get_one(run_dir):
+    _write(run_dir / "rtl/synth_ice40.json", {"target": "ice40", "layers": {}, "total": {"luts": 2468}})
+    assert main(["report", str(run_dir)]) == 0
+    row = _table_row((run_dir / "report/report.md").read_text(), "Throughput comparison", "this design (FPGA)")
+    assert "not measured MHz" not in row
+    assert "--clock-mhz" in row and "--pnr" in row and "4,321 cycles/image" in row
+    assert main(["report", str(run_dir), "--clock-mhz", "100"]) == 0
+    row = _table_row((run_dir / "report/report.md").read_text(), "Throughput comparison", "this design (FPGA)")
+    assert row.startswith("| this design (FPGA) | 23,143 | 100.0 MHz: assumed (--clock-mhz)")
+
+
+def test_a_folder_that_is_not_a_run_is_one_clear_error(tmp_path, capsys):
+    (tmp_path / "fake.bnn").write_bytes(b"not a model")  # an unrelated file must not be taken for the run's model
+    assert main(["report", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "not a bnn-hw run folder" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "report").exists()

@@ -47,6 +47,13 @@ def _read_json(path: Path) -> dict | None:
         raise BnnError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); regenerate it") from None
 
 
+# What `bnn-hw demo`, `train`, `rtl`, `synth`, `sim` and `bench` leave in a folder; any one makes it a run folder. A
+# lone *.bnn does not: it would let the report pick up an unrelated model (e.g. in /tmp).
+RUN_MARKERS = ("model.bnn", "train/metrics.json", "metrics.json", "checkpoint.pt", "verify.json", "rtl/manifest.json",
+               "manifest.json", "rtl/synth*.json", "synth*.json", "rtl/sim_report.json", "sim_report.json",
+               "bench/*.json")
+
+
 def _first(run: Path, *names: str) -> Path | None:
     for name in names:
         hits = sorted(run.glob(name))
@@ -160,6 +167,12 @@ def _folding(manifest: dict, path: Path) -> Section:
     return sec
 
 
+# Block RAM per synthesis target: the count in synth_<target>.json and its column label.
+_BRAM = {"xilinx": ("bram36", "block RAM (RAMB36 equivalents, 36 kbit)"),
+         "ice40": ("bram_cells", "block RAM (SB_RAM40_4K, 4 kbit)"),
+         "ecp5": ("bram_cells", "block RAM (DP16KD, 18 kbit)")}
+
+
 def _synthesis(run: Path) -> tuple[Section | None, dict | None]:
     path = _first(run, "rtl/synth*.json", "synth*.json")
     data = _read_json(path) if path else None
@@ -167,10 +180,16 @@ def _synthesis(run: Path) -> tuple[Section | None, dict | None]:
         return None, None
     total = data.get("total", {})
     sec = Section(f"Synthesis ({data.get('target', '?')}, Yosys)", [str(path)])
-    cols = ["luts", "ffs", "bram36", "carry"]
-    rows = [[f"layer {name}", *[counts.get(c) for c in cols]] for name, counts in (data.get("layers") or {}).items()]
-    rows.append(["total", *[total.get(c) for c in cols]])
-    sec.tables.append((["part", "LUTs", "flip-flops", "block RAM (36k)", "carry cells"], rows))
+    ram_key, ram_label = _BRAM.get(data.get("target"), ("bram_cells", "block RAM cells"))
+
+    def cells(counts: dict) -> list[Any]:  # RAMB18 counts as half a RAMB36: keep the half
+        ram = counts.get(ram_key)
+        ram = f"{ram:.1f}" if isinstance(ram, float) and not ram.is_integer() else ram
+        return [counts.get("luts"), counts.get("ffs"), ram, counts.get("carry")]
+
+    rows = [[f"layer {name}", *cells(counts)] for name, counts in (data.get("layers") or {}).items()]
+    rows.append(["total", *cells(total)])
+    sec.tables.append((["part", "LUTs", "flip-flops", ram_label, "carry cells"], rows))
     fmax = _fmax(data)
     if fmax:
         sec.paragraphs.append(f"nextpnr-ice40 Fmax: {fmax:.1f} MHz (measured by place and route).")
@@ -190,15 +209,26 @@ def _simulation(run: Path) -> tuple[Section | None, dict | None]:
     mism = data.get("mismatches_total", data.get("mismatches"))
     if isinstance(mism, list):
         mism = len(mism)
+    metrics = data.get("metrics") or {}  # `bnn-hw sim` writes the measured figures under "metrics"
+
+    def get(key: str) -> Any:
+        return metrics.get(key, data.get(key))
+
+    util = get("utilization")
+    if isinstance(util, dict):
+        share = util.get("bottleneck_utilization")
+        util = None if share is None else f"{100 * share:.1f} % (bottleneck layer {util.get('bottleneck_layer')})"
+    elif isinstance(util, float):
+        util = f"{100 * util:.1f} %"
     sec.tables.append((["quantity", "value"], [
         ["simulator", f"{data.get('simulator')} {data.get('simulator_version', '')}"],
         ["images", data.get("images")],
         ["reference", data.get("reference")],
         ["mismatching results", mism],
-        ["cycles per image (measured)", data.get("cycles_per_image")],
-        ["cycles per image (predicted)", data.get("predicted_cycles_per_image")],
-        ["latency, cycles", data.get("latency_cycles")],
-        ["PE-array utilization", data.get("utilization")],
+        ["cycles per image (measured)", get("cycles_per_image")],
+        ["cycles per image (predicted)", get("predicted_cycles_per_image")],
+        ["latency, cycles", get("latency_cycles")],
+        ["PE-array utilization", util],
     ]))
     return sec, data
 
@@ -207,16 +237,24 @@ def _throughput(run: Path, manifest: dict | None, synth: dict | None, sim: dict 
                 clock_mhz: float | None) -> Section:
     sec = Section("Throughput comparison")
     rows: list[list[Any]] = []
-    cycles = (sim or {}).get("cycles_per_image") or (manifest or {}).get("predicted", {}).get("cycles_per_image")
+    cycles = ((sim or {}).get("metrics") or {}).get("cycles_per_image") or (sim or {}).get("cycles_per_image") \
+        or (manifest or {}).get("predicted", {}).get("cycles_per_image")
     luts = ((synth or {}).get("total") or {}).get("luts")
-    clock, clock_note = None, NOT_MEASURED
+    clock, clock_note = None, ""
     if _fmax(synth):
         clock, clock_note = float(_fmax(synth)), "nextpnr-ice40 Fmax (measured)"
     elif clock_mhz:
         clock, clock_note = clock_mhz, "assumed (--clock-mhz), not measured"
     fpga = clock * 1e6 / cycles if clock and cycles else None
-    rows.append(["this design (FPGA)", _fmt(fpga), f"{_fmt(clock, 1)} MHz: {clock_note}; "
-                 f"{_fmt(cycles)} cycles/image", _fmt(luts), _fmt(fpga / luts if fpga and luts else None, 2)])
+    if clock:
+        how = f"{clock:,.1f} MHz: {clock_note}"
+    else:
+        pnr = (synth or {}).get("pnr") or {}
+        failed = "place and route failed (see its log); " if str(pnr.get("status", "")).startswith("failed") else ""
+        how = (f"no clock: {failed}pass `bnn-hw report --clock-mhz MHZ` (assumed) or run "
+               "`bnn-hw synth RTL --target ice40 --pnr` (measured Fmax)")
+    rows.append(["this design (FPGA)", _fmt(fpga), f"{how}; {_fmt(cycles)} cycles/image", _fmt(luts),
+                 _fmt(fpga / luts if fpga and luts else None, 2)])
     for target in ("cpu", "gpu"):
         path = _first(run, f"bench/{target}.json", f"bench_{target}.json")
         data = _read_json(path) if path else None
@@ -243,6 +281,9 @@ def _throughput(run: Path, manifest: dict | None, synth: dict | None, sim: dict 
 def build_sections(run: Path, clock_mhz: float | None) -> list[Section]:
     if not run.is_dir():
         raise BnnError(f"{run}: run folder not found (make one with `bnn-hw demo --out {run}`)")
+    if _first(run, *RUN_MARKERS) is None:
+        raise BnnError(f"{run}: not a bnn-hw run folder (it has no model.bnn, train/metrics.json, verify.json or "
+                       f"rtl/manifest.json); pass the folder `bnn-hw demo --out` or `bnn-hw train --out` wrote")
     sections: list[Section] = []
     model_sec, _ = _model(run)
     for sec in (model_sec, _training(run), _export(run)):
