@@ -226,6 +226,9 @@ def parse_model(data: bytes, path: str | Path = "<bytes>") -> BnnModel:
         raise _bad(path, f"file is truncated ({len(data)} bytes)")
     magic, version, header_len = _PREAMBLE.unpack_from(data)
     if magic != MAGIC:
+        if data[:4] == b"PK\x03\x04":  # a zip archive: what torch.save writes
+            raise BnnError(f"{path}: this is a PyTorch checkpoint, not a .bnn model; export it first: "
+                           f"`bnn-hw export {path}` (writes model.bnn beside it)")
         raise _bad(path, f"wrong magic {magic!r}, expected {MAGIC!r}")
     if version != FORMAT_VERSION:
         raise _bad(path, f"format version {version} is not supported by this bnn-hw (reads version "

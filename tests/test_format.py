@@ -90,6 +90,17 @@ def test_missing_file_and_directory(tmp_path):
         load_model(tmp_path)
 
 
+def test_a_checkpoint_passed_as_a_model_says_export_it(tmp_path):
+    import zipfile
+
+    ckpt = tmp_path / "checkpoint.pt"
+    with zipfile.ZipFile(ckpt, "w") as archive:  # torch.save writes a zip archive
+        archive.writestr("checkpoint/data.pkl", b"x" * 200)
+    with pytest.raises(BnnError, match=r"this is a PyTorch checkpoint, not a \.bnn model; export it first: "
+                                       r"`bnn-hw export .*checkpoint\.pt`"):
+        load_model(ckpt)
+
+
 def test_unpacking_32_bit_rows_gives_the_same_bits():
     bits = np.random.default_rng(5).random((3, 100)) < 0.5
     words = pack_bits(bits)

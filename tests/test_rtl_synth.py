@@ -98,3 +98,21 @@ def test_pixel_mlp_weights_map_to_block_ram(tmp_path):
         if layer["weight_memory_bits"] >= 4096:
             assert got["bram_cells"] > 0, (layer["index"], got)
             assert got["luts"] < layer["weight_memory_bits"] / 8, (layer["index"], got)  # not a LUT ROM
+
+
+def test_failed_place_and_route_exits_non_zero_with_one_line(build, capsys, monkeypatch):
+    """--pnr that yields no Fmax is an error (exit 1, one line), though the synthesis report is still written."""
+    from rtl import synthesis
+    from rtl.commands import synth
+
+    def fake_yosys(sources, top, target, build_dir, **kw):
+        return {"modules": {}, "total": {"luts": 1, "latches": 0}, "log": "fake.log"}
+
+    monkeypatch.setattr(synthesis, "find_yosys", lambda: "yosys")
+    monkeypatch.setattr(synthesis, "run_yosys", fake_yosys)
+    monkeypatch.setattr(synth, "_nextpnr", lambda *a: {"status": "failed: ERROR: Unable to find a placement location "
+                                                       "for sb_io", "fmax_mhz": None})
+    assert main(["synth", str(build), "--target", "ice40", "--pnr", "-q"]) == 1
+    _one_line_error(capsys, "place and route gave no Fmax (failed: ERROR: Unable to find a placement location")
+    rep = json.loads((build / "synth_ice40.json").read_text())
+    assert rep["pnr"]["fmax_mhz"] is None and "more than the" in rep["pnr"]["status"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fractions
 import hashlib
 import json
 
@@ -54,7 +55,7 @@ def test_resume_continues_exactly(tmp_path, digits):
     assert [r["test_acc"] for r in resumed.metrics["epochs"]] == [r["test_acc"] for r in full.metrics["epochs"]]
 
 
-def test_checkpoint_every_saves_less_often_and_resumes_from_the_last_save(tmp_path, digits):
+def test_checkpoint_every_saves_less_often_and_resumes_from_the_last_save(tmp_path, digits, capsys):
     settings = {**DIGITS, "epochs": 5, "augment": "shift"}
     full = train(TrainConfig(out=tmp_path / "full", **settings), *digits)
     sparse = train(TrainConfig(out=tmp_path / "sparse", checkpoint_every=2, **settings), *digits)
@@ -67,6 +68,11 @@ def test_checkpoint_every_saves_less_often_and_resumes_from_the_last_save(tmp_pa
     assert [r["loss"] for r in resumed.metrics["epochs"]] == [r["loss"] for r in full.metrics["epochs"]]
     with pytest.raises(BnnError, match="--checkpoint-every must be at least 1, got 0"):
         run(tmp_path, "bad", digits, checkpoint_every=0)
+    # Resuming a finished run to fewer epochs trains nothing and says so.
+    capsys.readouterr()
+    again = train(TrainConfig(out=tmp_path / "full", resume=True, **{**settings, "epochs": 3}), *digits)
+    assert state_equal(full.model, again.model)
+    assert "already holds 5 epochs (>= --epochs 3): nothing to train" in capsys.readouterr().err
 
 
 def _train_epochs(cfg, digits, stop_after):
@@ -112,8 +118,14 @@ def test_bad_checkpoints(tmp_path):
     with pytest.raises(BnnError, match="not found; train one"):
         load_checkpoint(tmp_path / "none.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(BnnError, match="not a readable bnn-hw checkpoint"):
+    with pytest.raises(BnnError, match=r"not a PyTorch checkpoint \(not a zip archive\)"):
         load_checkpoint(tmp_path / "junk.pt")
+    (tmp_path / "model.bnn").write_bytes(b"BNNHWMDL" + bytes(100))
+    with pytest.raises(BnnError, match="is an exported .bnn model, not a training checkpoint"):
+        load_checkpoint(tmp_path / "model.bnn")
+    torch.save({"obj": fractions.Fraction(1, 3)}, tmp_path / "pickled.pt")  # not on torch's weights-only list
+    with pytest.raises(BnnError, match=r"not a readable bnn-hw checkpoint \(it holds Python objects"):
+        load_checkpoint(tmp_path / "pickled.pt")
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(BnnError, match="not a bnn-hw checkpoint"):
         load_checkpoint(tmp_path / "other.pt")

@@ -17,6 +17,7 @@ from typing import Any
 
 from bnn_hw.datasets import DatasetInfo
 from bnn_hw.errors import BnnError
+from bnn_hw.model import MAGIC
 from train.models import ModelConfig, build_model
 
 FORMAT = "bnn-hw-checkpoint"
@@ -89,10 +90,20 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise BnnError(f"checkpoint {path} not found; train one with `bnn-hw train --out DIR` (DIR/checkpoint.pt)")
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if head == MAGIC:
+        raise BnnError(f"{path} is an exported .bnn model, not a training checkpoint; pass the run's checkpoint.pt "
+                       f"(written by `bnn-hw train --out DIR`)")
+    if head[:4] != b"PK\x03\x04":  # torch.save writes a zip archive
+        raise BnnError(f"{path} is not a PyTorch checkpoint (not a zip archive); pass DIR/checkpoint.pt written by "
+                       f"`bnn-hw train`")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError, AttributeError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in first or "Weights only" in first:
+            first = "it holds Python objects other than tensors and plain data"
         raise BnnError(f"{path} is not a readable bnn-hw checkpoint ({first[:160]})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise BnnError(f"{path} is not a bnn-hw checkpoint (no '{FORMAT}' marker); pass DIR/checkpoint.pt "

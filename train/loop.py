@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,6 +279,9 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
             raise BnnError(f"--resume: {ckpt_path} holds a different model ({resumed.config.preset}, hidden "
                            f"{resumed.config.hidden}); use the same --preset and --hidden, or a new --out")
         start_epoch = resumed.epoch
+        if start_epoch >= values["epochs"]:
+            print(f"{ckpt_path} already holds {start_epoch} epochs (>= --epochs {values['epochs']}): nothing to "
+                  f"train; pass a larger --epochs to continue it", file=sys.stderr)
         metrics = resumed.metrics or metrics
         metrics["epochs"] = list(metrics.get("epochs", []))[:start_epoch]
     elif ckpt_path.exists():

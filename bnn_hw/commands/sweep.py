@@ -6,7 +6,7 @@ point whose `point.json` exists and matches the request (model, target, flow, si
 interrupted sweep resumes where it stopped. The result is `OUT/sweep.json`, a Markdown table `OUT/sweep.md` and a
 Pareto plot `OUT/pareto.png` of throughput against LUTs.
 
-Two synthesis flows report the same resources:
+Two synthesis flows report the same per-layer resources:
 
 - `full`: `bnn-hw synth` (Yosys `synth_<target>` on the generated Verilog as it is).
 - `fast` (default): the same `synth_<target>` script, split at its block-RAM mapping step, with two changes that
@@ -17,9 +17,10 @@ Two synthesis flows report the same resources:
   block RAM is a black box to the rest of synthesis, so only the bits stored in it differ, but Yosys no longer
   elaborates one mapping template per distinct block (minutes for the default MLP). Threshold and other memories
   keep their contents.
-  Flip-flops, carries and block RAMs come out identical; LUTs agree within Yosys' own noise (well under 1 %: the
-  flows create different numbers of internal objects, so automatically named cells are ordered differently and ABC
-  lands a few LUTs apart). `tests/test_sweep.py` compares the two flows.
+  Flip-flops, carries, block RAMs and every layer's LUTs come out identical; the top-level glue's LUTs differ (by
+  0.04-3.8 % of the whole design in the measured cases, benchmarks/RESULTS.md "## Sweep"): the flows create different
+  numbers of internal objects, so automatically named cells are ordered differently and ABC lands elsewhere. Compare
+  points within one flow; quote `--flow full`. `tests/test_sweep.py` compares the two flows.
 """
 
 from __future__ import annotations

@@ -84,14 +84,16 @@ def run(args: argparse.Namespace) -> int:
     out.write_text(json.dumps(report, indent=2) + "\n")
     if not args.quiet:
         cols = _COLUMNS[args.target]
-        print(f"{'part':<10}" + "".join(f"{c:>10}" for c in cols))
+        widths = [max(10, len(col) + 2) for col in cols]
+        print(f"{'part':<10}" + "".join(f"{col:>{w}}" for col, w in zip(cols, widths, strict=True)))
         for name, c in [*((f"layer {k}", v) for k, v in per_layer.items()), ("glue", glue),
                         ("total", rep["total"])]:
-            print(f"{name:<10}" + "".join(f"{c.get(col, 0):>10g}" for col in cols))
-        if args.pnr:
-            p = report["pnr"]
-            print(f"nextpnr-ice40 --{args.device}: Fmax {p.get('fmax_mhz')} MHz ({p.get('status')})")
+            print(f"{name:<10}" + "".join(f"{c.get(col, 0):>{w}g}" for col, w in zip(cols, widths, strict=True)))
+        if args.pnr and report["pnr"]["fmax_mhz"] is not None:
+            print(f"nextpnr-ice40 --{args.device}: Fmax {report['pnr']['fmax_mhz']} MHz ({report['pnr']['status']})")
         print(f"report: {out}")
+    if args.pnr and report["pnr"]["fmax_mhz"] is None:  # asked for, not obtained: the synthesis report stands
+        raise BnnError(f"place and route gave no Fmax ({report['pnr']['status']}); the synthesis report is in {out}")
     return 0
 
 
