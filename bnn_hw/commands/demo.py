@@ -38,32 +38,84 @@ def _stage(title: str, argv: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def validate(args: argparse.Namespace) -> None:
+    """Check the options before any work, so that a typo fails in a second, not after training."""
+    from bnn_hw.datasets import DATASETS
+    from train.models import PRESETS
+
+    if args.preset not in PRESETS:
+        raise BnnError(f"unknown --preset {args.preset!r}; choose from: {', '.join(PRESETS)}")
+    if args.dataset not in DATASETS:
+        raise BnnError(f"unknown --dataset {args.dataset!r}; choose from: {', '.join(DATASETS)}")
+    if args.epochs < 1:
+        raise BnnError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.images < 0:
+        raise BnnError(f"--images must be >= 0 (0 = the whole test set), got {args.images}")
+    if args.seed < 0:
+        raise BnnError(f"--seed must be >= 0, got {args.seed}")
+    for name in ("pe", "simd"):
+        text = getattr(args, name)
+        parts = str(text).split(",")
+        if not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+            raise BnnError(f"--{name} must be a positive integer or a comma-separated list of them, got {text!r}")
+
+
+def train_plan(args: argparse.Namespace, metrics_path: Path, checkpoint: Path) -> list[str] | None:
+    """The `bnn-hw train` arguments to run, or None when the checkpoint already matches the options.
+
+    A checkpoint is reused only if it was trained with the same preset, data set and seed for exactly --epochs
+    epochs; fewer epochs of the same run are continued with --resume, anything else is trained from scratch."""
+    argv = ["train", "--preset", args.preset, "--dataset", args.dataset, "--epochs", str(args.epochs),
+            "--seed", str(args.seed), "--out", str(metrics_path.parent)]
+    if args.force or not checkpoint.exists() or not metrics_path.exists():
+        return argv
+    metrics = json.loads(metrics_path.read_text())
+    cfg = metrics.get("train", {})
+    same_run = (cfg.get("preset"), cfg.get("dataset"), cfg.get("seed")) == (args.preset, args.dataset, args.seed)
+    trained = len(metrics.get("epochs", []))
+    if same_run and trained == args.epochs:
+        return None
+    return argv + ["--resume"] if same_run and trained < args.epochs else argv
+
+
+def rtl_stale(args: argparse.Namespace, manifest_path: Path, model_path: Path) -> bool:
+    """True when the Verilog in the manifest's folder was not generated from this model with the options the demo
+    gives `bnn-hw rtl`: these --pe and --simd and the defaults of everything else."""
+    if args.force or not manifest_path.exists():
+        return True
+    from bnn_hw.model import load_model
+
+    manifest = json.loads(manifest_path.read_text())
+    gen = manifest.get("generator", {}).get("args", {})
+    first_simd = str(gen.get("simd", "")).split(",")[0]
+    return (manifest.get("model_hash") != load_model(model_path).hash
+            or (gen.get("requested_pe"), gen.get("requested_simd")) != (args.pe, args.simd)
+            or bool(gen.get("auto")) or bool(gen.get("debug_taps")) or str(gen.get("pixels_per_beat")) != first_simd)
+
+
 def run(args: argparse.Namespace) -> int:
+    validate(args)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     train_dir, model_path, rtl_dir = out / "train", out / "model.bnn", out / "rtl"
     timings: dict[str, float] = {}
     checkpoint = train_dir / "checkpoint.pt"
-    metrics_path = train_dir / "metrics.json"
-    trained = 0
-    if metrics_path.exists() and not args.force:
-        trained = len(json.loads(metrics_path.read_text()).get("epochs", []))
-    if trained < args.epochs or not checkpoint.exists():
-        argv = ["train", "--preset", args.preset, "--dataset", args.dataset, "--epochs", str(args.epochs),
-                "--seed", str(args.seed), "--out", str(train_dir)]
-        if checkpoint.exists() and not args.force:
-            argv.append("--resume")
+    argv = train_plan(args, train_dir / "metrics.json", checkpoint)
+    if argv is not None:
+        if "--resume" not in argv and checkpoint.exists():  # `bnn-hw train` will not overwrite a checkpoint
+            print(f"options changed (or --force): training again from scratch; removing {checkpoint}")
+            checkpoint.unlink()
         timings["train"] = _stage("train", argv)
-    fresh = args.force or not model_path.exists() or model_path.stat().st_mtime < checkpoint.stat().st_mtime
+    fresh = argv is not None or args.force or not model_path.exists() or \
+        model_path.stat().st_mtime < checkpoint.stat().st_mtime
     if fresh:
         timings["export"] = _stage("export", ["export", str(checkpoint), "-o", str(model_path)])
     timings["verify"] = _stage("verify", ["verify", str(model_path), "--against", str(checkpoint),
                                           "--json", str(out / "verify.json")])
-    manifest = rtl_dir / "manifest.json"
-    if args.force or fresh or not manifest.exists() or \
-            json.loads(manifest.read_text())["generator"]["args"].get("requested_pe") != args.pe:
+    if rtl_stale(args, rtl_dir / "manifest.json", model_path):
         timings["rtl"] = _stage("rtl", ["rtl", str(model_path), "--pe", args.pe, "--simd", args.simd,
                                         "-o", str(rtl_dir)])
+    # The simulation always runs (with this --images and --seed), so its report matches the RTL above.
     timings["sim"] = _stage("sim", ["sim", str(rtl_dir), "--model", str(model_path), "--images", str(args.images),
                                     "--simulator", args.simulator, "--seed", str(args.seed)])
     timings["bench"] = _stage("bench cpu", ["bench", "cpu", "--model", str(model_path), "--quiet",

@@ -1,0 +1,103 @@
+"""`bnn-hw demo`: options checked before any work; a stage is redone when an option that shapes its output changed.
+
+The stages themselves are replaced by a recorder, so these tests take well under a second."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from bnn_hw.cli import main
+from bnn_hw.commands import demo
+from bnn_hw.model import load_model, save_model
+from bnn_hw.synthetic import random_model
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--images", "-1"], "--images must be >= 0"),
+    (["--epochs", "0"], "--epochs must be >= 1"),
+    (["--pe", "0"], "--pe must be a positive integer"),
+    (["--simd", "16,x"], "--simd must be a positive integer"),
+    (["--preset", "bogus"], "unknown --preset 'bogus'"),
+    (["--dataset", "bogus"], "unknown --dataset 'bogus'"),
+    (["--seed", "-3"], "--seed must be >= 0"),
+])
+def test_bad_options_fail_in_one_line_before_any_work(tmp_path, capsys, monkeypatch, argv, needle):
+    stages = []
+    monkeypatch.setattr(demo, "_stage", lambda title, args: stages.append(title) or 0.0)
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), *argv]) == 1
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1, err
+    assert stages == [] and not out.exists()
+
+
+@pytest.fixture
+def finished(tmp_path):
+    """A demo folder as `bnn-hw demo --epochs 3 --pe 32 --simd 32` leaves it (only what the caching reads)."""
+    run = tmp_path / "demo"
+    (run / "train").mkdir(parents=True)
+    (run / "rtl").mkdir()
+    (run / "train/metrics.json").write_text(json.dumps({
+        "epochs": [{"epoch": e} for e in (1, 2, 3)],
+        "train": {"preset": "mlp", "dataset": "fashion-mnist", "seed": 0, "epochs": 3}}))
+    (run / "train/checkpoint.pt").write_bytes(b"checkpoint")
+    save_model(random_model((4, 4, 1), [16], num_classes=3), run / "model.bnn")
+    os.utime(run / "train/checkpoint.pt", (1_000_000, 1_000_000))  # the model is newer than its checkpoint
+    (run / "rtl/manifest.json").write_text(json.dumps({
+        "model_hash": load_model(run / "model.bnn").hash,
+        "generator": {"args": {"pe": "16,3", "simd": "16,16", "pixels_per_beat": 16, "debug_taps": False,
+                               "auto": False, "requested_pe": "32", "requested_simd": "32"}}}))
+    return run
+
+
+def _stages(monkeypatch, run, *argv):
+    calls = []
+    monkeypatch.setattr(demo, "_stage", lambda title, args: calls.append((title, args)) or 0.0)
+    monkeypatch.setattr(demo, "_summary", lambda out, timings: None)
+    assert main(["demo", "--out", str(run), *argv]) == 0
+    return {title: args for title, args in calls}
+
+
+def test_same_options_reuse_training_export_and_rtl(finished, monkeypatch):
+    stages = _stages(monkeypatch, finished)
+    assert list(stages) == ["verify", "sim", "bench cpu", "report"]
+    assert stages["sim"][stages["sim"].index("--images") + 1] == "1000"
+
+
+@pytest.mark.parametrize("argv", [["--simd", "16"], ["--pe", "16"], ["--pe", "32,3"]])
+def test_changed_folding_regenerates_the_rtl_and_simulates_it(finished, monkeypatch, argv):
+    stages = _stages(monkeypatch, finished, *argv, "--images", "20")
+    assert "train" not in stages and "export" not in stages
+    assert stages["rtl"][stages["rtl"].index(argv[0]) + 1] == argv[1]
+    assert list(stages).index("rtl") < list(stages).index("sim")
+    assert stages["sim"][stages["sim"].index("--images") + 1] == "20"
+
+
+def test_rtl_of_another_model_or_with_other_rtl_options_is_regenerated(finished, monkeypatch):
+    manifest = json.loads((finished / "rtl/manifest.json").read_text())
+    (finished / "rtl/manifest.json").write_text(json.dumps({**manifest, "model_hash": "0" * 64}))
+    assert "rtl" in _stages(monkeypatch, finished)
+    manifest["generator"]["args"]["pixels_per_beat"] = 4  # made by hand with --pixels-per-beat 4
+    (finished / "rtl/manifest.json").write_text(json.dumps(manifest))
+    assert "rtl" in _stages(monkeypatch, finished)
+
+
+@pytest.mark.parametrize("argv,resume", [
+    (["--epochs", "5"], True),            # more epochs of the same run: continue it
+    (["--epochs", "2"], False),           # fewer: train again
+    (["--seed", "1"], False),
+    (["--preset", "cnn"], False),
+    (["--dataset", "mnist"], False),
+    (["--force"], False),
+])
+def test_changed_training_options_retrain_and_redo_everything_after(finished, monkeypatch, argv, resume):
+    stages = _stages(monkeypatch, finished, *argv)
+    assert list(stages)[:3] == ["train", "export", "verify"]
+    assert ("--resume" in stages["train"]) == resume
+    # `bnn-hw train` refuses to overwrite a checkpoint: a fresh start must remove the old one, a resume keep it
+    assert (finished / "train/checkpoint.pt").exists() == resume
+    if len(argv) == 2:
+        assert stages["train"][stages["train"].index(argv[0]) + 1] == argv[1]
