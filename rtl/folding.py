@@ -241,13 +241,72 @@ class Plan:
         return max(cyc, key=lambda k: cyc[k])
 
 
+# Amaranth 0.5 numbers the output bits of a netlist cell with 16 bits (`Net.from_cell` in amaranth/hdl/_nir.py
+# asserts `bit in range(1 << 16)`, and the port builder probes the bit after a port's last one): a signal of 65,536
+# bits or more that crosses a module boundary fails with a bare AssertionError after a long elaboration.
+MAX_SIGNAL_BITS = 65_535
+TOP_CONTROL_INPUT_BITS = 4  # clk, rst, pixels__valid, result__ready beside pixels__payload
+TOP_FIRST_NET = 2  # the top cell's input bits start at net 2 (0 and 1 are the constants)
+
+
+def fold_widths(layer: Layer, fold: LayerFold, in_elems: int, in_elem_bits: int) -> list[tuple[int, str, str]]:
+    """(bits, what, how to lower it) of every signal of this layer's hardware whose width grows with the folding:
+    the weight word (PE x SIMD), the pixel input word (SIMD x 8, also the window memory of a convolution), the
+    threshold word and output FIFO (PE x accumulator bits), and the buffer of the width converter that feeds the
+    layer `in_elems` elements of `in_elem_bits` bits per beat (rtl/width_converter.py: SIMD + in_elems rounded up
+    to a multiple of SIMD elements; its shifted and placed copies are no wider)."""
+    pe, simd = fold.PE, fold.SIMD
+    out = [(pe * simd, f"PE x SIMD = {pe} x {simd} = {pe * simd:,} bits per weight word", "lower --pe or --simd")]
+    if fold.elem_bits > 1:
+        out.append((simd * fold.elem_bits, f"SIMD x {fold.elem_bits} = {simd} x {fold.elem_bits} = "
+                                           f"{simd * fold.elem_bits:,} bits per pixel input word", "lower --simd"))
+    out.append((pe * fold.acc_bits, f"PE x accumulator bits = {pe} x {fold.acc_bits} = {pe * fold.acc_bits:,} bits "
+                                    f"per threshold word", "lower --pe"))
+    cap = simd + ceil_div(in_elems, simd) * simd
+    source = "--pixels-per-beat" if fold.index == 0 else f"layer {fold.index - 1}'s --pe"
+    out.append((cap * in_elem_bits, f"the width converter from {in_elems} to {simd} elements"
+                                    f"{f' of {in_elem_bits} bits' if in_elem_bits > 1 else ''} buffers "
+                                    f"{cap * in_elem_bits:,} bits", f"lower --simd or {source}"))
+    return out
+
+
+def width_error(layer: Layer, fold: LayerFold, in_elems: int, in_elem_bits: int) -> str | None:
+    """The one-line error for the first signal of this layer over MAX_SIGNAL_BITS, or None."""
+    for bits, what, fix in fold_widths(layer, fold, in_elems, in_elem_bits):
+        if bits > MAX_SIGNAL_BITS:
+            return (f"layer {fold.index} ({layer.describe()}): {what}; Amaranth signals are limited to "
+                    f"{MAX_SIGNAL_BITS:,} bits: {fix}")
+    return None
+
+
+def input_elem_bits(model: BnnModel) -> int:
+    """Bits per element of the input width converter: 8 for pixels, 1 when the top binarizes them first."""
+    return 8 if model.binarize_at is None else 1
+
+
+def max_pixels_per_beat() -> int:
+    """The largest P whose input port (8 x P bits beside the control inputs) Amaranth can number."""
+    return (MAX_SIGNAL_BITS - TOP_FIRST_NET - TOP_CONTROL_INPUT_BITS) // 8
+
+
 def make_plan(model: BnnModel, pe: list[int], simd: list[int], pixels_per_beat: int | None = None) -> Plan:
+    """The folding of every layer, checked: legal PE/SIMD per layer and every signal within MAX_SIGNAL_BITS (so
+    that an unbuildable request fails here, at once, and not in Amaranth after minutes of elaboration)."""
     folds = [fold_layer(i, layer, pe[i], simd[i]) for i, layer in enumerate(model.layers)]
     h, w, c = model.input_shape
     n_pixels = h * w * c
     ppb = folds[0].SIMD if pixels_per_beat is None else pixels_per_beat
     if not isinstance(ppb, int) or not 1 <= ppb <= n_pixels:
         raise BnnError(f"--pixels-per-beat={ppb} must be between 1 and the image's {n_pixels} pixels")
+    if ppb > max_pixels_per_beat():
+        given = "--pixels-per-beat" if pixels_per_beat is not None else "pixels per beat (SIMD of layer 0)"
+        raise BnnError(f"{given} {ppb}: the input port would be 8 x {ppb} = {8 * ppb:,} bits; Amaranth signals are "
+                       f"limited to {MAX_SIGNAL_BITS:,} bits: use --pixels-per-beat {max_pixels_per_beat()} or less")
+    for i, (layer, fold) in enumerate(zip(model.layers, folds, strict=True)):
+        in_elems, in_bits = (ppb, input_elem_bits(model)) if i == 0 else (folds[i - 1].PE, 1)
+        message = width_error(layer, fold, in_elems, in_bits)
+        if message:
+            raise BnnError(message)
     last = folds[-1]
     ncls = model.num_classes
     return Plan(layers=folds, pixels_per_beat=ppb, beats_per_image=ceil_div(n_pixels, ppb), num_classes=ncls,

@@ -87,3 +87,56 @@ def test_bad_model_file(tmp_path, capsys):
     assert "not a valid bnn-hw model file" in err and len(err.strip().splitlines()) == 1
     assert main(["rtl", str(tmp_path / "missing.bnn"), "-o", str(tmp_path / "b")]) == 1
     assert "model file not found" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def wide_file(tmp_path_factory):
+    # 100 pixels -> 300 -> 300 -> 10: layer 1 fully parallel would be a 90,000-bit weight word
+    path = tmp_path_factory.mktemp("w") / "wide.bnn"
+    save_model(random_dense_model([300, 300, 10], (10, 10, 1), seed=2, name="wide"), path)
+    return path
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--pe", "300", "--simd", "300"],
+     "layer 1 (dense 300 -> 300 [bits in, bits out]): PE x SIMD = 300 x 300 = 90,000 bits per weight word; "
+     "Amaranth signals are limited to 65,535 bits: lower --pe or --simd"),
+    (["--pe", "4,256,10", "--simd", "100,256,300"], "PE x SIMD = 256 x 256 = 65,536 bits per weight word"),
+    (["--auto", "--target-cycles", "1"],
+     "--target-cycles 1: layer 1 (dense 300 -> 300 [bits in, bits out]) cannot meet it with every signal within "
+     "Amaranth's 65,535-bit limit"),
+])
+def test_too_wide_signals_are_one_line_errors_before_elaboration(wide_file, tmp_path, capsys, monkeypatch, argv,
+                                                                 message):
+    import rtl.generate
+
+    def never(*args, **kwargs):
+        raise AssertionError("the folding reached Amaranth elaboration")
+
+    monkeypatch.setattr(rtl.generate, "generate", never)
+    assert main(["rtl", str(wide_file), "-o", str(tmp_path / "b"), *argv]) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_auto_with_an_unreachable_target_names_the_fastest_buildable_one(wide_file, tmp_path, capsys):
+    assert main(["rtl", str(wide_file), "--auto", "--target-cycles", "1", "-o", str(tmp_path / "b")]) == 1
+    assert "use --target-cycles 2 or more" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv, cycles, widest", [
+    (["--auto", "--target-cycles", "2"], 2, None),
+    (["--pe", "4,255,10", "--simd", "100,257,300"], 75, 65_535),  # the widest weight word Amaranth can build
+])
+def test_designs_at_the_width_limit_are_generated(wide_file, tmp_path, argv, cycles, widest):
+    out = tmp_path / "build"
+    assert main(["rtl", str(wide_file), *argv, "-o", str(out), "-q"]) == 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["predicted"]["cycles_per_image"] == cycles
+    word = max(d["PE"] * d["SIMD"] for d in man["layers"])
+    assert word <= 65_535 and (widest is None or word == widest)
+    assert "module bnn_top(" in (out / "bnn_top.v").read_text()

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
             raise BnnError("--auto chooses PE and SIMD itself: drop --pe/--simd or drop --auto")
         if (args.target_cycles is None) == (args.lut_budget is None):
             raise BnnError("--auto needs exactly one of --target-cycles N or --lut-budget N")
-        pe, simd = auto_fold(model, target_cycles=args.target_cycles, lut_budget=args.lut_budget)
+        pe, simd = auto_fold(model, target_cycles=args.target_cycles, lut_budget=args.lut_budget,
+                             pixels_per_beat=args.pixels_per_beat)
     else:
         if args.target_cycles is not None or args.lut_budget is not None:
             raise BnnError("--target-cycles and --lut-budget only apply with --auto")
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             pe = [fit_value(p, layer, "pe") for p, layer in zip(pe, model.layers, strict=True)]
         if _single(args.simd) and simd[0] >= 1:
             simd = [fit_value(v, layer, "simd") for v, layer in zip(simd, model.layers, strict=True)]
-    plan = make_plan(model, pe, simd, args.pixels_per_beat)
+    plan = make_plan(model, pe, simd, args.pixels_per_beat)  # also refuses signals too wide for Amaranth, at once
     record = {"model": str(args.model), "pe": ",".join(map(str, pe)), "simd": ",".join(map(str, simd)),
               "pixels_per_beat": plan.pixels_per_beat, "debug_taps": bool(args.debug_taps),
               "auto": bool(args.auto), "target_cycles": args.target_cycles, "lut_budget": args.lut_budget,
