@@ -136,8 +136,9 @@ def _summary(out: Path, timings: dict[str, float]) -> None:
           f"{100 * verify['pytorch_accuracy']:.2f} % on {verify['images']:,} test images")
     exact = all(r["agree"] == r["total"] for r in verify["layers"]) and verify["classes_agree"] == verify["images"]
     print(f"golden vs torch  {'bit-exact' if exact else 'MISMATCH'} on every layer")
+    measured = sim.get("cycles_per_image")
     print(f"hardware         {manifest['predicted']['cycles_per_image']} cycles/image predicted, "
-          f"{sim.get('cycles_per_image')} measured")
+          + (f"{measured:g} measured" if isinstance(measured, int | float) else "not measured"))
     print(f"RTL simulation   {sim.get('images')} images on {sim.get('simulator')}, "
           f"{sim.get('mismatches_total', sim.get('mismatches'))} mismatches against {sim.get('reference')}")
     print("stage seconds    " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
