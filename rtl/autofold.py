@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from bnn_hw.errors import BnnError
 from bnn_hw.model import BnnModel, Layer
-from rtl.folding import MAX_SIGNAL_BITS, LayerFold, ceil_div, fold_layer, max_pixels_per_beat, width_error
+from rtl.folding import (
+    MAX_SIGNAL_BITS,
+    LayerFold,
+    ceil_div,
+    fold_layer,
+    input_elem_bits,
+    max_pixels_per_beat,
+    width_error,
+)
 
 # LUTs ~ per lane + per PE (accumulator, sign, FIFO) + per SIMD lane (input buffer, converter) + fixed control
 LUT_PER_BIT_LANE = 1.15  # bit heap incl. XOR: 36 LUTs per 32 lanes, 76 per 64 (RESULTS.md, PE array)
@@ -43,10 +51,6 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def _in_bits(layer: Layer) -> int:
-    return 8 if layer.input == "pixels" else 1
-
-
 def cheapest_fold(layer: Layer, target: int, in_elems: int | None = None, index: int = 0
                   ) -> tuple[int, int, float] | None:
     """(PE, SIMD, LUTs) of the cheapest buildable folding with NF * SF * input_vectors <= target, or None.
@@ -73,7 +77,7 @@ def cheapest_fold(layer: Layer, target: int, in_elems: int | None = None, index:
             simd = ceil_div(layer.fan_in, ceil_div(layer.fan_in, need))  # same SF, fewest lanes
         f = fold_layer(index, layer, pe, simd)
         # the fewest lanes for this PE give its narrowest signals: if they do not fit, skip the PE
-        if width_error(layer, f, simd if in_elems is None else in_elems, _in_bits(layer) if index == 0 else 1):
+        if width_error(layer, f, simd if in_elems is None else in_elems, input_elem_bits(layer) if index == 0 else 1):
             continue
         if index == 0 and in_elems is None and simd > max_pixels_per_beat():
             continue

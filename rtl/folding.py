@@ -249,7 +249,7 @@ TOP_CONTROL_INPUT_BITS = 4  # clk, rst, pixels__valid, result__ready beside pixe
 TOP_FIRST_NET = 2  # the top cell's input bits start at net 2 (0 and 1 are the constants)
 
 
-def fold_widths(layer: Layer, fold: LayerFold, in_elems: int, in_elem_bits: int) -> list[tuple[int, str, str]]:
+def fold_widths(fold: LayerFold, in_elems: int, in_elem_bits: int) -> list[tuple[int, str, str]]:
     """(bits, what, how to lower it) of every signal of this layer's hardware whose width grows with the folding:
     the weight word (PE x SIMD), the pixel input word (SIMD x 8, also the window memory of a convolution), the
     threshold word and output FIFO (PE x accumulator bits), and the buffer of the width converter that feeds the
@@ -272,16 +272,16 @@ def fold_widths(layer: Layer, fold: LayerFold, in_elems: int, in_elem_bits: int)
 
 def width_error(layer: Layer, fold: LayerFold, in_elems: int, in_elem_bits: int) -> str | None:
     """The one-line error for the first signal of this layer over MAX_SIGNAL_BITS, or None."""
-    for bits, what, fix in fold_widths(layer, fold, in_elems, in_elem_bits):
+    for bits, what, fix in fold_widths(fold, in_elems, in_elem_bits):
         if bits > MAX_SIGNAL_BITS:
             return (f"layer {fold.index} ({layer.describe()}): {what}; Amaranth signals are limited to "
                     f"{MAX_SIGNAL_BITS:,} bits: {fix}")
     return None
 
 
-def input_elem_bits(model: BnnModel) -> int:
+def input_elem_bits(first_layer: Layer) -> int:
     """Bits per element of the input width converter: 8 for pixels, 1 when the top binarizes them first."""
-    return 8 if model.binarize_at is None else 1
+    return 8 if first_layer.input == "pixels" else 1
 
 
 def max_pixels_per_beat() -> int:
@@ -303,7 +303,7 @@ def make_plan(model: BnnModel, pe: list[int], simd: list[int], pixels_per_beat: 
         raise BnnError(f"{given} {ppb}: the input port would be 8 x {ppb} = {8 * ppb:,} bits; Amaranth signals are "
                        f"limited to {MAX_SIGNAL_BITS:,} bits: use --pixels-per-beat {max_pixels_per_beat()} or less")
     for i, (layer, fold) in enumerate(zip(model.layers, folds, strict=True)):
-        in_elems, in_bits = (ppb, input_elem_bits(model)) if i == 0 else (folds[i - 1].PE, 1)
+        in_elems, in_bits = (ppb, input_elem_bits(layer)) if i == 0 else (folds[i - 1].PE, 1)
         message = width_error(layer, fold, in_elems, in_bits)
         if message:
             raise BnnError(message)

@@ -60,9 +60,9 @@ def _within_limit(model, pe, simd):
     from rtl.folding import MAX_SIGNAL_BITS, fold_widths
 
     plan = make_plan(model, pe, simd)  # raises on any signal over the limit
-    for i, (layer, f) in enumerate(zip(model.layers, plan.layers, strict=True)):
+    for i, f in enumerate(plan.layers):
         in_elems, in_bits = (plan.pixels_per_beat, 8) if i == 0 else (plan.layers[i - 1].PE, 1)
-        assert max(bits for bits, _, _ in fold_widths(layer, f, in_elems, in_bits)) <= MAX_SIGNAL_BITS
+        assert max(bits for bits, _, _ in fold_widths(f, in_elems, in_bits)) <= MAX_SIGNAL_BITS
     return plan
 
 

@@ -86,10 +86,3 @@ def apply_augment(x: torch.Tensor, kind: str, params: torch.Tensor, max_shift: i
     ci = torch.arange(x.shape[1], device=dev)[None, :, None, None]
     return padded[bi, ci, iy[:, None, :, None], ix[:, None, None, :]]
 
-
-def augment(x: torch.Tensor, kind: str, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
-    """Random translation by up to `max_shift` pixels and optional mirroring of one batch (see apply_augment)."""
-    if kind == "none":
-        return x
-    params = augment_params(x.shape[0], kind, generator, max_shift).to(x.device)
-    return apply_augment(x, kind, params, max_shift)

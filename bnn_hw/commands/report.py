@@ -167,12 +167,6 @@ def _folding(manifest: dict, path: Path) -> Section:
     return sec
 
 
-# Block RAM per synthesis target: the count in synth_<target>.json and its column label.
-_BRAM = {"xilinx": ("bram36", "block RAM (RAMB36 equivalents, 36 kbit)"),
-         "ice40": ("bram_cells", "block RAM (SB_RAM40_4K, 4 kbit)"),
-         "ecp5": ("bram_cells", "block RAM (DP16KD, 18 kbit)")}
-
-
 def _synthesis(run: Path) -> tuple[Section | None, dict | None]:
     path = _first(run, "rtl/synth*.json", "synth*.json")
     data = _read_json(path) if path else None
@@ -180,7 +174,10 @@ def _synthesis(run: Path) -> tuple[Section | None, dict | None]:
         return None, None
     total = data.get("total", {})
     sec = Section(f"Synthesis ({data.get('target', '?')}, Yosys)", [str(path)])
-    ram_key, ram_label = _BRAM.get(data.get("target"), ("bram_cells", "block RAM cells"))
+    from bnn_hw.commands.sweep import BRAM
+
+    ram_key, unit, size = BRAM.get(data.get("target"), ("bram_cells", "cells", "size unknown"))
+    ram_label = f"block RAM ({unit}, {size})"
 
     def cells(counts: dict) -> list[Any]:  # RAMB18 counts as half a RAMB36: keep the half
         ram = counts.get(ram_key)
@@ -200,6 +197,11 @@ def _fmax(synth: dict | None) -> float | None:
     return ((synth or {}).get("pnr") or {}).get("fmax_mhz")
 
 
+def _sim_value(sim: dict, key: str) -> Any:
+    """A figure of sim_report.json: `bnn-hw sim` writes the measured ones under "metrics" (older reports: top level)."""
+    return (sim.get("metrics") or {}).get(key, sim.get(key))
+
+
 def _simulation(run: Path) -> tuple[Section | None, dict | None]:
     path = _first(run, "rtl/sim_report.json", "sim_report.json")
     data = _read_json(path) if path else None
@@ -209,12 +211,7 @@ def _simulation(run: Path) -> tuple[Section | None, dict | None]:
     mism = data.get("mismatches_total", data.get("mismatches"))
     if isinstance(mism, list):
         mism = len(mism)
-    metrics = data.get("metrics") or {}  # `bnn-hw sim` writes the measured figures under "metrics"
-
-    def get(key: str) -> Any:
-        return metrics.get(key, data.get(key))
-
-    util = get("utilization")
+    util = _sim_value(data, "utilization")
     if isinstance(util, dict):
         share = util.get("bottleneck_utilization")
         util = None if share is None else f"{100 * share:.1f} % (bottleneck layer {util.get('bottleneck_layer')})"
@@ -225,9 +222,9 @@ def _simulation(run: Path) -> tuple[Section | None, dict | None]:
         ["images", data.get("images")],
         ["reference", data.get("reference")],
         ["mismatching results", mism],
-        ["cycles per image (measured)", get("cycles_per_image")],
-        ["cycles per image (predicted)", get("predicted_cycles_per_image")],
-        ["latency, cycles", get("latency_cycles")],
+        ["cycles per image (measured)", _sim_value(data, "cycles_per_image")],
+        ["cycles per image (predicted)", _sim_value(data, "predicted_cycles_per_image")],
+        ["latency, cycles", _sim_value(data, "latency_cycles")],
         ["PE-array utilization", util],
     ]))
     return sec, data
@@ -237,8 +234,7 @@ def _throughput(run: Path, manifest: dict | None, synth: dict | None, sim: dict 
                 clock_mhz: float | None) -> Section:
     sec = Section("Throughput comparison")
     rows: list[list[Any]] = []
-    cycles = ((sim or {}).get("metrics") or {}).get("cycles_per_image") or (sim or {}).get("cycles_per_image") \
-        or (manifest or {}).get("predicted", {}).get("cycles_per_image")
+    cycles = _sim_value(sim or {}, "cycles_per_image") or (manifest or {}).get("predicted", {}).get("cycles_per_image")
     luts = ((synth or {}).get("total") or {}).get("luts")
     clock, clock_note = None, ""
     if _fmax(synth):

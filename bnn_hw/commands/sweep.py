@@ -45,8 +45,9 @@ POINT_VERSION = 3  # 3: PE arrays kept as modules, as `bnn-hw synth` does since 
 _SYNTH = {"xilinx": ("synth_xilinx -top {top} -flatten", "map_memory"),
           "ice40": ("synth_ice40 -top {top}", "map_ram"),
           "ecp5": ("synth_ecp5 -top {top}", "map_ram")}
-_BRAM_KEY = {"xilinx": "bram36", "ice40": "bram_cells", "ecp5": "bram_cells"}
-_BRAM_UNIT = {"xilinx": "RAMB36 equivalents", "ice40": "SB_RAM40_4K", "ecp5": "DP16KD"}
+# Block RAM per synthesis target: its count's key in synth_<target>.json, its unit and the unit's size.
+BRAM = {"xilinx": ("bram36", "RAMB36 equivalents", "36 kbit"), "ice40": ("bram_cells", "SB_RAM40_4K", "4 kbit"),
+        "ecp5": ("bram_cells", "DP16KD", "18 kbit")}
 
 
 def _int_list(text: str) -> list[int]:
@@ -284,7 +285,7 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
         "cycles_per_image": cycles, "latency_cycles": manifest["predicted"].get("latency_cycles"),
         "limited_by": manifest["predicted"].get("limited_by"),
         "luts": total.get("luts"), "lutram": total.get("lutram"), "ffs": total.get("ffs"),
-        "brams": total.get(_BRAM_KEY[args.target]), "bram_unit": _BRAM_UNIT[args.target],
+        "brams": total.get(BRAM[args.target][0]), "bram_unit": BRAM[args.target][1],
         "carry": total.get("carry"), "memory_bits": manifest.get("memory_bits", {}).get("total"),
         "luts_per_layer": {k: v.get("luts") for k, v in synth["layers"].items()},
         "measured_cycles_per_image": None,
@@ -347,7 +348,7 @@ def _plot(points: list[dict], front: list[dict], clock_mhz: float, target: str, 
 
 def _table(points: list[dict], pareto: set[tuple[int, int]], clock_mhz: float, target: str) -> list[str]:
     head = ["PE", "SIMD", "PE x SIMD per layer", "lanes", "cycles/image", f"images/s @ {clock_mhz:g} MHz (assumed)",
-            "LUTs", "FFs", f"BRAM ({_BRAM_UNIT[target]})", "LUTs/lane", "Pareto"]
+            "LUTs", "FFs", f"BRAM ({BRAM[target][1]})", "LUTs/lane", "Pareto"]
     rows = []
     for p in points:
         folding = " ".join(f"{a}x{b}" for a, b in zip(p["pe_per_layer"], p["simd_per_layer"], strict=True))
