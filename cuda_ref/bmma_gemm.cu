@@ -36,6 +36,11 @@
 // with 16 words per stage fills the 48 KiB exactly (2 stages x 384 rows x 64 bytes), and so does 128 x 128 with three
 // stages (`bmma_gemm_v3`, `imma_gemm_v3`: two stages in flight while one is computed).
 
+// Block order: with FLAG_N_FAST the grid is one-dimensional and consecutive blocks take consecutive column tiles of
+// the same row tile, so the blocks resident at one time share their A rows (read from DRAM once, then from L2) and
+// the whole weight matrix stays in L2; without it blockIdx.x / .y are the row / column tiles (row tiles fastest:
+// every pass over the columns re-reads all of A, which for a layer at large batch is larger than L2).
+
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ < 800)
 #error "bmma_gemm.cu needs sm_80 or newer (binary mma with .and.popc)"
 #endif
@@ -46,6 +51,7 @@ typedef long long i64;
 #define FLAG_ACC 1
 #define FLAG_BITS 2
 #define FLAG_SCORES 4
+#define FLAG_N_FAST 8  // one-dimensional grid, column tiles fastest (see "Block order" above)
 
 
 // The inline PTX below; host_emulation.cuh supplies equivalents when the file is compiled for the CPU emulator.
@@ -144,8 +150,16 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int wm = warp / WN, wn = warp % WN;
     const int g = lane >> 2, t = lane & 3;
-    const i64 m0 = (i64)blockIdx.x * BM;
-    const int n0 = blockIdx.y * BN;
+    i64 m0;
+    int n0;
+    if (flags & FLAG_N_FAST) {
+        const int n_tiles = (n + BN - 1) / BN;
+        m0 = (i64)(blockIdx.x / n_tiles) * BM;
+        n0 = (int)(blockIdx.x % n_tiles) * BN;
+    } else {
+        m0 = (i64)blockIdx.x * BM;
+        n0 = blockIdx.y * BN;
+    }
     const i64 lda = (i64)ld * planes;
     const int tiles_per_plane = (ld + BKW - 1) / BKW;
     const int tiles = tiles_per_plane * planes;
@@ -288,6 +302,9 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
     }
 
     if (flags & (FLAG_ACC | FLAG_SCORES)) {
+        // Thread t holds columns 2t, 2t+1: with n even they are one aligned 8-byte pair (full 32-byte sectors per row
+        // of a warp store instead of two half-filled ones).
+        const bool pairs = n % 2 == 0;
 #pragma unroll
         for (int mi = 0; mi < 4; ++mi)
 #pragma unroll
@@ -295,7 +312,17 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
                 const i64 row = m0 + wm * 64 + mi * 16 + g + hr * 8;
                 if (row >= m) continue;
 #pragma unroll
-                for (int ni = 0; ni < 8; ++ni)
+                for (int ni = 0; ni < 8; ++ni) {
+                    const int col0 = n0 + wn * 64 + ni * 8 + 2 * t;
+                    if (pairs) {
+                        if (col0 >= n) continue;
+                        const int v0 = acc[mi][ni][hr * 2], v1 = acc[mi][ni][hr * 2 + 1];
+                        if (flags & FLAG_ACC) *reinterpret_cast<int2*>(&acc_out[row * n + col0]) = make_int2(v0, v1);
+                        if (flags & FLAG_SCORES)
+                            *reinterpret_cast<int2*>(&scores_out[row * n + col0]) =
+                                make_int2(v0 * score_scale + score_off[col0], v1 * score_scale + score_off[col0 + 1]);
+                        continue;
+                    }
 #pragma unroll
                     for (int j = 0; j < 2; ++j) {
                         const int col = n0 + wn * 64 + ni * 8 + 2 * t + j;
@@ -304,6 +331,7 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
                         if (flags & FLAG_ACC) acc_out[row * n + col] = v;
                         if (flags & FLAG_SCORES) scores_out[row * n + col] = v * score_scale + score_off[col];
                     }
+                }
             }
     }
 

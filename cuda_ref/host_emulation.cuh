@@ -35,6 +35,10 @@ struct uint4 {
     unsigned x, y, z, w;
 };
 inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return uint4{x, y, z, w}; }
+struct int2 {
+    int x, y;
+};
+inline int2 make_int2(int x, int y) { return int2{x, y}; }
 
 inline dim3 threadIdx;  // of the fiber that runs now
 inline dim3 blockIdx;

@@ -23,7 +23,8 @@ GemmKernel = Literal["naive", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v",
                      "imma_v", "imma256_v", "imma_v3"]
 THREADS = 256
 TILE = 128  # output tile of both fused kernels (rows and columns)
-FLAG_ACC, FLAG_BITS, FLAG_SCORES = 1, 2, 4
+FLAG_ACC, FLAG_BITS, FLAG_SCORES, FLAG_N_FAST = 1, 2, 4, 8
+BlockOrder = Literal["n", "m"]
 # Tensor-core kernels of bmma_gemm.cu: name -> (function, block rows, block columns, threads); keep in step with
 # its BT_KERNEL instances. bmma*: binary (bits or 8 bit planes); imma*: 8-bit pixels times int8 +-1 weights;
 # *_v: the same tiles with 128-bit fragment reads; *_v3: 128 x 128 with those and a three-stage pipeline.
@@ -259,11 +260,12 @@ def argmax_rows(scores: cp.ndarray) -> cp.ndarray:
 def gemm(a: cp.ndarray, b: cp.ndarray, *, m: int, n: int, ld: int, planes: int, kernel_name: GemmKernel,
          colc: cp.ndarray | None = None, roww: cp.ndarray | None = None, acc_out: cp.ndarray | None = None,
          thr: cp.ndarray | None = None, bits_out: cp.ndarray | None = None, ldo: int = 0, score_scale: int = 1,
-         score_off: cp.ndarray | None = None, scores_out: cp.ndarray | None = None) -> None:
+         score_off: cp.ndarray | None = None, scores_out: cp.ndarray | None = None, order: BlockOrder = "n") -> None:
     """Launch a fused matmul (`tiled` on CUDA cores, `bmma*` on binary tensor cores, `imma*` on
     8-bit tensor cores for pixel rows); outputs are written into the given arrays. `colc`/`roww` are the binary
     kernels' correction terms (see xnor_gemm.cu and bmma_gemm.cu); the 8-bit kernels need none (planes = 1, the
-    operands from gather_bytes and upload_signs_i8)."""
+    operands from gather_bytes and upload_signs_i8). `order` (tensor-core kernels): "n" launches the column tiles of
+    a row tile together (one-dimensional grid, bmma_gemm.cu's "Block order"), "m" the row tiles (two-dimensional)."""
     if ld % 4:
         raise BnnError(f"packed rows must be a multiple of 4 words, got ld={ld}")
     if a.shape[1] != planes * ld or b.shape[1] != ld or a.shape[0] < m or b.shape[0] < n:
@@ -274,6 +276,11 @@ def gemm(a: cp.ndarray, b: cp.ndarray, *, m: int, n: int, ld: int, planes: int, 
     rows_per_block, cols_per_block = TENSOR_CORE_TILES[kernel_name][1:3] if kernel_name in TENSOR_CORE_TILES \
         else (TILE, TILE)
     grid = ((m + rows_per_block - 1) // rows_per_block, (n + cols_per_block - 1) // cols_per_block)
+    if order not in ("n", "m"):
+        raise BnnError(f"block order must be 'n' or 'm', got {order!r}")
+    if kernel_name in TENSOR_CORE_TILES and order == "n":
+        flags |= FLAG_N_FAST
+        grid = (grid[0] * grid[1],)
     tail = (_I32(flags), dummy if acc_out is None else acc_out, dummy if thr is None else thr,
             dummy if bits_out is None else bits_out, _I32(ldo), _I32(score_scale),
             dummy if score_off is None else score_off, dummy if scores_out is None else scores_out)
@@ -335,7 +342,7 @@ def corrections(a: cp.ndarray, b: cp.ndarray, k: int, ld: int, planes: int,
 
 
 def xnor_matmul(a: cp.ndarray, b: cp.ndarray, k: int, *, planes: int = 1,
-                kernel_name: GemmKernel = "tiled") -> cp.ndarray:
+                kernel_name: GemmKernel = "tiled", order: BlockOrder = "n") -> cp.ndarray:
     """The golden accumulator as int32 (M, N): XNOR popcount of bits rows (planes=1), or the dot product of pixel
     rows with +-1 weights (planes=8). a: (M, planes * ld), b: (N, ld) packed."""
     m, n = a.shape[0], b.shape[0]
@@ -348,16 +355,18 @@ def xnor_matmul(a: cp.ndarray, b: cp.ndarray, k: int, *, planes: int = 1,
     if kernel_name in INT8_TENSOR_CORE:
         raise BnnError("the 8-bit kernels take pixel bytes: use int8_matmul")
     colc, roww = corrections(a, b, k, ld, planes, kernel_name)
-    gemm(a, b, m=m, n=n, ld=ld, planes=planes, kernel_name=kernel_name, colc=colc, roww=roww, acc_out=out)
+    gemm(a, b, m=m, n=n, ld=ld, planes=planes, kernel_name=kernel_name, colc=colc, roww=roww, acc_out=out,
+         order=order)
     return out
 
 
-def int8_matmul(a: cp.ndarray, b: cp.ndarray, *, kernel_name: GemmKernel = "imma") -> cp.ndarray:
+def int8_matmul(a: cp.ndarray, b: cp.ndarray, *, kernel_name: GemmKernel = "imma",
+                order: BlockOrder = "n") -> cp.ndarray:
     """Dot products int32 (M, N) of pixel rows (gather_bytes) with int8 +-1 weight rows (upload_signs_i8) on the
     8-bit tensor cores: the golden accumulator of a pixel layer."""
     if kernel_name not in INT8_TENSOR_CORE:
         raise BnnError(f"int8_matmul runs {', '.join(INT8_TENSOR_CORE)}, not {kernel_name!r}")
     m, n = a.shape[0], b.shape[0]
     out = cp.empty((m, n), dtype=cp.int32)
-    gemm(a, b, m=m, n=n, ld=b.shape[1], planes=1, kernel_name=kernel_name, acc_out=out)
+    gemm(a, b, m=m, n=n, ld=b.shape[1], planes=1, kernel_name=kernel_name, acc_out=out, order=order)
     return out

@@ -181,9 +181,11 @@ def test_pixel_matmul_is_golden(backend, K, m, n, k, kernel_name) -> None:
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 1, 1), (77, 33, 100), (300, 200, 513)])
-@pytest.mark.parametrize("kernel_name", ["tiled", *BINARY_TILES])
-def test_fused_threshold_and_scores(backend, K, m, n, k, kernel_name) -> None:
-    """The epilogue: packed output bits (acc >= t, zero past N) and dot + bias scores, with the accumulators."""
+@pytest.mark.parametrize("kernel_name,order", [("tiled", "n"), *((name, "n") for name in BINARY_TILES),
+                                               ("bmma", "m"), ("bmma_v3", "m")])
+def test_fused_threshold_and_scores(backend, K, m, n, k, kernel_name, order) -> None:
+    """The epilogue: packed output bits (acc >= t, zero past N) and dot + bias scores, with the accumulators
+    (odd N: one 4-byte store per value; even N: 8-byte pairs), in both block orders."""
     cp = backend.cp
     rng = np.random.default_rng(k)
     if kernel_name not in fused(backend):
@@ -199,12 +201,12 @@ def test_fused_threshold_and_scores(backend, K, m, n, k, kernel_name) -> None:
     bits = cp.full((m, ldo), 0xFFFFFFFF, dtype=cp.uint32)  # words must be overwritten, padding bits cleared
     acc_out = cp.empty((m, n), dtype=cp.int32)
     K.gemm(a, b, m=m, n=n, ld=ld, planes=1, kernel_name=kernel_name, colc=colc, roww=roww, acc_out=acc_out,
-           thr=cp.asarray(thr.astype(np.int32)), bits_out=bits, ldo=ldo)
+           thr=cp.asarray(thr.astype(np.int32)), bits_out=bits, ldo=ldo, order=order)
     assert np.array_equal(cp.asnumpy(acc_out), acc)
     assert cp.array_equal(bits, K.upload_bits(pack_bits(acc >= thr), n, ldo))
     scores = cp.empty((m, n), dtype=cp.int32)
     K.gemm(a, b, m=m, n=n, ld=ld, planes=1, kernel_name=kernel_name, colc=colc, roww=roww, score_scale=2,
-           score_off=cp.asarray((bias - k).astype(np.int32)), scores_out=scores)
+           score_off=cp.asarray((bias - k).astype(np.int32)), scores_out=scores, order=order)
     assert np.array_equal(cp.asnumpy(scores), 2 * acc - k + bias)
 
 
@@ -251,7 +253,8 @@ def test_int8_matmul_is_golden(backend, K, m, n, k) -> None:
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 1, 1), (77, 33, 100), (300, 200, 513)])
-def test_int8_fused_threshold_and_scores(backend, K, m, n, k) -> None:
+@pytest.mark.parametrize("order", ["n", "m"])
+def test_int8_fused_threshold_and_scores(backend, K, m, n, k, order) -> None:
     cp = backend.cp
     rng = np.random.default_rng(k + 1)
     pixels = rng.integers(0, 256, (m, k), dtype=np.uint8)
@@ -268,12 +271,12 @@ def test_int8_fused_threshold_and_scores(backend, K, m, n, k) -> None:
         bits = cp.full((m, ldo), 0xFFFFFFFF, dtype=cp.uint32)
         acc_out = cp.empty((m, n), dtype=cp.int32)
         K.gemm(a, b, m=m, n=n, ld=ld, planes=1, kernel_name=name, acc_out=acc_out,
-               thr=cp.asarray(thr.astype(np.int32)), bits_out=bits, ldo=ldo)
+               thr=cp.asarray(thr.astype(np.int32)), bits_out=bits, ldo=ldo, order=order)
         assert np.array_equal(cp.asnumpy(acc_out), acc), name
         assert cp.array_equal(bits, K.upload_bits(pack_bits(acc >= thr), n, ldo)), name
         scores = cp.empty((m, n), dtype=cp.int32)
         K.gemm(a, b, m=m, n=n, ld=ld, planes=1, kernel_name=name, score_off=cp.asarray(bias.astype(np.int32)),
-               scores_out=scores)
+               scores_out=scores, order=order)
         assert np.array_equal(cp.asnumpy(scores), acc + bias), name
 
 
