@@ -38,6 +38,8 @@ NETWORK_KERNELS = {
     "bmma_v": ("bmma_v", "imma_v"),  # 128-bit fragment reads
     "bmma256_v": ("bmma256_v", "imma256_v"),
     "bmma_v3": ("bmma_v3", "imma_v3"),  # and a three-stage pipeline
+    "bmma_w8": ("bmma_w8", "imma_w8"),  # 64 x 32 warp tiles: more warps per SM
+    "bmma_w4": ("bmma_w4", "imma_w4"),
     "bmma_planes": ("bmma", "bmma"),  # the pixel layer as 8 binary bit planes
 }
 GOLDEN_CHECK_ROWS = 2048  # rows/images also recomputed by the numpy golden model (it is slow at full size)

@@ -130,7 +130,7 @@ __device__ __forceinline__ void bt_load_stage(u32 (*as)[LDS], u32 (*bs)[LDS], co
 // VEC: fragments are read with 128-bit shared loads (see "Vector fragment reads" at the top of the file).
 // STAGES: shared-memory stages of the cp.async pipeline (2: load the next stage, then wait for the current one;
 // more: STAGES - 1 stages in flight while one is computed).
-template <bool INT8, int WM, int WN, int BKW, bool VEC, int STAGES>
+template <bool INT8, int WM, int WN, int MI, int NI, int BKW, bool VEC, int STAGES>
 __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __restrict__ b, int m, int n, int ld,
                                         int planes, const int* __restrict__ roww, const int* __restrict__ colc,
                                         int flags, int* __restrict__ acc_out, const int* __restrict__ thr,
@@ -140,7 +140,9 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
     // Row pitch in words: BKW + 4 spreads the 32-bit fragment reads over all banks; the 128-bit reads need
     // LDS % 32 == 16, so that the two rows a quarter-warp reads (g, g + 1) fall into the two halves of the banks.
     constexpr int LDS = VEC ? BKW + (48 - BKW % 32) % 32 : BKW + 4;
-    constexpr int BM = WM * 64, BN = WN * 64, THREADS = WM * WN * 32;
+    constexpr int WTM = MI * 16, WTN = NI * 8;  // the warp tile
+    constexpr int BM = WM * WTM, BN = WN * WTN, THREADS = WM * WN * 32;
+    static_assert(NI % 4 == 0, "a warp's columns fill whole 32-bit output words");
     static_assert(BKW % (VEC ? 16 : 8) == 0, "a stage holds whole mma k-steps (pairs of them with VEC)");
     static_assert(!VEC || LDS % 32 == 16, "128-bit fragment reads need a row pitch of 16 (mod 32) words");
     static_assert(STAGES >= 2, "a pipeline needs at least two stages");
@@ -164,11 +166,11 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
     const int tiles_per_plane = (ld + BKW - 1) / BKW;
     const int tiles = tiles_per_plane * planes;
 
-    int acc[4][8][4];
+    int acc[MI][NI][4];
 #pragma unroll
-    for (int mi = 0; mi < 4; ++mi)
+    for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
-        for (int ni = 0; ni < 8; ++ni)
+        for (int ni = 0; ni < NI; ++ni)
 #pragma unroll
             for (int c = 0; c < 4; ++c) acc[mi][ni][c] = 0;
 
@@ -209,9 +211,9 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
 
         if (tile > 0 && tile % tiles_per_plane == 0) {  // a new, less significant bit plane: Horner step
 #pragma unroll
-            for (int mi = 0; mi < 4; ++mi)
+            for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
-                for (int ni = 0; ni < 8; ++ni)
+                for (int ni = 0; ni < NI; ++ni)
 #pragma unroll
                     for (int c = 0; c < 4; ++c) acc[mi][ni][c] <<= 1;
         }
@@ -223,20 +225,20 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
 #pragma unroll
             for (int kp = 0; kp < BKW / 16; ++kp) {
                 const int kb = kp * 16 + 4 * t;
-                u32 af[2][4][4];
+                u32 af[2][MI][4];
 #pragma unroll
-                for (int mi = 0; mi < 4; ++mi) {
-                    const int r = wm * 64 + mi * 16 + g;
+                for (int mi = 0; mi < MI; ++mi) {
+                    const int r = wm * WTM + mi * 16 + g;
                     const uint4 lo = *reinterpret_cast<const uint4*>(&as[s][r][kb]);
                     const uint4 hi = *reinterpret_cast<const uint4*>(&as[s][r + 8][kb]);
                     af[0][mi][0] = lo.x, af[0][mi][1] = hi.x, af[0][mi][2] = lo.y, af[0][mi][3] = hi.y;
                     af[1][mi][0] = lo.z, af[1][mi][1] = hi.z, af[1][mi][2] = lo.w, af[1][mi][3] = hi.w;
                 }
 #pragma unroll
-                for (int ni = 0; ni < 8; ++ni) {
-                    const uint4 bv = *reinterpret_cast<const uint4*>(&bs[s][wn * 64 + ni * 8 + g][kb]);
+                for (int ni = 0; ni < NI; ++ni) {
+                    const uint4 bv = *reinterpret_cast<const uint4*>(&bs[s][wn * WTN + ni * 8 + g][kb]);
 #pragma unroll
-                    for (int mi = 0; mi < 4; ++mi) {
+                    for (int mi = 0; mi < MI; ++mi) {
                         if constexpr (INT8) {
                             imma_u8s8(acc[mi][ni], af[0][mi], bv.x, bv.y);
                             imma_u8s8(acc[mi][ni], af[1][mi], bv.z, bv.w);
@@ -251,22 +253,22 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
 #pragma unroll
             for (int ks = 0; ks < BKW / 8; ++ks) {
                 const int kb = ks * 8;
-                u32 af[4][4];
+                u32 af[MI][4];
 #pragma unroll
-                for (int mi = 0; mi < 4; ++mi) {
-                    const int r = wm * 64 + mi * 16 + g;
+                for (int mi = 0; mi < MI; ++mi) {
+                    const int r = wm * WTM + mi * 16 + g;
                     af[mi][0] = as[s][r][kb + t];
                     af[mi][1] = as[s][r + 8][kb + t];
                     af[mi][2] = as[s][r][kb + t + 4];
                     af[mi][3] = as[s][r + 8][kb + t + 4];
                 }
 #pragma unroll
-                for (int ni = 0; ni < 8; ++ni) {
-                    const int c = wn * 64 + ni * 8 + g;
+                for (int ni = 0; ni < NI; ++ni) {
+                    const int c = wn * WTN + ni * 8 + g;
                     const u32 b0 = bs[s][c][kb + t];
                     const u32 b1 = bs[s][c][kb + t + 4];
 #pragma unroll
-                    for (int mi = 0; mi < 4; ++mi) {
+                    for (int mi = 0; mi < MI; ++mi) {
                         if constexpr (INT8)
                             imma_u8s8(acc[mi][ni], af[mi], b0, b1);
                         else
@@ -279,22 +281,22 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
     }
 
     if constexpr (!INT8) {  // acc = 2 * andw - roww[row] + colc[col]
-        int rw[4][2];
+        int rw[MI][2];
 #pragma unroll
-        for (int mi = 0; mi < 4; ++mi)
+        for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
             for (int hr = 0; hr < 2; ++hr) {
-                const i64 row = m0 + wm * 64 + mi * 16 + g + hr * 8;
+                const i64 row = m0 + wm * WTM + mi * 16 + g + hr * 8;
                 rw[mi][hr] = row < m ? roww[row] : 0;
             }
 #pragma unroll
-        for (int ni = 0; ni < 8; ++ni)
+        for (int ni = 0; ni < NI; ++ni)
 #pragma unroll
             for (int j = 0; j < 2; ++j) {
-                const int col = n0 + wn * 64 + ni * 8 + 2 * t + j;
+                const int col = n0 + wn * WTN + ni * 8 + 2 * t + j;
                 const int cc = col < n ? colc[col] : 0;
 #pragma unroll
-                for (int mi = 0; mi < 4; ++mi)
+                for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
                     for (int hr = 0; hr < 2; ++hr)
                         acc[mi][ni][hr * 2 + j] = 2 * acc[mi][ni][hr * 2 + j] - rw[mi][hr] + cc;
@@ -306,14 +308,14 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
         // of a warp store instead of two half-filled ones).
         const bool pairs = n % 2 == 0;
 #pragma unroll
-        for (int mi = 0; mi < 4; ++mi)
+        for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
             for (int hr = 0; hr < 2; ++hr) {
-                const i64 row = m0 + wm * 64 + mi * 16 + g + hr * 8;
+                const i64 row = m0 + wm * WTM + mi * 16 + g + hr * 8;
                 if (row >= m) continue;
 #pragma unroll
-                for (int ni = 0; ni < 8; ++ni) {
-                    const int col0 = n0 + wn * 64 + ni * 8 + 2 * t;
+                for (int ni = 0; ni < NI; ++ni) {
+                    const int col0 = n0 + wn * WTN + ni * 8 + 2 * t;
                     if (pairs) {
                         if (col0 >= n) continue;
                         const int v0 = acc[mi][ni][hr * 2], v1 = acc[mi][ni][hr * 2 + 1];
@@ -325,7 +327,7 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
                     }
 #pragma unroll
                     for (int j = 0; j < 2; ++j) {
-                        const int col = n0 + wn * 64 + ni * 8 + 2 * t + j;
+                        const int col = n0 + wn * WTN + ni * 8 + 2 * t + j;
                         if (col >= n) continue;
                         const int v = acc[mi][ni][hr * 2 + j];
                         if (flags & FLAG_ACC) acc_out[row * n + col] = v;
@@ -336,63 +338,81 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
     }
 
     if (flags & FLAG_BITS) {
-        // Word w (0, 1) of a warp row covers mma tiles ni = 4w .. 4w+3; thread t holds columns 2t, 2t+1 of each, at
+        // Word w (0 .. NI / 4 - 1) of a warp row covers mma tiles ni = 4w .. 4w+3; thread t holds columns 2t, 2t+1 of each, at
         // bit (ni % 4) * 8 + 2t + j. The 4 lanes of a group differ in lane bits 0..1: two xor-shuffles OR the word.
-        int th[8][2];
+        int th[NI][2];
 #pragma unroll
-        for (int ni = 0; ni < 8; ++ni)
+        for (int ni = 0; ni < NI; ++ni)
 #pragma unroll
             for (int j = 0; j < 2; ++j) {
-                const int col = n0 + wn * 64 + ni * 8 + 2 * t + j;
+                const int col = n0 + wn * WTN + ni * 8 + 2 * t + j;
                 th[ni][j] = col < n ? thr[col] : 0;
             }
 #pragma unroll
-        for (int mi = 0; mi < 4; ++mi)
+        for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
             for (int hr = 0; hr < 2; ++hr) {
-                const i64 row = m0 + wm * 64 + mi * 16 + g + hr * 8;
+                const i64 row = m0 + wm * WTM + mi * 16 + g + hr * 8;
 #pragma unroll
-                for (int w = 0; w < 2; ++w) {
+                for (int w = 0; w < NI / 4; ++w) {
                     u32 word = 0u;
 #pragma unroll
                     for (int q = 0; q < 4; ++q) {
                         const int ni = w * 4 + q;
 #pragma unroll
                         for (int j = 0; j < 2; ++j) {
-                            const int col = n0 + wn * 64 + ni * 8 + 2 * t + j;
+                            const int col = n0 + wn * WTN + ni * 8 + 2 * t + j;
                             const bool bit = col < n && acc[mi][ni][hr * 2 + j] >= th[ni][j];
                             word |= (u32)bit << (q * 8 + 2 * t + j);
                         }
                     }
                     word |= __shfl_xor_sync(0xffffffffu, word, 1);
                     word |= __shfl_xor_sync(0xffffffffu, word, 2);
-                    const int wi = (n0 + wn * 64 + w * 32) >> 5;
+                    const int wi = (n0 + wn * WTN + w * 32) >> 5;
                     if (t == 0 && row < m && wi < ldo) bits_out[row * ldo + wi] = word;
                 }
             }
+        // Output rows are ldo words (a multiple of 128 columns); a tile narrower than that leaves words past the
+        // last column tile to no block, so the last column's warps clear them.
+        if (n0 + BN >= n && wn == WN - 1 && t == 0) {
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+                for (int hr = 0; hr < 2; ++hr) {
+                    const i64 row = m0 + wm * WTM + mi * 16 + g + hr * 8;
+                    if (row >= m) continue;
+                    for (int wi = (n0 + BN) >> 5; wi < ldo; ++wi) bits_out[row * ldo + wi] = 0u;
+                }
+        }
     }
 }
 
-#define BT_KERNEL(NAME, INT8, WM, WN, BKW, VEC, STAGES)                                                                            \
-    extern "C" __global__ void __launch_bounds__(WM * WN * 32)                                                    \
+#define BT_KERNEL(NAME, INT8, WM, WN, MI, NI, BKW, VEC, STAGES, MIN_BLOCKS)                                                                            \
+    extern "C" __global__ void __launch_bounds__(WM * WN * 32, MIN_BLOCKS)                                                    \
     NAME(const u32* __restrict__ a, const u32* __restrict__ b, int m, int n, int ld, int planes,                     \
          const int* __restrict__ roww, const int* __restrict__ colc, int flags, int* __restrict__ acc_out,          \
          const int* __restrict__ thr, u32* __restrict__ bits_out, int ldo, int score_scale,                          \
          const int* __restrict__ score_off, int* __restrict__ scores_out)                                            \
     {                                                                                                                 \
-        bt_gemm<INT8, WM, WN, BKW, VEC, STAGES>(a, b, m, n, ld, planes, roww, colc, flags, acc_out, thr, bits_out, ldo,           \
+        bt_gemm<INT8, WM, WN, MI, NI, BKW, VEC, STAGES>(a, b, m, n, ld, planes, roww, colc, flags, acc_out, thr, bits_out, ldo,           \
                                    score_scale, score_off, scores_out);                                              \
     }
 
-// name, 8-bit, warps along M, warps along N, words per stage, 128-bit fragment reads, pipeline stages
+// name, 8-bit, warps along M, warps along N, mma tiles per warp along M (16 rows) and N (8 columns), words per stage,, 128-bit fragment reads, pipeline stages
 // (keep in step with kernels.TENSOR_CORE_TILES and _device.KERNELS)
-BT_KERNEL(bmma_gemm, false, 2, 2, 16, false, 2)
-BT_KERNEL(bmma_gemm_256, false, 4, 2, 8, false, 2)
-BT_KERNEL(imma_gemm, true, 2, 2, 16, false, 2)
-BT_KERNEL(imma_gemm_256, true, 4, 2, 8, false, 2)
-BT_KERNEL(bmma_gemm_v, false, 2, 2, 16, true, 2)
-BT_KERNEL(bmma_gemm_256v, false, 4, 2, 16, true, 2)
-BT_KERNEL(imma_gemm_v, true, 2, 2, 16, true, 2)
-BT_KERNEL(imma_gemm_256v, true, 4, 2, 16, true, 2)
-BT_KERNEL(bmma_gemm_v3, false, 2, 2, 16, true, 3)
-BT_KERNEL(imma_gemm_v3, true, 2, 2, 16, true, 3)
+BT_KERNEL(bmma_gemm, false, 2, 2, 4, 8, 16, false, 2, 1)
+BT_KERNEL(bmma_gemm_256, false, 4, 2, 4, 8, 8, false, 2, 1)
+BT_KERNEL(imma_gemm, true, 2, 2, 4, 8, 16, false, 2, 1)
+BT_KERNEL(imma_gemm_256, true, 4, 2, 4, 8, 8, false, 2, 1)
+BT_KERNEL(bmma_gemm_v, false, 2, 2, 4, 8, 16, true, 2, 1)
+BT_KERNEL(bmma_gemm_256v, false, 4, 2, 4, 8, 16, true, 2, 1)
+BT_KERNEL(imma_gemm_v, true, 2, 2, 4, 8, 16, true, 2, 1)
+BT_KERNEL(imma_gemm_256v, true, 4, 2, 4, 8, 16, true, 2, 1)
+BT_KERNEL(bmma_gemm_v3, false, 2, 2, 4, 8, 16, true, 3, 1)
+BT_KERNEL(imma_gemm_v3, true, 2, 2, 4, 8, 16, true, 3, 1)
+// 64 x 32 warp tiles (64 accumulators, about half the registers): more resident warps per SM (w8: 2 blocks of 8
+// warps at 128 registers; w4: 3 blocks of 4 warps at up to 168)
+BT_KERNEL(bmma_gemm_w8, false, 2, 4, 4, 4, 16, false, 2, 1)
+BT_KERNEL(imma_gemm_w8, true, 2, 4, 4, 4, 16, false, 2, 1)
+BT_KERNEL(bmma_gemm_w4, false, 2, 2, 4, 4, 16, false, 2, 3)
+BT_KERNEL(imma_gemm_w4, true, 2, 2, 4, 4, 16, false, 2, 3)
