@@ -6,9 +6,12 @@ On a CUDA GPU it measures, in one short run:
 - every tensor-core tile (or those named with --tiles) in both block orders on three shapes: the 8192^3 matmul
   (int32 accumulators out), the paper MLP's 4096 x 4096 bits layer and its 784 x 4096 pixel layer at batch 65,536
   (threshold fused, bits out); each result is compared with the tiled CUDA-core kernel's, bit for bit;
-- whether Nsight Compute (ncu) is installed, for a person at the machine to profile with.
+- whether Nsight Compute (ncu) is installed. `--once TILE` instead launches TILE once (no warm-up launch) on the
+  4096 x 4096 layer at batch 65,536 (bits out) and once on 8192^3 (int32 accumulators out), for a profiler:
 
     python benchmarks/gpu_probe.py [--tiles bmma,bmma_v3] [--repeats 10] [-o runs/probe.json]
+    ncu -k regex:'^bmma_gemm$' -c 2 --section SpeedOfLight --section WarpStateStats \
+        python benchmarks/gpu_probe.py --once bmma
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def probe_peaks(sms: int, repeats: int) -> dict:
 
 
 def probe_shape(m: int, n: int, k: int, pixels: bool, acc: bool, tiles: list[str], repeats: int,
-                rng: np.random.Generator) -> dict:
+                rng: np.random.Generator, orders: tuple[str, ...] = ("n", "m"), warmup: int = 2) -> dict:
     """Every tile in both block orders on one shape; outputs compared with the tiled CUDA-core kernel's."""
     import cupy as cp
 
@@ -91,9 +94,9 @@ def probe_shape(m: int, n: int, k: int, pixels: bool, acc: bool, tiles: list[str
     for name in tiles:
         if name in K.INT8_TENSOR_CORE and not pixels:
             continue
-        for order in ("n", "m"):
+        for order in orders:
             out = fresh()
-            seconds = cuda_time(lambda name=name, order=order, out=out: run(name, order, out), repeats)
+            seconds = cuda_time(lambda name=name, order=order, out=out: run(name, order, out), repeats, warmup)
             results[f"{name}@{order}"] = {"seconds": seconds, "macs_per_s": m * n * k / seconds,
                                           "equals_tiled": bool(cp.array_equal(out, ref))}
     return results
@@ -104,11 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiles", default="", help="comma-separated tensor-core tiles (default: all)")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("-o", "--output", default="runs/probe.json")
+    parser.add_argument("--once", metavar="TILE", help="launch TILE once per shape (for a profiler) and stop")
     args = parser.parse_args(argv)
     status = available()
     if not status:
         print(f"gpu_probe: nothing measured: {status.reason}")
         return 1
+    if args.once:
+        rng = np.random.default_rng(0)
+        probe_shape(65536, 4096, 4096, False, False, [args.once], 1, rng, orders=("n",), warmup=0)
+        probe_shape(8192, 8192, 8192, False, True, [args.once], 1, rng, orders=("n",), warmup=0)
+        return 0
     import cupy as cp
 
     from cuda_ref import kernels as K

@@ -18,8 +18,7 @@ KERNELS: dict[str, tuple[str, ...]] = {
     "pack": ("pack_signs_i8", "gather_u8", "gather_bits", "or_pool", "row_weights", "argmax_rows"),
     "xnor_gemm": ("xnor_gemm_naive", "float_gemm_naive", "xnor_gemm_tiled"),
     "bmma_gemm": ("bmma_gemm", "bmma_gemm_256", "imma_gemm", "imma_gemm_256", "bmma_gemm_v", "bmma_gemm_256v",
-                  "imma_gemm_v", "imma_gemm_256v", "bmma_gemm_v3", "imma_gemm_v3", "bmma_gemm_w8", "imma_gemm_w8",
-                  "bmma_gemm_w4", "imma_gemm_w4"),
+                  "imma_gemm_v", "imma_gemm_256v", "bmma_gemm_v3", "imma_gemm_v3"),
     "peak": ("popc_peak", "bmma_peak", "imma_peak", "spin_cycles"),
 }
 # Sources that only compile for sm_80 and newer.

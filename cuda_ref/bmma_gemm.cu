@@ -143,6 +143,8 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
     constexpr int WTM = MI * 16, WTN = NI * 8;  // the warp tile
     constexpr int BM = WM * WTM, BN = WN * WTN, THREADS = WM * WN * 32;
     static_assert(NI % 4 == 0, "a warp's columns fill whole 32-bit output words");
+    static_assert(BN % 128 == 0, "output rows are padded to 128 columns (kernels.row_words): the last column tile "
+                                 "must write the padding words too");
     static_assert(BKW % (VEC ? 16 : 8) == 0, "a stage holds whole mma k-steps (pairs of them with VEC)");
     static_assert(!VEC || LDS % 32 == 16, "128-bit fragment reads need a row pitch of 16 (mod 32) words");
     static_assert(STAGES >= 2, "a pipeline needs at least two stages");
@@ -372,18 +374,6 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
                     if (t == 0 && row < m && wi < ldo) bits_out[row * ldo + wi] = word;
                 }
             }
-        // Output rows are ldo words (a multiple of 128 columns); a tile narrower than that leaves words past the
-        // last column tile to no block, so the last column's warps clear them.
-        if (n0 + BN >= n && wn == WN - 1 && t == 0) {
-#pragma unroll
-            for (int mi = 0; mi < MI; ++mi)
-#pragma unroll
-                for (int hr = 0; hr < 2; ++hr) {
-                    const i64 row = m0 + wm * WTM + mi * 16 + g + hr * 8;
-                    if (row >= m) continue;
-                    for (int wi = (n0 + BN) >> 5; wi < ldo; ++wi) bits_out[row * ldo + wi] = 0u;
-                }
-        }
     }
 }
 
@@ -410,9 +400,3 @@ BT_KERNEL(imma_gemm_v, true, 2, 2, 4, 8, 16, true, 2, 1)
 BT_KERNEL(imma_gemm_256v, true, 4, 2, 4, 8, 16, true, 2, 1)
 BT_KERNEL(bmma_gemm_v3, false, 2, 2, 4, 8, 16, true, 3, 1)
 BT_KERNEL(imma_gemm_v3, true, 2, 2, 4, 8, 16, true, 3, 1)
-// 64 x 32 warp tiles (64 accumulators, about half the registers): more resident warps per SM (w8: 2 blocks of 8
-// warps at 128 registers; w4: 3 blocks of 4 warps at up to 168)
-BT_KERNEL(bmma_gemm_w8, false, 2, 4, 4, 4, 16, false, 2, 1)
-BT_KERNEL(imma_gemm_w8, true, 2, 4, 4, 4, 16, false, 2, 1)
-BT_KERNEL(bmma_gemm_w4, false, 2, 2, 4, 4, 16, false, 2, 3)
-BT_KERNEL(imma_gemm_w4, true, 2, 2, 4, 4, 16, false, 2, 3)

@@ -19,31 +19,26 @@ from bnn_hw.errors import BnnError
 from bnn_hw.packing import bits_to_signs, unpack_bits, words_for
 from cuda_ref._device import kernel, require
 
-GemmKernel = Literal["naive", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v", "bmma_v3", "bmma_w8", "bmma_w4",
-                     "imma", "imma256", "imma_v", "imma256_v", "imma_v3", "imma_w8", "imma_w4"]
+GemmKernel = Literal["naive", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v", "bmma_v3", "imma", "imma256",
+                     "imma_v", "imma256_v", "imma_v3"]
 THREADS = 256
 TILE = 128  # output tile of both fused kernels (rows and columns)
 FLAG_ACC, FLAG_BITS, FLAG_SCORES, FLAG_N_FAST = 1, 2, 4, 8
 BlockOrder = Literal["n", "m"]
 # Tensor-core kernels of bmma_gemm.cu: name -> (function, block rows, block columns, threads); keep in step with
 # its BT_KERNEL instances. bmma*: binary (bits or 8 bit planes); imma*: 8-bit pixels times int8 +-1 weights;
-# *_v: the same tiles with 128-bit fragment reads; *_v3: 128 x 128 with those and a three-stage pipeline;
-# *_w8, *_w4: 64 x 32 warp tiles (8 and 4 warps per block), for more resident warps per SM.
+# *_v: the same tiles with 128-bit fragment reads; *_v3: 128 x 128 with those and a three-stage pipeline.
 TENSOR_CORE_TILES = {
     "bmma": ("bmma_gemm", 128, 128, 128),
     "bmma256": ("bmma_gemm_256", 256, 128, 256),
     "bmma_v": ("bmma_gemm_v", 128, 128, 128),
     "bmma256_v": ("bmma_gemm_256v", 256, 128, 256),
     "bmma_v3": ("bmma_gemm_v3", 128, 128, 128),
-    "bmma_w8": ("bmma_gemm_w8", 128, 128, 256),
-    "bmma_w4": ("bmma_gemm_w4", 128, 64, 128),
     "imma": ("imma_gemm", 128, 128, 128),
     "imma256": ("imma_gemm_256", 256, 128, 256),
     "imma_v": ("imma_gemm_v", 128, 128, 128),
     "imma256_v": ("imma_gemm_256v", 256, 128, 256),
     "imma_v3": ("imma_gemm_v3", 128, 128, 128),
-    "imma_w8": ("imma_gemm_w8", 128, 128, 256),
-    "imma_w4": ("imma_gemm_w4", 128, 64, 128),
 }
 BINARY_TENSOR_CORE = tuple(name for name in TENSOR_CORE_TILES if name.startswith("bmma"))
 INT8_TENSOR_CORE = tuple(name for name in TENSOR_CORE_TILES if name.startswith("imma"))

@@ -23,9 +23,9 @@ from bnn_hw.model import BnnModel, Layer
 from cuda_ref import kernels as K
 from cuda_ref._device import require
 
-KernelChoice = Literal["auto", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v", "bmma_v3", "bmma_w8", "bmma_w4"]
-PixelKernelChoice = Literal["auto", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v", "bmma_v3", "bmma_w8", "bmma_w4",
-                            "imma", "imma256", "imma_v", "imma256_v", "imma_v3", "imma_w8", "imma_w4"]
+KernelChoice = Literal["auto", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v", "bmma_v3"]
+PixelKernelChoice = Literal["auto", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v", "bmma_v3", "imma", "imma256",
+                            "imma_v", "imma256_v", "imma_v3"]
 _INT32_LIMIT = (1 << 31) - 1
 
 

@@ -46,8 +46,8 @@ def K(backend):
 
 
 # Every tensor-core tile of cuda_ref.kernels.TENSOR_CORE_TILES (checked below), listed here for parametrize.
-BINARY_TILES = ["bmma", "bmma256", "bmma_v", "bmma256_v", "bmma_v3", "bmma_w8", "bmma_w4"]
-INT8_TILES = ["imma", "imma256", "imma_v", "imma256_v", "imma_v3", "imma_w8", "imma_w4"]
+BINARY_TILES = ["bmma", "bmma256", "bmma_v", "bmma256_v", "bmma_v3"]
+INT8_TILES = ["imma", "imma256", "imma_v", "imma256_v", "imma_v3"]
 
 
 def fused(backend) -> list[str]:

@@ -61,9 +61,6 @@ CHOICES = {
     "bmma_v-planes": dict(kernel="bmma_v", pixel_kernel="bmma_v"),
     "bmma_v3": dict(kernel="bmma_v3"),  # three-stage pipeline, with imma_v3
     "bmma_v3-planes": dict(kernel="bmma_v3", pixel_kernel="bmma_v3"),
-    "bmma_w8": dict(kernel="bmma_w8"),  # 64 x 32 warp tiles, with imma_w8
-    "bmma_w4": dict(kernel="bmma_w4"),
-    "bmma_w4-planes": dict(kernel="bmma_w4", pixel_kernel="bmma_w4"),
 }
 TENSOR_CORE_CHOICES = [name for name in CHOICES if name != "tiled"]
 
