@@ -20,8 +20,10 @@
 // Operands, flags and the epilogue are those of xnor_gemm_tiled (xnor_gemm.cu), so the kernels are interchangeable
 // and are tested against the same golden model.
 //
-// Tiling (template parameters): a (WM * 64) x (WN * 64) output tile per block of WM x WN warps, 64 x 64 per warp =
-// 4 x 8 mma tiles, 128 int32 accumulators per thread. K is consumed BKW words per stage (BKW / 8 mma k-steps)
+// Tiling (template parameters): a (WM * MI * 16) x (WN * NI * 8) output tile per block of WM x WN warps, MI x NI mma
+// tiles per warp; every instance uses 64 x 64 per warp (4 x 8 mma tiles, 128 int32 accumulators per thread: 8 warps
+// per SM by registers, which on an H100 already reaches 98 % of the mma.sync ceiling; 64 x 32 warp tiles with twice
+// the warps were slower, benchmarks/RESULTS.md run 6). K is consumed BKW words per stage (BKW / 8 mma k-steps)
 // through a two-stage cp.async pipeline; out-of-range rows and words are zero-filled by cp.async (src-size 0).
 // Shared rows are LDS = BKW + 4 words apart so the fragment reads (lane = 4 * g + t reads word t of row g) hit 32
 // distinct banks. Instances: 128 x 128 with 16 words per stage (`bmma_gemm`, `imma_gemm`) and 256 x 128 with 8 words
