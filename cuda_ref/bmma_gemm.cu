@@ -98,35 +98,52 @@ __device__ __forceinline__ void imma_u8s8(int (&d)[4], const u32 (&a)[4], u32 b0
 }
 #endif  // BNN_HOST_EMULATION
 
-template <int BM, int BN, int BKW, int LDS, int THREADS>
-__device__ __forceinline__ void bt_load_stage(u32 (*as)[LDS], u32 (*bs)[LDS], const u32* __restrict__ a,
-                                              const u32* __restrict__ b, int m, int n, int ld, i64 lda, i64 m0,
-                                              int n0, int plane, int kt)
-{
-    // BM (A) and BN (B) rows of BKW / 4 chunks of 16 bytes each; every thread moves the same number of chunks of each
-    // operand, so nothing below branches on the thread (H100, 2026-11-26: a loader that chose the operand per chunk
-    // at run time made the 128 x 128 instance ~17 % slower).
-    constexpr int CPR = BKW / 4;  // chunks per row
-    static_assert(BM * CPR % THREADS == 0 && BN * CPR % THREADS == 0, "tile does not split over the threads");
+// The cp.async loader of one operand: ROWS rows of BKW words per stage, BKW / 4 chunks of 16 bytes per row. A thread
+// always moves the same chunk column of rows r0, r0 + ROW_STEP, ...: its source pointer, destination offsets and row
+// validity are fixed before the K loop, so a stage costs one 64-bit add and one copy per chunk (the first version
+// recomputed 64-bit addresses and two integer divisions per stage, which Nsight Compute showed as the top stall on
+// an H100: fixed-latency dependencies).
+template <int ROWS, int BKW, int LDS, int THREADS>
+struct BtLoader {
+    static constexpr int CPR = BKW / 4;  // chunks per row
+    static constexpr int ROW_STEP = THREADS / CPR;
+    static constexpr int CHUNKS = ROWS / ROW_STEP;
+    static_assert(THREADS % CPR == 0 && ROWS % ROW_STEP == 0, "tile does not split over the threads");
+    static_assert(CHUNKS <= 32, "row validity is a 32-bit mask");
+
+    const u32* src;  // this thread's first chunk in word 0 of plane 0
+    const u32* base;  // a valid address for zero-filled chunks
+    i64 row_stride;  // words between a thread's successive rows (ROW_STEP rows of the operand)
+    u32 rows_ok;  // bit i: chunk i's row lies inside the matrix
+    int q;  // the thread's first word within a stage
+
+    __device__ __forceinline__ BtLoader(const u32* __restrict__ operand, i64 first_row, i64 rows, i64 pitch)
+    {
+        const int r0 = threadIdx.x / CPR;
+        q = (threadIdx.x % CPR) * 4;
+        base = operand;
+        row_stride = pitch * ROW_STEP;
+        rows_ok = 0u;
 #pragma unroll
-    for (int i = 0; i < BM * CPR / THREADS; ++i) {
-        const int chunk = threadIdx.x + i * THREADS;
-        const int r = chunk / CPR;
-        const int q = (chunk % CPR) * 4;
-        const int word = kt * BKW + q;
-        const bool ok = word < ld && m0 + r < m;  // ld % 4 == 0: a chunk is entirely inside or past the row
-        cp_async16(&as[r][q], ok ? a + (m0 + r) * lda + (i64)plane * ld + word : a, ok);
+        for (int i = 0; i < CHUNKS; ++i) rows_ok |= (u32)(first_row + r0 + i * ROW_STEP < rows) << i;
+        src = rows_ok ? operand + (first_row + r0) * pitch + q : operand;
     }
+
+    // Stage kt of K (words kt * BKW ...) of plane `plane_words` / ld into dst (the stage's ROWS x LDS words).
+    __device__ __forceinline__ void load(u32 (*dst)[LDS], i64 plane_words, int kt, int ld) const
+    {
+        const int word = kt * BKW;
+        const bool word_ok = word + q < ld;  // ld % 4 == 0: a chunk is entirely inside or past the row
+        const u32* p = src + plane_words + word;
+        const int r0 = threadIdx.x / CPR;
 #pragma unroll
-    for (int i = 0; i < BN * CPR / THREADS; ++i) {
-        const int chunk = threadIdx.x + i * THREADS;
-        const int r = chunk / CPR;
-        const int q = (chunk % CPR) * 4;
-        const int word = kt * BKW + q;
-        const bool ok = word < ld && n0 + r < n;
-        cp_async16(&bs[r][q], ok ? b + (i64)(n0 + r) * ld + word : b, ok);
+        for (int i = 0; i < CHUNKS; ++i) {
+            const bool ok = word_ok && ((rows_ok >> i) & 1u);
+            cp_async16(&dst[r0 + i * ROW_STEP][q], ok ? p : base, ok);
+            p += row_stride;
+        }
     }
-}
+};
 
 // The shared body of every instance. INT8: the 8-bit mma, `planes` must be 1 and acc is the dot product itself.
 // VEC: fragments are read with 128-bit shared loads (see "Vector fragment reads" at the top of the file).
@@ -178,27 +195,38 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
 #pragma unroll
             for (int c = 0; c < 4; ++c) acc[mi][ni][c] = 0;
 
-    // Tile i of the K loop: plane planes - 1 - i / tiles_per_plane (most significant first), chunk i % tiles_per_plane.
-    auto load = [&](int stage, int i) {
-        const int pi = i / tiles_per_plane;
-        bt_load_stage<BM, BN, BKW, LDS, THREADS>(as[stage], bs[stage], a, b, m, n, ld, lda, m0, n0, planes - 1 - pi,
-                                                 i - pi * tiles_per_plane);
+    // Tiles of the K loop in order: planes from the most significant (plane planes - 1) down, chunks 0 ..
+    // tiles_per_plane - 1 within a plane. Every thread moves the same number of chunks of each operand, so nothing
+    // branches on the thread (H100, 2026-11-26: a loader that chose the operand per chunk at run time made the
+    // 128 x 128 instance ~17 % slower). Counters instead of divisions: the next tile to load is (load_plane, load_kt).
+    const BtLoader<BM, BKW, LDS, THREADS> a_loader(a, m0, m, lda);
+    const BtLoader<BN, BKW, LDS, THREADS> b_loader(b, n0, n, ld);
+    i64 load_plane_words = (i64)(planes - 1) * ld;
+    int load_kt = 0;
+    auto load_next = [&](int stage) {
+        a_loader.load(as[stage], load_plane_words, load_kt, ld);
+        b_loader.load(bs[stage], 0, load_kt, ld);
+        if (++load_kt == tiles_per_plane) {
+            load_kt = 0;
+            load_plane_words -= ld;
+        }
     };
     if constexpr (STAGES == 2) {
-        load(0, 0);
+        load_next(0);
         cp_async_commit();
     } else {
 #pragma unroll
         for (int st = 0; st < STAGES - 1; ++st) {
-            if (st < tiles) load(st, st);
+            if (st < tiles) load_next(st);
             cp_async_commit();  // empty groups too: group i always belongs to tile i
         }
     }
+    int kt = 0;  // the computed tile's chunk within its plane
 
     for (int tile = 0; tile < tiles; ++tile) {
         if constexpr (STAGES == 2) {
             if (tile + 1 < tiles) {  // stage (tile + 1) & 1 was last read before the previous iteration's last barrier
-                load((tile + 1) & 1, tile + 1);
+                load_next((tile + 1) & 1);
                 cp_async_commit();
                 cp_async_wait_all_but_one();
             } else {
@@ -209,11 +237,12 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
             // Groups 0 .. STAGES - 2 + tile are committed; at most STAGES - 2 pending means group `tile` has landed.
             cp_async_wait<STAGES - 2>();
             __syncthreads();  // ... for every thread; and every warp is done with tile - 1, whose stage is reloaded now
-            if (tile + STAGES - 1 < tiles) load((tile + STAGES - 1) % STAGES, tile + STAGES - 1);
+            if (tile + STAGES - 1 < tiles) load_next((tile + STAGES - 1) % STAGES);
             cp_async_commit();
         }
 
-        if (tile > 0 && tile % tiles_per_plane == 0) {  // a new, less significant bit plane: Horner step
+        if (kt == tiles_per_plane) kt = 0;
+        if (tile > 0 && kt == 0) {  // a new, less significant bit plane: Horner step
 #pragma unroll
             for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
@@ -281,6 +310,7 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
                 }
             }
         }
+        ++kt;
         if constexpr (STAGES == 2) __syncthreads();
     }
 
