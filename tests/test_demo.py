@@ -23,10 +23,12 @@ from bnn_hw.synthetic import random_model
     (["--preset", "bogus"], "unknown --preset 'bogus'"),
     (["--dataset", "bogus"], "unknown --dataset 'bogus'"),
     (["--seed", "-3"], "--seed must be >= 0"),
+    (["--images", "10001"], "--images 10001 but the fashion-mnist test split has only 10,000 images"),
 ])
 def test_bad_options_fail_in_one_line_before_any_work(tmp_path, capsys, monkeypatch, argv, needle):
     stages = []
     monkeypatch.setattr(demo, "_stage", lambda title, args: stages.append(title) or 0.0)
+    monkeypatch.setattr(demo, "count_test_images", lambda dataset: 10_000)
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), *argv]) == 1
     err = capsys.readouterr().err.strip()
@@ -56,6 +58,7 @@ def finished(tmp_path):
 def _stages(monkeypatch, run, *argv):
     calls = []
     monkeypatch.setattr(demo, "_stage", lambda title, args: calls.append((title, args)) or 0.0)
+    monkeypatch.setattr(demo, "count_test_images", lambda dataset: 10_000)
     monkeypatch.setattr(demo, "_summary", lambda out, timings: None)
     assert main(["demo", "--out", str(run), *argv]) == 0
     return {title: args for title, args in calls}
@@ -101,3 +104,8 @@ def test_changed_training_options_retrain_and_redo_everything_after(finished, mo
     assert (finished / "train/checkpoint.pt").exists() == resume
     if len(argv) == 2:
         assert stages["train"][stages["train"].index(argv[0]) + 1] == argv[1]
+
+
+def test_test_split_size_is_read_from_the_data_set(fashion) -> None:
+    """The real check behind --images: the Fashion-MNIST test split (skipped without the data set)."""
+    assert demo.count_test_images("fashion-mnist") == 10_000

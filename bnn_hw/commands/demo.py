@@ -58,6 +58,17 @@ def validate(args: argparse.Namespace) -> None:
         parts = str(text).split(",")
         if not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
             raise BnnError(f"--{name} must be a positive integer or a comma-separated list of them, got {text!r}")
+    available = count_test_images(args.dataset)  # also fails here, not after training, when the data set is missing
+    if args.images > available:
+        raise BnnError(f"--images {args.images} but the {args.dataset} test split has only {available:,} images; "
+                       f"pass at most {available}, or 0 for all of them")
+
+
+def count_test_images(dataset: str) -> int:
+    """Number of images in the data set's test split (what `bnn-hw sim` can simulate)."""
+    from bnn_hw.datasets import load_dataset
+
+    return len(load_dataset(dataset, "test"))
 
 
 def train_plan(args: argparse.Namespace, metrics_path: Path, checkpoint: Path) -> list[str] | None:
