@@ -2,11 +2,12 @@
 
 `load()` compiles pack.cu, xnor_gemm.cu and bmma_gemm.cu with g++ against host_emulation.cuh (the threads of a block
 are fibers that meet at real barriers, shared memory is shared, warp collectives and the binary mma are emulated per
-the PTX ISA) and returns
-copies of `cuda_ref.kernels` and `cuda_ref.network` whose "device arrays" are numpy arrays and whose kernels are
-the emulated ones. The launchers, the network code and the kernels' index arithmetic are thus exactly the code that
-runs on a GPU; only the hardware is replaced. Things the emulation cannot check: the real mma fragment layout
-(it implements the documented one), timing, and memory-model subtleties beyond the barriers.
+the PTX ISA, a cp.async poisons its destination at issue and lands only at its wait_group, and misaligned vector
+accesses abort) and returns copies of `cuda_ref.kernels` and `cuda_ref.network` whose "device arrays" are numpy
+arrays and whose kernels are the emulated ones. The launchers, the network code and the kernels' index arithmetic
+are thus exactly the code that runs on a GPU; only the hardware is replaced. Things the emulation cannot check: the
+real mma fragment layout (it implements the documented one), timing, and memory-model subtleties beyond the barriers
+and the cp.async groups.
 """
 
 from __future__ import annotations
@@ -41,12 +42,14 @@ def compiler() -> str | None:
     return shutil.which(os.environ.get("CXX", "g++"))
 
 
-def build(out_dir: str | Path | None = None) -> Path:
-    """Compile the emulation library (cached by the hash of the sources); returns the .so path."""
+def build(out_dir: str | Path | None = None, sources: dict[str, Path] | None = None) -> Path:
+    """Compile the emulation library (cached by the hash of the sources); returns the .so path. `sources` replaces
+    some of the .cu files by name (e.g. {"bmma_gemm": a modified copy}: how the tests show that the emulation
+    catches a broken kernel)."""
     cxx = compiler()
     if cxx is None:
         raise BnnError("no C++ compiler (g++) found; the CPU emulation of the CUDA kernels needs one")
-    sources = [source_path(name) for name in EMULATED_SOURCES]
+    sources = [Path((sources or {}).get(name) or source_path(name)) for name in EMULATED_SOURCES]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in [HEADER, *sources])).hexdigest()[:16]
     out_dir = Path(out_dir) if out_dir else Path(tempfile.gettempdir()) / "bnn-hw-cuda-emulation"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -106,9 +109,10 @@ def fake_cupy() -> types.ModuleType:
     return cp
 
 
-def load(out_dir: str | Path | None = None) -> tuple[types.ModuleType, types.ModuleType, types.ModuleType]:
-    """(fake cupy, kernels module, network module) running on the emulated kernels."""
-    lib = ctypes.CDLL(str(build(out_dir)))
+def load(out_dir: str | Path | None = None,
+         sources: dict[str, Path] | None = None) -> tuple[types.ModuleType, types.ModuleType, types.ModuleType]:
+    """(fake cupy, kernels module, network module) running on the emulated kernels (`sources`: as for build)."""
+    lib = ctypes.CDLL(str(build(out_dir, sources)))
     table = {}
     for name in EMULATED_SOURCES:
         for fn in KERNELS[name]:

@@ -9,7 +9,12 @@
 // kernel, which is one block's shared memory since blocks do not overlap. Warp collectives (__ballot_sync,
 // __shfl_xor_sync, the binary mma) exchange values through per-warp slots between two warp barriers, so every lane
 // of the warp must take part (as on the GPU); a barrier that can never complete aborts with "deadlock". The mma computes what the PTX ISA defines
-// for mma.m16n8k256 .b1 .and.popc and mma.m16n8k32 .u8.s8 from the documented fragment layouts; cp.async copies at once (or zero-fills).
+// for mma.m16n8k256 .b1 .and.popc and mma.m16n8k32 .u8.s8 from the documented fragment layouts.
+// cp.async is as late and as early as the PTX ISA allows: at issue the destination is filled with a poison pattern
+// (the hardware may write it at any time until the wait), and the data (or the zero fill) lands only when the issuing
+// thread's cp.async.wait_group retires its group; so a read before the wait + barrier that publish a stage, and a
+// load into a stage another warp still reads, both give wrong results here. Misaligned 8- and 16-byte accesses (int2,
+// uint4, cp.async) abort with "misaligned address", as they fault on the GPU.
 
 #pragma once
 
@@ -31,14 +36,46 @@
 struct dim3 {
     unsigned x = 1, y = 1, z = 1;
 };
-struct uint4 {
+
+[[noreturn]] inline void emu_misaligned(const void* p, unsigned bytes)
+{
+    std::fprintf(stderr, "host emulation: misaligned address %p for a %u-byte access\n", p, bytes);
+    std::abort();
+}
+inline void emu_check_aligned(const void* p, unsigned bytes)
+{
+    if (reinterpret_cast<std::uintptr_t>(p) % bytes) emu_misaligned(p, bytes);
+}
+
+// The CUDA vector types with their alignment; a copy from or into memory checks it, as the GPU's vector access does.
+struct alignas(16) uint4 {
     unsigned x, y, z, w;
+    uint4() = default;
+    uint4(unsigned x_, unsigned y_, unsigned z_, unsigned w_) : x(x_), y(y_), z(z_), w(w_) {}
+    uint4(const uint4& o) : x(o.x), y(o.y), z(o.z), w(o.w) { emu_check_aligned(&o, 16); }
+    uint4& operator=(const uint4& o)
+    {
+        emu_check_aligned(this, 16);
+        emu_check_aligned(&o, 16);
+        x = o.x, y = o.y, z = o.z, w = o.w;
+        return *this;
+    }
 };
-inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return uint4{x, y, z, w}; }
-struct int2 {
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return uint4(x, y, z, w); }
+struct alignas(8) int2 {
     int x, y;
+    int2() = default;
+    int2(int x_, int y_) : x(x_), y(y_) {}
+    int2(const int2& o) : x(o.x), y(o.y) { emu_check_aligned(&o, 8); }
+    int2& operator=(const int2& o)
+    {
+        emu_check_aligned(this, 8);
+        emu_check_aligned(&o, 8);
+        x = o.x, y = o.y;
+        return *this;
+    }
 };
-inline int2 make_int2(int x, int y) { return int2{x, y}; }
+inline int2 make_int2(int x, int y) { return int2(x, y); }
 
 inline dim3 threadIdx;  // of the fiber that runs now
 inline dim3 blockIdx;
@@ -62,8 +99,14 @@ inline int __popc(unsigned v) { return __builtin_popcount(v); }
 struct EmuBarrier {
     unsigned expected = 0, count = 0, gen = 0;
 };
+struct EmuCopy {  // a cp.async in flight: 16 bytes read at issue, written to dst when its group retires
+    unsigned* dst;
+    unsigned data[4];
+};
 struct EmuFiber {
     ucontext_t ctx;  // only to start the fiber on its own stack
+    std::vector<EmuCopy> open;  // cp.async issued since the last commit_group
+    std::vector<std::vector<EmuCopy>> groups;  // committed groups, oldest first
     std::jmp_buf jb;
     bool started = false;
     dim3 tid;
@@ -140,18 +183,38 @@ inline T __shfl_xor_sync(unsigned, T v, int mask)
 
 // ---- replacements for the inline PTX of bmma_gemm.cu (guarded there by BNN_HOST_EMULATION)
 
+constexpr unsigned EMU_POISON = 0xA5C3E10Fu;  // what a stage holds between a cp.async and its wait
+
+inline EmuFiber& emu_fiber() { return emu_block->fibers[emu_block->current]; }
+
 inline void cp_async16(unsigned* smem, const unsigned* gmem, bool valid)
 {
-    if (valid)
-        std::memcpy(smem, gmem, 16);
-    else
-        std::memset(smem, 0, 16);
+    emu_check_aligned(smem, 16);
+    emu_check_aligned(gmem, 16);
+    EmuCopy c{smem, {0u, 0u, 0u, 0u}};
+    if (valid) std::memcpy(c.data, gmem, 16);
+    for (int i = 0; i < 4; ++i) smem[i] = EMU_POISON;
+    emu_fiber().open.push_back(c);
 }
-inline void cp_async_commit() {}
-inline void cp_async_wait_all_but_one() {}
-inline void cp_async_wait_all() {}
+inline void cp_async_commit()
+{
+    EmuFiber& f = emu_fiber();
+    f.groups.push_back(std::move(f.open));
+    f.open.clear();
+}
+// cp.async.wait_group N: retire this thread's oldest committed groups until at most N are in flight.
+inline void emu_cp_async_wait(std::size_t n)
+{
+    EmuFiber& f = emu_fiber();
+    while (f.groups.size() > n) {
+        for (const EmuCopy& c : f.groups.front()) std::memcpy(c.dst, c.data, 16);
+        f.groups.erase(f.groups.begin());
+    }
+}
+inline void cp_async_wait_all_but_one() { emu_cp_async_wait(1); }
+inline void cp_async_wait_all() { emu_cp_async_wait(0); }
 template <int N>
-inline void cp_async_wait() {}
+inline void cp_async_wait() { emu_cp_async_wait(N); }
 
 // The m16n8 mma shapes the kernels use share one fragment layout of 32-bit words (PTX ISA, lane = 4 * g + t):
 // A row g word t = a0 of lane (g, t), row g+8 word t = a1, row g word t+4 = a2, row g+8 word t+4 = a3;

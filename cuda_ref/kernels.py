@@ -73,6 +73,33 @@ def _grid(total: int, threads: int = THREADS) -> tuple[int]:
     return (max(1, (total + threads - 1) // threads),)
 
 
+def _address(x: cp.ndarray) -> int:
+    """Device address of an array's first element (a host address for the numpy arrays of the CPU emulation)."""
+    ptr = getattr(x.data, "ptr", None)  # cupy's MemoryPointer; numpy's .data is a memoryview
+    return x.ctypes.data if ptr is None else ptr
+
+
+def _check_outputs(m: int, n: int, ldo: int, kernel_name: str, acc_out: cp.ndarray | None,
+                   bits_out: cp.ndarray | None, scores_out: cp.ndarray | None) -> None:
+    """The output buffers a fused matmul writes: C-contiguous, of the right type and size, and (tensor-core
+    kernels, even N) 8-byte aligned, since those store two adjacent int32 values as one 8-byte word."""
+    for what, x in (("acc_out", acc_out), ("scores_out", scores_out)):
+        if x is None:
+            continue
+        if x.dtype != cp.int32 or not x.flags.c_contiguous or x.size < m * n:
+            raise BnnError(f"{what} must be a C-contiguous int32 array of at least m * n = {m * n} values, got "
+                           f"{x.dtype} {x.shape}")
+        if kernel_name in TENSOR_CORE_TILES and n % 2 == 0 and _address(x) % 8:
+            raise BnnError(f"{what} must be 8-byte aligned for the tensor-core kernels with an even n={n} (they "
+                           "store int32 pairs as one 8-byte word); pass a freshly allocated array")
+    if bits_out is not None:
+        if ldo < words32(n):
+            raise BnnError(f"ldo={ldo} words cannot hold n={n} output bits per row (at least {words32(n)})")
+        if bits_out.dtype != cp.uint32 or not bits_out.flags.c_contiguous or bits_out.size < m * ldo:
+            raise BnnError(f"bits_out must be a C-contiguous uint32 array of at least m * ldo = {m * ldo} words, "
+                           f"got {bits_out.dtype} {bits_out.shape}")
+
+
 def _dummy() -> cp.ndarray:
     """A valid 1-element buffer for kernel pointer arguments the chosen flags never touch."""
     return cp.zeros(1, dtype=cp.int32)
@@ -270,6 +297,7 @@ def gemm(a: cp.ndarray, b: cp.ndarray, *, m: int, n: int, ld: int, planes: int, 
         raise BnnError(f"packed rows must be a multiple of 4 words, got ld={ld}")
     if a.shape[1] != planes * ld or b.shape[1] != ld or a.shape[0] < m or b.shape[0] < n:
         raise BnnError(f"operand shapes {a.shape} x {b.shape} do not match m={m} n={n} ld={ld} planes={planes}")
+    _check_outputs(m, n, ldo, kernel_name, acc_out, bits_out, scores_out)
     flags = (FLAG_ACC if acc_out is not None else 0) | (FLAG_BITS if bits_out is not None else 0) | \
             (FLAG_SCORES if scores_out is not None else 0)
     dummy = _dummy()
@@ -281,6 +309,10 @@ def gemm(a: cp.ndarray, b: cp.ndarray, *, m: int, n: int, ld: int, planes: int, 
     if kernel_name in TENSOR_CORE_TILES and order == "n":
         flags |= FLAG_N_FAST
         grid = (grid[0] * grid[1],)
+    if grid[0] > 2 ** 31 - 1 or grid[1:] > (65535,):  # CUDA's grid limits (x, y)
+        raise BnnError(f"m={m} x n={n} needs a grid of {grid} blocks, past CUDA's limits (2^31 - 1 along x, 65,535 "
+                       "along y): split the matmul"
+                       + (" or use order='n'" if kernel_name in TENSOR_CORE_TILES and len(grid) == 2 else ""))
     tail = (_I32(flags), dummy if acc_out is None else acc_out, dummy if thr is None else thr,
             dummy if bits_out is None else bits_out, _I32(ldo), _I32(score_scale),
             dummy if score_off is None else score_off, dummy if scores_out is None else scores_out)

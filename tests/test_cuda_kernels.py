@@ -302,3 +302,151 @@ def test_float_naive_baseline(backend, K) -> None:
         b = rng.choice([-1.0, 1.0], (n, k)).astype(np.float32)
         got = cp.asnumpy(K.float_naive_matmul(cp.asarray(a), cp.asarray(b)))
         assert np.array_equal(got, a @ b.T), (m, n, k)
+
+
+@pytest.mark.parametrize("kernel_name", BINARY_TILES)
+def test_block_orders_agree_with_golden(backend, K, kernel_name) -> None:
+    """Both block orders on shapes where neither m nor n is a multiple of the tile: bits rows, and 8 pixel bit planes
+    with K not a multiple of the stage width (784 bits = 25 words in rows of 28: a half-empty last stage per plane)."""
+    if not backend.tensor_cores:
+        pytest.skip(f"no binary tensor cores: {STATUS.reason}")
+    cp = backend.cp
+    rng = np.random.default_rng(11)
+    m, n = 263, 130
+    for k, planes in ((1000, 1), (784, 8)):
+        w = pack_bits(_bits(rng, n, k))
+        if planes == 1:
+            x = pack_bits(_bits(rng, m, k))
+            a, want = K.upload_bits(x, k), golden.xnor_popcount(x, w, k)
+        else:
+            pixels = rng.integers(0, 256, (m, k), dtype=np.uint8)
+            layer = Layer("dense", "pixels", "bits", (k,), n, w, thresholds=np.zeros(n, np.int64))
+            a, want = K.pack_planes(cp.asarray(pixels)), golden.layer_accumulators(layer, pixels)
+        for order in ("n", "m"):
+            got = K.xnor_matmul(a, K.upload_bits(w, k), k, planes=planes, kernel_name=kernel_name, order=order)
+            assert np.array_equal(cp.asnumpy(got), want), (k, planes, order)
+    pixels = rng.integers(0, 256, (m, 784), dtype=np.uint8)
+    w = pack_bits(_bits(rng, n, 784))
+    layer = Layer("dense", "pixels", "bits", (784,), n, w, thresholds=np.zeros(n, np.int64))
+    a8 = K.gather_bytes(cp.asarray(pixels.reshape(m, 1, 784, 1)), kernel_hw=(1, 784))
+    got = K.int8_matmul(a8, K.upload_signs_i8(w, 784), kernel_name=K.int8_partner(kernel_name), order="m")
+    assert np.array_equal(cp.asnumpy(got), golden.layer_accumulators(layer, pixels))
+
+
+@pytest.mark.parametrize("n", [6, 7])
+def test_misaligned_outputs(backend, K, n) -> None:
+    """The tensor-core epilogue stores int32 pairs as 8-byte words when n is even: an output 4 bytes off an 8-byte
+    boundary would fault on the GPU, so gemm refuses it in one line; odd n (4-byte stores) works from any int32
+    address. Outputs too small, of the wrong type or with too few words per row are refused too."""
+    from bnn_hw.errors import BnnError
+
+    if not backend.tensor_cores:
+        pytest.skip(f"no binary tensor cores: {STATUS.reason}")
+    cp = backend.cp
+    m, k = 5, 100
+    rng = np.random.default_rng(n)
+    x, w = pack_bits(_bits(rng, m, k)), pack_bits(_bits(rng, n, k))
+    a, b = K.upload_bits(x, k), K.upload_bits(w, k)
+    ld = K.row_words(k)
+    colc, roww = K.corrections(a, b, k, ld, 1, "bmma")
+    args = dict(m=m, n=n, ld=ld, planes=1, kernel_name="bmma", colc=colc, roww=roww)
+    buf = cp.zeros(m * n + 2, dtype=cp.int32)
+    off = 1 if K._address(buf) % 8 == 0 else 0  # an int32 array whose first value is 4 bytes off 8-byte alignment
+    out = buf[off:off + m * n].reshape(m, n)
+    assert K._address(out) % 8 == 4
+    for what in ("acc_out", "scores_out"):
+        extra = {"score_off": cp.zeros(n, dtype=cp.int32)} if what == "scores_out" else {}
+        if n % 2 == 0:
+            with pytest.raises(BnnError, match=f"{what} must be 8-byte aligned"):
+                K.gemm(a, b, **args, **{what: out}, **extra)
+        else:
+            out[...] = -1
+            K.gemm(a, b, **args, **{what: out}, **extra)
+            assert np.array_equal(cp.asnumpy(out), golden.xnor_popcount(x, w, k)), what  # scores: scale 1, off 0
+    with pytest.raises(BnnError, match="acc_out must be a C-contiguous int32"):
+        K.gemm(a, b, **args, acc_out=cp.zeros((m, n - 1), dtype=cp.int32))
+    with pytest.raises(BnnError, match="acc_out must be a C-contiguous int32"):
+        K.gemm(a, b, **args, acc_out=cp.zeros((m, n), dtype=cp.int64))
+    thr = cp.zeros(n, dtype=cp.int32)
+    with pytest.raises(BnnError, match="cannot hold"):
+        K.gemm(a, b, **args, thr=thr, bits_out=cp.zeros((m, 4), dtype=cp.uint32), ldo=0)
+    with pytest.raises(BnnError, match="bits_out must be"):
+        K.gemm(a, b, **args, thr=thr, bits_out=cp.zeros((m - 1, 4), dtype=cp.uint32), ldo=4)
+
+
+def test_grid_limits_are_refused_in_one_line(backend, K) -> None:
+    """Order "m" puts the column tiles on gridDim.y (at most 65,535): n past 65,535 * 128 cannot launch; order "n"
+    (one-dimensional grid) can."""
+    from bnn_hw.errors import BnnError
+
+    if not backend.tensor_cores:
+        pytest.skip(f"no binary tensor cores: {STATUS.reason}")
+    cp = backend.cp
+    n = 65536 * 128
+    b = getattr(cp, "broadcast_to", np.broadcast_to)(cp.zeros((1, 4), dtype=cp.uint32), (n, 4))  # no memory
+    a, small = cp.zeros((1, 4), dtype=cp.uint32), cp.zeros(1, dtype=cp.int32)
+    with pytest.raises(BnnError, match="past CUDA's limits .* or use order='n'"):
+        K.gemm(a, b, m=1, n=n, ld=4, planes=1, kernel_name="bmma", colc=small, roww=small, order="m")
+
+
+CP_ASYNC_PROBE = r"""
+extern "C" __global__ void cp_async_probe(const unsigned* src, unsigned* out)
+{
+    __shared__ __align__(16) unsigned s[2][4];
+    cp_async16(s[0], src, true);
+    cp_async_commit();
+    cp_async16(s[1], src + 4, false);  // zero fill
+    cp_async_commit();
+    out[0] = s[0][0];  // in flight: not yet the data
+    cp_async_wait<1>();
+    out[1] = s[0][0];  // group 0 landed
+    out[2] = s[1][0];  // group 1 still in flight
+    cp_async_wait<0>();
+    out[3] = s[1][0];
+}
+EMU_EXPORT(cp_async_probe)
+"""
+
+
+def test_emulated_cp_async_lands_at_its_wait(tmp_path) -> None:
+    """The CPU emulation's cp.async is adversarial: the destination holds poison from the copy until the issuing
+    thread's wait_group retires its group, so a kernel that reads a stage too early fails its golden test here."""
+    import ctypes
+    import subprocess
+
+    cxx = emulator.compiler()
+    if cxx is None:
+        pytest.skip("no g++ for the CPU emulation of the kernels")
+    src = tmp_path / "probe.cpp"
+    src.write_text(f'#include "{emulator.HEADER}"\n' + CP_ASYNC_PROBE)
+    lib = tmp_path / "probe.so"
+    subprocess.run([cxx, "-std=c++20", "-O1", "-U_FORTIFY_SOURCE", "-shared", "-fPIC", "-DBNN_HOST_EMULATION",
+                    "-o", str(lib), str(src)], check=True)
+    fn = emulator.EmulatedKernel(ctypes.CDLL(str(lib)).emu_cp_async_probe, "cp_async_probe")
+    data = np.arange(7, 15, dtype=np.uint32)
+    out = np.zeros(4, dtype=np.uint32)
+    fn((1,), (32,), (data, out))
+    poison = 0xA5C3E10F
+    assert out.tolist() == [poison, 7, poison, 0]
+
+
+def test_emulation_catches_a_pipeline_that_waits_too_little(tmp_path) -> None:
+    """A three-stage pipeline that waits for one group too few reads stages before they land: the emulated kernel
+    must then disagree with the golden model (so the passing tests above do check the pipeline's waits)."""
+    if emulator.compiler() is None:
+        pytest.skip("no g++ for the CPU emulation of the kernels")
+    from cuda_ref._device import source_path
+
+    text = source_path("bmma_gemm").read_text()
+    broken = text.replace("cp_async_wait<STAGES - 2>();", "cp_async_wait<STAGES - 1>();")
+    assert broken != text
+    path = tmp_path / "bmma_gemm.cu"
+    path.write_text(broken)
+    _, K, _ = emulator.load(tmp_path / "lib", sources={"bmma_gemm": path})
+    rng = np.random.default_rng(12)
+    m, n, k = 40, 24, 2000
+    x, w = pack_bits(_bits(rng, m, k)), pack_bits(_bits(rng, n, k))
+    want = golden.xnor_popcount(x, w, k)
+    assert np.array_equal(K.xnor_matmul(K.upload_bits(x, k), K.upload_bits(w, k), k, kernel_name="bmma"), want)
+    got = K.xnor_matmul(K.upload_bits(x, k), K.upload_bits(w, k), k, kernel_name="bmma_v3")
+    assert not np.array_equal(got, want)
