@@ -7,7 +7,8 @@ On a CUDA GPU it measures, in one short run:
   (int32 accumulators out), the paper MLP's 4096 x 4096 bits layer and its 784 x 4096 pixel layer at batch 65,536
   (threshold fused, bits out); each result is compared with the tiled CUDA-core kernel's, bit for bit;
 - whether Nsight Compute (ncu) is installed. `--once TILE` instead launches TILE once (no warm-up launch) on the
-  4096 x 4096 layer at batch 65,536 (bits out) and once on 8192^3 (int32 accumulators out), for a profiler:
+  4096 x 4096 layer at batch 65,536 (bits out) and once on 8192^3 (int32 accumulators out), for a profiler (an 8-bit
+  `imma*` tile: once on the 784 x 4096 pixel layer at batch 65,536); the tiled CUDA-core reference runs too:
 
     python benchmarks/gpu_probe.py [--tiles bmma,bmma_v3] [--repeats 10] [-o runs/probe.json]
     ncu -k regex:'^bmma_gemm$' -c 2 --section SpeedOfLight --section WarpStateStats \
@@ -113,19 +114,27 @@ def main(argv: list[str] | None = None) -> int:
     if not status:
         print(f"gpu_probe: nothing measured: {status.reason}")
         return 1
-    if args.once:
-        rng = np.random.default_rng(0)
-        probe_shape(65536, 4096, 4096, False, False, [args.once], 1, rng, orders=("n",), warmup=0)
-        probe_shape(8192, 8192, 8192, False, True, [args.once], 1, rng, orders=("n",), warmup=0)
-        return 0
     import cupy as cp
 
     from cuda_ref import kernels as K
     from cuda_ref.bench_gpu import device_info
 
+    tiles = [args.once] if args.once else [t for t in args.tiles.split(",") if t] or list(K.TENSOR_CORE_TILES)
+    unknown = [t for t in tiles if t not in K.TENSOR_CORE_TILES]
+    if unknown:
+        print(f"gpu_probe: unknown tile {', '.join(unknown)}; choose from {', '.join(K.TENSOR_CORE_TILES)}")
+        return 2
+    if args.once:
+        rng = np.random.default_rng(0)
+        if args.once in K.INT8_TENSOR_CORE:  # pixel rows only
+            probe_shape(65536, 4096, 784, True, False, tiles, 1, rng, orders=("n",), warmup=0)
+        else:
+            probe_shape(65536, 4096, 4096, False, False, tiles, 1, rng, orders=("n",), warmup=0)
+            probe_shape(8192, 8192, 8192, False, True, tiles, 1, rng, orders=("n",), warmup=0)
+        return 0
+
     dev = device_info()
     record: dict = {"device": dev, "ceilings_by_warps_per_sm": probe_peaks(dev["sms"], args.repeats), "tiles": {}}
-    tiles = [t for t in args.tiles.split(",") if t] or list(K.TENSOR_CORE_TILES)
     rng = np.random.default_rng(0)
     shapes = {"matmul 8192^3 (acc out)": (8192, 8192, 8192, False, True),
               "bits 4096->4096 @65536": (65536, 4096, 4096, False, False),

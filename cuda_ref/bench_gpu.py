@@ -466,11 +466,19 @@ def bench_gpu(work: Workload, *, mlps: list[tuple[int, ...]], matmul_size: int =
             value = max((v for v in value.values() if v is not None), default=None)
         met[key] = {"target": target, "measured": value, "met": value is not None and value >= target}
     record["targets"] = met
-    record["bit_exact"] = all(v.get("bit_exact", True) for v in mm.values() if isinstance(v, dict)) \
+    record["bit_exact"] = overall_bit_exact(record)
+    return record
+
+
+def overall_bit_exact(record: dict[str, Any]) -> bool:
+    """Every checked result of a record agrees: the 8192^3 matmul (each kernel and the layer form), every MLP layer
+    (each tile, both block orders, against the tiled kernel's bits) and every whole-network run."""
+    return all(v.get("bit_exact", True) for v in record["matmul"].values() if isinstance(v, dict)) \
+        and all(v.get("equals_tiled", True) for layer in record["layers"] for v in layer.values()
+                if isinstance(v, dict)) \
         and all(v.get("golden_mismatches", 0) == 0 and v.get("equals_first_kernel", True)
                 for net in record["networks"] for b in net["batches"].values()
                 for key, v in b.items() if key.startswith("cuda_ref"))
-    return record
 
 
 def summary(record: dict[str, Any]) -> list[str]:

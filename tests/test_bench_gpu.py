@@ -51,3 +51,23 @@ def test_summary_of_a_record() -> None:
     text = "\n".join(bench_gpu.summary(record))
     assert "not run: nope" in text and "NOT met" in text and "bit-exact overall: yes" in text
 
+
+
+def test_overall_bit_exactness_covers_every_check() -> None:
+    """One wrong layer result (any tile, either block order), matmul result or network run makes the record not
+    bit-exact."""
+    def record() -> dict:
+        return {"matmul": {"m": 8192, "bmma": {"bit_exact": True}, "bmma+bits": {"bit_exact": True}},
+                "layers": [{"k": 784, "tiled": {"seconds": 1.0}, "bmma@m": {"equals_tiled": True}}],
+                "networks": [{"batches": {"256": {"cuda_ref_bmma": {"golden_mismatches": 0,
+                                                                     "equals_first_kernel": True}}}}]}
+
+    assert bench_gpu.overall_bit_exact(record())
+    for path in (("matmul", "bmma+bits", "bit_exact"), ("layers", 0, "bmma@m", "equals_tiled"),
+                 ("networks", 0, "batches", "256", "cuda_ref_bmma", "equals_first_kernel")):
+        bad = record()
+        node = bad
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = False
+        assert not bench_gpu.overall_bit_exact(bad), path
