@@ -24,7 +24,8 @@
 // tiles per warp; every instance uses 64 x 64 per warp (4 x 8 mma tiles, 128 int32 accumulators per thread: 8 warps
 // per SM by registers, which on an H100 already reaches 98 % of the mma.sync ceiling; 64 x 32 warp tiles with twice
 // the warps were slower, benchmarks/RESULTS.md run 6). K is consumed BKW words per stage (BKW / 8 mma k-steps)
-// through a two-stage cp.async pipeline; out-of-range rows and words are zero-filled by cp.async (src-size 0).
+// through a cp.async pipeline of STAGES stages (two; three for `_v3`); out-of-range rows and words are zero-filled by
+// cp.async (src-size 0).
 // Shared rows are LDS = BKW + 4 words apart so the fragment reads (lane = 4 * g + t reads word t of row g) hit 32
 // distinct banks. Instances: 128 x 128 with 16 words per stage (`bmma_gemm`, `imma_gemm`) and 256 x 128 with 8 words
 // per stage (`bmma_gemm_256`, `imma_gemm_256`: more reuse of each loaded word, one k-step per barrier); both stay
@@ -338,8 +339,9 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
     }
 
     if (flags & (FLAG_ACC | FLAG_SCORES)) {
-        // Thread t holds columns 2t, 2t+1: with n even they are one aligned 8-byte pair (full 32-byte sectors per row
-        // of a warp store instead of two half-filled ones).
+        // Thread t holds columns 2t, 2t+1: with n even they are one 8-byte pair (aligned when the output is, which
+        // kernels.gemm checks), so the 4 threads of a row write 32 contiguous bytes per mma tile (whole 32-byte
+        // sectors when n % 8 == 0, otherwise spread over two).
         const bool pairs = n % 2 == 0;
 #pragma unroll
         for (int mi = 0; mi < MI; ++mi)
@@ -420,7 +422,8 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
                                    score_scale, score_off, scores_out);                                              \
     }
 
-// name, 8-bit, warps along M, warps along N, mma tiles per warp along M (16 rows) and N (8 columns), words per stage,, 128-bit fragment reads, pipeline stages
+// name, 8-bit, warps along M, warps along N, mma tiles per warp along M (16 rows) and N (8 columns), words per stage,
+// 128-bit fragment reads, pipeline stages, minimum resident blocks per SM (__launch_bounds__)
 // (keep in step with kernels.TENSOR_CORE_TILES and _device.KERNELS)
 BT_KERNEL(bmma_gemm, false, 2, 2, 4, 8, 16, false, 2, 1)
 BT_KERNEL(bmma_gemm_256, false, 4, 2, 4, 8, 8, false, 2, 1)
