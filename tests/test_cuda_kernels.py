@@ -63,6 +63,24 @@ def test_every_tile_is_tested(K) -> None:
     assert [K.int8_partner(name) for name in BINARY_TILES] == INT8_TILES
 
 
+def test_tile_table_matches_the_kernel_instances(K) -> None:
+    """kernels.TENSOR_CORE_TILES (block rows, columns and threads: the launch grid) against bmma_gemm.cu's BT_KERNEL
+    instances (WM x WN warps of MI x NI mma tiles of 16 x 8): a grid computed for another tile would launch idle
+    blocks or leave outputs unwritten."""
+    import re
+
+    from cuda_ref._device import KERNELS, source_path
+
+    text = source_path("bmma_gemm").read_text()
+    found = {}
+    for args in re.findall(r"^BT_KERNEL\(([^)]*)\)", text, flags=re.MULTILINE):
+        name, _, wm, wn, mi, ni, *_ = [x.strip() for x in args.split(",")]
+        wm, wn, mi, ni = map(int, (wm, wn, mi, ni))
+        found[name] = (wm * mi * 16, wn * ni * 8, wm * wn * 32)
+    assert {fn: rest for fn, *rest in K.TENSOR_CORE_TILES.values()} == {fn: list(t) for fn, t in found.items()}
+    assert set(found) == set(KERNELS["bmma_gemm"])
+
+
 def _bits(rng: np.random.Generator, rows: int, k: int) -> np.ndarray:
     return rng.random((rows, k)) < 0.5
 
