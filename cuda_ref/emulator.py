@@ -80,6 +80,8 @@ class EmulatedKernel:
         self.fn, self.name = fn, name
 
     def __call__(self, grid: tuple[int, ...], block: tuple[int, ...], args: tuple[Any, ...]) -> None:
+        if min(grid) < 1 or min(block) < 1:  # CUDA refuses such a launch (cudaErrorInvalidConfiguration)
+            raise AssertionError(f"{self.name}: invalid launch configuration grid={grid} block={block}")
         keep: list[Any] = []
         ptrs = (ctypes.c_void_p * len(args))()
         for i, arg in enumerate(args):

@@ -468,3 +468,18 @@ def test_emulation_catches_a_pipeline_that_waits_too_little(tmp_path) -> None:
     assert np.array_equal(K.xnor_matmul(K.upload_bits(x, k), K.upload_bits(w, k), k, kernel_name="bmma"), want)
     got = K.xnor_matmul(K.upload_bits(x, k), K.upload_bits(w, k), k, kernel_name="bmma_v3")
     assert not np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("kernel_name", ["tiled", "bmma", "imma"])
+def test_empty_batch_launches_nothing(backend, K, kernel_name) -> None:
+    """m = 0 rows (an empty batch) is a no-op, not a CUDA launch error of an empty grid."""
+    cp = backend.cp
+    if kernel_name != "tiled" and not backend.tensor_cores:
+        pytest.skip(f"no tensor cores: {STATUS.reason}")
+    a = cp.zeros((0, 4), dtype=cp.uint32)
+    b = cp.zeros((5, 4), dtype=cp.uint32)
+    acc = cp.zeros((0, 5), dtype=cp.int32)
+    colc = cp.zeros(5, dtype=cp.int32)
+    roww = cp.zeros(0, dtype=cp.int32)
+    K.gemm(a, b, m=0, n=5, ld=4, planes=1, kernel_name=kernel_name, colc=colc, roww=roww, acc_out=acc)
+    assert acc.shape == (0, 5)
