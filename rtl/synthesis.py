@@ -28,10 +28,16 @@ _XILINX_LUTRAM = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM12
 _LATCH = re.compile(r"(LD|LDCE|LDPE|\$dlatch|\$_DLATCH|SB_LATCH|TRELLIS_LATCH)", re.I)
 
 
-def _classify(target: str, counts: dict[str, int]) -> dict[str, int]:
+def _classify(target: str, counts: dict[str, int], design_modules: frozenset[str] | set[str] = frozenset()
+              ) -> dict[str, int]:
+    """Resource counts of one `stat` cell table. Instances of the design's own modules (`design_modules`: the kept
+    layer engines and PE arrays in their parents' tables) are hierarchy, not cells: their contents are counted in their
+    own module, so they are left out here (they used to land in "other")."""
     out = {"luts": 0, "lutram": 0, "ffs": 0, "bram36": 0.0, "bram_cells": 0, "carry": 0, "muxes": 0, "other": 0,
            "latches": 0}
     for cell, n in counts.items():
+        if cell in design_modules:
+            continue
         if cell.startswith("$") and "latch" not in cell.lower():
             out["other"] += n
             continue
@@ -152,15 +158,24 @@ def run_yosys(sources: list[Path], top: str, target: str, workdir: Path, *, keep
         msg = "".join(out_text).strip().splitlines()
         tail = next((m for m in reversed(msg) if m.strip()), "no message")
         raise BnnError(f"yosys failed for {target} ({tail.strip()}); full log: {log}")
-    data = json.loads(_clean_stat_json(stat.read_text()))
-    modules = {}
-    for name, info in data["modules"].items():
-        modules[name.lstrip("\\")] = _classify(target, {k.lstrip("\\"): v
-                                                        for k, v in info.get("num_cells_by_type", {}).items()})
-    total = _classify(target, {k.lstrip("\\"): v for k, v in data["design"]["num_cells_by_type"].items()})
+    modules, total = parse_stat(target, stat.read_text())
     if total["latches"]:
         raise BnnError(f"synthesis produced {total['latches']} latches (log: {log}); this is a generator bug")
     return {"modules": modules, "total": total, "log": str(log)}
+
+
+def parse_stat(target: str, text: str) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """Yosys `stat -json` output -> ({module: resource counts}, whole-design counts). A module's counts are its own
+    cells (instances of other design modules excluded); the design total is Yosys' hierarchical sum, which already
+    counts every instantiated module's cells once per instance and no instance cells."""
+    data = json.loads(_clean_stat_json(text))
+    names = {name.lstrip("\\") for name in data["modules"]}
+
+    def counts(info: dict) -> dict[str, int]:
+        return {k.lstrip("\\"): v for k, v in info.get("num_cells_by_type", {}).items()}
+
+    modules = {name.lstrip("\\"): _classify(target, counts(info), names) for name, info in data["modules"].items()}
+    return modules, _classify(target, counts(data["design"]), names)
 
 
 def _clean_stat_json(text: str) -> str:

@@ -116,3 +116,44 @@ def test_failed_place_and_route_exits_non_zero_with_one_line(build, capsys, monk
     _one_line_error(capsys, "place and route gave no Fmax (failed: ERROR: Unable to find a placement location")
     rep = json.loads((build / "synth_ice40.json").read_text())
     assert rep["pnr"]["fmax_mhz"] is None and "more than the" in rep["pnr"]["status"]
+
+
+# A top with two instances of a kept module, named as `bnn-hw rtl` names them (escaped identifiers).
+_KEPT_VERILOG = r"""
+module \bnn_top.layer0.array (input clk, input [5:0] a, output reg q);
+  always @(posedge clk) q <= ^a;
+endmodule
+module \bnn_top.layer0 (input clk, input [11:0] a, output q);
+  wire x, y;
+  \bnn_top.layer0.array u0 (.clk(clk), .a(a[5:0]), .q(x));
+  \bnn_top.layer0.array u1 (.clk(clk), .a(a[11:6]), .q(y));
+  assign q = x ^ y;
+endmodule
+module bnn_top (input clk, input [11:0] a, output q);
+  reg r;
+  wire x;
+  \bnn_top.layer0 layer0 (.clk(clk), .a(a), .q(x));
+  always @(posedge clk) r <= x & a[0];
+  assign q = r;
+endmodule
+"""
+
+
+@pytest.mark.parametrize("target", ["xilinx", "ice40"])
+def test_kept_module_instances_are_not_counted_as_cells(tmp_path, target):
+    """A kept submodule's instance in its parent's cell table is hierarchy: its cells are counted in its own module
+    (and once per instance in the total), so it is no "other" cell of the parent (it used to be one)."""
+    _yosys_or_skip()
+    from rtl.synthesis import run_yosys
+
+    src = tmp_path / "top.v"
+    src.write_text(_KEPT_VERILOG)
+    rep = run_yosys([src], "bnn_top", target, tmp_path, keep=["bnn_top.layer0", "bnn_top.layer0.array"])
+    mods = rep["modules"]
+    assert set(mods) == {"bnn_top", "bnn_top.layer0", "bnn_top.layer0.array"}
+    for name, counts in mods.items():
+        assert counts["other"] == 0, (name, counts)
+    assert mods["bnn_top.layer0.array"]["ffs"] == 1 and mods["bnn_top"]["ffs"] == 1
+    assert rep["total"]["ffs"] == 3 and rep["total"]["other"] == 0  # two array instances, one top register
+    assert rep["total"]["luts"] == (mods["bnn_top"]["luts"] + mods["bnn_top.layer0"]["luts"]
+                                    + 2 * mods["bnn_top.layer0.array"]["luts"])

@@ -278,3 +278,23 @@ def test_sweep_with_simulation_measures_the_predicted_cycles(model_file, tmp_pat
     (p,) = json.loads((tmp_path / "s" / "sweep.json").read_text())["points"]
     assert p["sim_mismatches"] == 0
     assert p["measured_cycles_per_image"] == p["cycles_per_image"]
+
+
+@needs_yosys
+def test_fast_flow_does_not_count_kept_instances_as_cells(tmp_path):
+    """The glue's and a layer engine's kept submodule instances are hierarchy, not "other" cells (as in `bnn-hw
+    synth`, tests/test_rtl_synth.py)."""
+    from bnn_hw.commands.sweep import _yosys_fast
+
+    (tmp_path / "bnn_top.v").write_text(
+        "module \\bnn_top.layer0.array (input clk, input [5:0] a, output reg q);\n"
+        "  always @(posedge clk) q <= ^a;\nendmodule\n"
+        "module \\bnn_top.layer0 (input clk, input [5:0] a, output q);\n"
+        "  \\bnn_top.layer0.array array (.clk(clk), .a(a), .q(q));\nendmodule\n"
+        "module bnn_top (input clk, input [5:0] a, output q);\n  reg r;\n  wire x;\n"
+        "  \\bnn_top.layer0 layer0 (.clk(clk), .a(a), .q(x));\n"
+        "  always @(posedge clk) r <= x & a[0];\n  assign q = r;\nendmodule\n")
+    manifest = {"top": "bnn_top", "verilog": ["bnn_top.v"], "layers": [{"index": 0}]}
+    rep = _yosys_fast(tmp_path, manifest, "xilinx", timeout=120)
+    assert rep["glue"]["other"] == 0 and rep["layers"]["0"]["other"] == 0, rep
+    assert rep["glue"]["ffs"] == 1 and rep["layers"]["0"]["ffs"] == 1 and rep["total"]["ffs"] == 2

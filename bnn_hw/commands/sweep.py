@@ -141,7 +141,7 @@ def block_roms(text: str) -> dict[str, list[tuple[str, int]]]:
 
 def _yosys_fast(build: Path, manifest: dict, target: str, timeout: float | None) -> dict[str, Any]:
     """The fast flow: `synth_<target>` split at block-RAM mapping, weight contents zeroed there (module docstring)."""
-    from rtl.synthesis import _classify, find_yosys
+    from rtl.synthesis import find_yosys, parse_stat
 
     exe = find_yosys()
     work = build / "synth_fast"
@@ -183,18 +183,7 @@ def _yosys_fast(build: Path, manifest: dict, target: str, timeout: float | None)
     if proc.returncode != 0:
         lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
         raise BnnError(f"yosys failed for {target} ({lines[-1].strip() if lines else 'no message'}); log: {log}")
-    text = (work / stat).read_text()
-    try:
-        from rtl.synthesis import _clean_stat_json  # Yosys 0.23 prints the nested-hierarchy table into the JSON
-
-        text = _clean_stat_json(text)
-    except ImportError:
-        pass
-    data = json.loads(text)
-    modules = {name.lstrip("\\"): _classify(target, {k.lstrip("\\"): v for k, v in
-                                                     info.get("num_cells_by_type", {}).items()})
-               for name, info in data["modules"].items()}
-    total = _classify(target, {k.lstrip("\\"): v for k, v in data["design"]["num_cells_by_type"].items()})
+    modules, total = parse_stat(target, (work / stat).read_text())  # the same reading as `bnn-hw synth`
     if total["latches"]:
         raise BnnError(f"synthesis produced {total['latches']} latches (log: {log}); this is a generator bug")
     layers = {}
