@@ -117,9 +117,9 @@ def test_an_interrupted_point_is_redone_from_its_verilog(swept, capsys, monkeypa
 
 
 def _same_resources(fast: dict, full: dict) -> None:
-    """Equal counts, except that LUTs may differ by Yosys/ABC noise (< 1 %): the flows create different numbers of
-    internal objects, so automatically named cells are named and ordered differently, which moves ABC's result by a
-    few LUTs (flipping one bit of a block RAM's contents, which no logic reads, moves it as much)."""
+    """Equal counts, except that LUTs may differ by ABC noise (< 1 % here): ABC gets the same glue netlist from both
+    flows, but `$readmemh` changes how many objects Yosys' front end creates, so automatically named cells are named
+    and ordered differently, and ABC's result depends on its input order (docs/rtl.md, "How exact the numbers are")."""
     assert {"luts", "ffs", "carry"} <= set(fast)
     for key, value in fast.items():  # the resource counts (`bnn-hw synth` adds lanes and LUTs per lane per layer)
         if key == "luts":

@@ -18,9 +18,11 @@ Two synthesis flows report the same per-layer resources:
   elaborates one mapping template per distinct block (minutes for the default MLP). Threshold and other memories
   keep their contents.
   Flip-flops, carries, block RAMs and every layer's LUTs come out identical; the top-level glue's LUTs differ (by
-  0.04-3.8 % of the whole design in the measured cases, benchmarks/RESULTS.md "## Sweep"): the flows create different
-  numbers of internal objects, so automatically named cells are ordered differently and ABC lands elsewhere. Compare
-  points within one flow; quote `--flow full`. `tests/test_sweep.py` compares the two flows.
+  0.04-3.8 % of the whole design in the measured cases, benchmarks/RESULTS.md "## Sweep"). Both flows hand ABC the
+  same glue netlist, but `$readmemh` makes Yosys' front end create a different number of objects, so the glue's
+  automatically numbered cells are named, hence ordered, differently, and ABC's result depends on the order of its
+  inputs (the 8x16 demo MLP's glue: 585-842 ABC LUTs over 60 orders of one netlist; docs/rtl.md). Compare points within
+  one flow; quote `--flow full`. `tests/test_sweep.py` compares the two flows.
 """
 
 from __future__ import annotations
