@@ -31,12 +31,14 @@ class _Converter:
         return ceil_div(self.total, self.ni)
 
     def valid(self, up_valid: bool) -> bool:
-        return self.cnt >= self.no
+        return up_valid if self.ni == self.no else self.cnt >= self.no  # equal widths: a pass-through
 
     def ready(self, down_ready: bool) -> bool:
-        return self.cnt <= self.no
+        return down_ready if self.ni == self.no else self.cnt <= self.no
 
     def step(self, cycle: int, accept: bool, emit: bool) -> None:
+        if self.ni == self.no:
+            return
         base = self.cnt - self.no if emit else self.cnt
         if accept:
             if self.beat == self.in_beats - 1:
