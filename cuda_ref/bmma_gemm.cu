@@ -374,8 +374,9 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
     }
 
     if (flags & FLAG_BITS) {
-        // Word w (0 .. NI / 4 - 1) of a warp row covers mma tiles ni = 4w .. 4w+3; thread t holds columns 2t, 2t+1 of each, at
-        // bit (ni % 4) * 8 + 2t + j. The 4 lanes of a group differ in lane bits 0..1: two xor-shuffles OR the word.
+        // Word w (0 .. NI / 4 - 1) of a warp row covers mma tiles ni = 4w .. 4w+3; thread t holds columns 2t, 2t+1
+        // of each, at bit (ni % 4) * 8 + 2t + j. The 4 lanes of a group differ in lane bits 0..1: two xor-shuffles OR
+        // the word.
         int th[NI][2];
 #pragma unroll
         for (int ni = 0; ni < NI; ++ni)
@@ -411,8 +412,8 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
     }
 }
 
-#define BT_KERNEL(NAME, INT8, WM, WN, MI, NI, BKW, VEC, STAGES, MIN_BLOCKS)                                                                            \
-    extern "C" __global__ void __launch_bounds__(WM * WN * 32, MIN_BLOCKS)                                                    \
+#define BT_KERNEL(NAME, INT8, WM, WN, MI, NI, BKW, VEC, STAGES)                                                                            \
+    extern "C" __global__ void __launch_bounds__(WM * WN * 32, 1)                                                    \
     NAME(const u32* __restrict__ a, const u32* __restrict__ b, int m, int n, int ld, int planes,                     \
          const int* __restrict__ roww, const int* __restrict__ colc, int flags, int* __restrict__ acc_out,          \
          const int* __restrict__ thr, u32* __restrict__ bits_out, int ldo, int score_scale,                          \
@@ -423,15 +424,17 @@ __device__ __forceinline__ void bt_gemm(const u32* __restrict__ a, const u32* __
     }
 
 // name, 8-bit, warps along M, warps along N, mma tiles per warp along M (16 rows) and N (8 columns), words per stage,
-// 128-bit fragment reads, pipeline stages, minimum resident blocks per SM (__launch_bounds__)
+// 128-bit fragment reads, pipeline stages. The `, 1` (at least one resident block per SM) in __launch_bounds__ is
+// what every timing in benchmarks/RESULTS.md was measured with: without it nvcc 13 gives bmma_gemm 168 registers
+// instead of 214 (so three blocks per SM would fit), a different kernel, not yet timed on a GPU.
 // (keep in step with kernels.TENSOR_CORE_TILES and _device.KERNELS)
-BT_KERNEL(bmma_gemm, false, 2, 2, 4, 8, 16, false, 2, 1)
-BT_KERNEL(bmma_gemm_256, false, 4, 2, 4, 8, 8, false, 2, 1)
-BT_KERNEL(imma_gemm, true, 2, 2, 4, 8, 16, false, 2, 1)
-BT_KERNEL(imma_gemm_256, true, 4, 2, 4, 8, 8, false, 2, 1)
-BT_KERNEL(bmma_gemm_v, false, 2, 2, 4, 8, 16, true, 2, 1)
-BT_KERNEL(bmma_gemm_256v, false, 4, 2, 4, 8, 16, true, 2, 1)
-BT_KERNEL(imma_gemm_v, true, 2, 2, 4, 8, 16, true, 2, 1)
-BT_KERNEL(imma_gemm_256v, true, 4, 2, 4, 8, 16, true, 2, 1)
-BT_KERNEL(bmma_gemm_v3, false, 2, 2, 4, 8, 16, true, 3, 1)
-BT_KERNEL(imma_gemm_v3, true, 2, 2, 4, 8, 16, true, 3, 1)
+BT_KERNEL(bmma_gemm, false, 2, 2, 4, 8, 16, false, 2)
+BT_KERNEL(bmma_gemm_256, false, 4, 2, 4, 8, 8, false, 2)
+BT_KERNEL(imma_gemm, true, 2, 2, 4, 8, 16, false, 2)
+BT_KERNEL(imma_gemm_256, true, 4, 2, 4, 8, 8, false, 2)
+BT_KERNEL(bmma_gemm_v, false, 2, 2, 4, 8, 16, true, 2)
+BT_KERNEL(bmma_gemm_256v, false, 4, 2, 4, 8, 16, true, 2)
+BT_KERNEL(imma_gemm_v, true, 2, 2, 4, 8, 16, true, 2)
+BT_KERNEL(imma_gemm_256v, true, 4, 2, 4, 8, 16, true, 2)
+BT_KERNEL(bmma_gemm_v3, false, 2, 2, 4, 8, 16, true, 3)
+BT_KERNEL(imma_gemm_v3, true, 2, 2, 4, 8, 16, true, 3)

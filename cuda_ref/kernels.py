@@ -320,10 +320,7 @@ def gemm(a: cp.ndarray, b: cp.ndarray, *, m: int, n: int, ld: int, planes: int, 
         require()
         if colc is None:
             raise BnnError("the CUDA-core kernel needs its column corrections")
-        if m == 0 or n == 0:  # nothing to compute; an empty grid would be a CUDA launch error
-            return
-        kernel("xnor_gemm", "xnor_gemm_tiled")(grid, (256,), (a, b, _I32(m), _I32(n), _I32(ld), _I32(planes), colc)
-                                               + tail)
+        module, function, threads, head = "xnor_gemm", "xnor_gemm_tiled", 256, (colc,)
     elif kernel_name in TENSOR_CORE_TILES:
         require(tensor_cores=True)
         function, _, _, threads = TENSOR_CORE_TILES[kernel_name]
@@ -331,13 +328,12 @@ def gemm(a: cp.ndarray, b: cp.ndarray, *, m: int, n: int, ld: int, planes: int, 
             raise BnnError("the binary tensor-core kernels need the row weights and column corrections")
         if kernel_name in INT8_TENSOR_CORE and planes != 1:
             raise BnnError("the 8-bit tensor-core kernels take pixel bytes (planes=1), not bit planes")
-        if m == 0 or n == 0:
-            return
-        kernel("bmma_gemm", function)(grid, (threads,), (a, b, _I32(m), _I32(n), _I32(ld), _I32(planes),
-                                                         dummy if roww is None else roww,
-                                                         dummy if colc is None else colc) + tail)
+        module, head = "bmma_gemm", (dummy if roww is None else roww, dummy if colc is None else colc)
     else:
         raise BnnError(f"unknown fused kernel {kernel_name!r}; choose tiled, {', '.join(TENSOR_CORE_TILES)}")
+    if m == 0 or n == 0:  # nothing to compute; an empty grid would be a CUDA launch error
+        return
+    kernel(module, function)(grid, (threads,), (a, b, _I32(m), _I32(n), _I32(ld), _I32(planes), *head) + tail)
 
 
 def naive_matmul(a: cp.ndarray, b: cp.ndarray, k: int) -> cp.ndarray:

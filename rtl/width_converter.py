@@ -56,8 +56,15 @@ class WidthConverter(wiring.Component):
         beat = Signal(range(max(self.in_beats, 2)))
         last_beat = Signal()
         m.d.comb += last_beat.eq(beat == self.in_beats - 1)
+        # Elements of the incoming beat; the last beat of a vector has its spare slots forced to zero.
+        data = Signal(ni * eb)
+        if self.last_elems == ni:
+            m.d.comb += data.eq(self.i.payload)
+        else:
+            keep = Const((1 << (self.last_elems * eb)) - 1, ni * eb)
+            m.d.comb += data.eq(Mux(last_beat, self.i.payload & keep, self.i.payload))
         if ni == no:
-            return self._pass_through(m, beat, last_beat)
+            return self._pass_through(m, beat, last_beat, data)
         g = math.gcd(ni, no)
         cap = no + _ceil_to(ni, no)  # most elements ever held (see the accept rule below)
         buf = Signal(cap * eb)
@@ -73,13 +80,6 @@ class WidthConverter(wiring.Component):
             self.i.ready.eq(cnt <= no),
             accept.eq(self.i.valid & self.i.ready),
         ]
-        # Elements of the incoming beat; the last beat of a vector has its spare slots forced to zero.
-        data = Signal(ni * eb)
-        if self.last_elems == ni:
-            m.d.comb += data.eq(self.i.payload)
-        else:
-            keep = Const((1 << (self.last_elems * eb)) - 1, ni * eb)
-            m.d.comb += data.eq(Mux(last_beat, self.i.payload & keep, self.i.payload))
         shifted = Signal(cap * eb)
         base = Signal(range(cap + 1))  # where the new beat goes: always a multiple of gcd(in, out)
         m.d.comb += [
@@ -103,14 +103,10 @@ class WidthConverter(wiring.Component):
             m.d.sync += [buf.eq(shifted), cnt.eq(cnt - no)]
         return m
 
-    def _pass_through(self, m: Module, beat: Signal, last_beat: Signal) -> Module:
-        """Equal widths: beats go straight through; the last beat of a vector has its spare slots zeroed."""
-        payload = self.i.payload
-        if self.last_elems != self.in_elems:
-            keep = Const((1 << (self.last_elems * self.elem_bits)) - 1, self.in_elems * self.elem_bits)
-            payload = Mux(last_beat, self.i.payload & keep, self.i.payload)
+    def _pass_through(self, m: Module, beat: Signal, last_beat: Signal, data: Signal) -> Module:
+        """Equal widths: beats (`data`, spare slots of a last beat already zeroed) go straight through."""
         m.d.comb += [
-            self.o.payload.eq(payload),
+            self.o.payload.eq(data),
             self.o.valid.eq(self.i.valid),
             self.i.ready.eq(self.o.ready),
         ]
