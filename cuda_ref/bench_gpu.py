@@ -177,6 +177,12 @@ def _torch_baselines(sa: np.ndarray, sb: np.ndarray, dot_ref, repeats: int, whic
     return results
 
 
+def _both_orders(names: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """(record key, kernel, block order) of each tensor-core kernel in both orders: "bmma" (column tiles fastest, the
+    default) and "bmma@m" (row tiles fastest)."""
+    return [(name if order == "n" else f"{name}@m", name, order) for name in names for order in ("n", "m")]
+
+
 def bench_matmul(size: int, repeats: int, tensor_cores: bool, seed: int) -> dict[str, Any]:
     """M = N = K = size binary matmul: ours, naive, cuBLAS; accumulators compared bit for bit."""
     cp = _cp()
@@ -189,14 +195,12 @@ def bench_matmul(size: int, repeats: int, tensor_cores: bool, seed: int) -> dict
     macs = float(size) ** 3
     rec: dict[str, Any] = {"m": size, "n": size, "k": size, "macs": macs}
 
-    # tensor-core tiles in both block orders ("bmma": column tiles fastest, the default; "bmma@m": row tiles fastest)
-    kernels = ["naive", "tiled"] + ([f"{name}{suffix}" for name in K.BINARY_TENSOR_CORE for suffix in ("", "@m")]
-                                    if tensor_cores else [])
+    kernels = [("naive", "naive", "n"), ("tiled", "tiled", "n")] + \
+        (_both_orders(K.BINARY_TENSOR_CORE) if tensor_cores else [])
     outs = {}
-    for key in kernels:
-        name, _, order = key.partition("@")
+    for key, name, order in kernels:
 
-        def run(name=name, order=order or "n"):
+        def run(name=name, order=order):
             return K.xnor_matmul(a, b, size, kernel_name=name, order=order)
 
         naive = name == "naive"  # 35 ms a run on an H100: fewer repeats
@@ -208,7 +212,7 @@ def bench_matmul(size: int, repeats: int, tensor_cores: bool, seed: int) -> dict
     from bnn_hw.packing import pack_bits
 
     golden_acc = golden.xnor_popcount(pack_bits(_signs(ha[rows], size) > 0), pack_bits(_signs(hb, size) > 0), size)
-    for name in kernels:
+    for name in outs:
         same_as_naive = bool(cp.array_equal(outs[name], outs["naive"]))
         same_as_golden = bool(np.array_equal(cp.asnumpy(outs[name][cp.asarray(rows)]), golden_acc))
         rec[name].update(bit_exact=same_as_naive and same_as_golden, equals_naive=same_as_naive,
@@ -269,15 +273,12 @@ def bench_layer(k: int, n: int, batch: int, pixels: bool, repeats: int, tensor_c
     rec: dict[str, Any] = {"k": k, "n": n, "batch": batch, "input": "pixels" if pixels else "bits",
                            "macs": float(batch) * k * n}
     outs = {}
-    # tensor-core tiles in both block orders, as in bench_matmul ("name@m": row tiles fastest)
-    names = ["tiled"] + ([f"{name}{suffix}" for name in K.BINARY_TENSOR_CORE for suffix in ("", "@m")]
-                         if tensor_cores else [])
-    for key in names:
-        name, _, order = key.partition("@")
+    names = [("tiled", "tiled", "n")] + (_both_orders(K.BINARY_TENSOR_CORE) if tensor_cores else [])
+    for key, name, order in names:
         colc, _ = K.corrections(a, w, k, ld, planes, name)
         out = cp.zeros((batch, ldo), dtype=cp.uint32)
 
-        def launch(name=name, order=order or "n", colc=colc, out=out) -> None:
+        def launch(name=name, order=order, colc=colc, out=out) -> None:
             roww = K.row_weights(a, ld, planes) if name != "tiled" else None  # part of the layer's cost
             K.gemm(a, w, m=batch, n=n, ld=ld, planes=planes, kernel_name=name, colc=colc, roww=roww, thr=thr,
                    bits_out=out, ldo=ldo, order=order)
@@ -288,11 +289,10 @@ def bench_layer(k: int, n: int, batch: int, pixels: bool, repeats: int, tensor_c
     if pixels and tensor_cores:  # the 8-bit tensor-core path of pixel layers: bytes times int8 weights
         a8 = K.gather_bytes(cp.asarray(img.reshape(batch, 1, k, 1)), kernel_hw=(1, k))
         w8 = K.upload_signs_i8(cp.asnumpy(w), k)
-        for key in (f"{name}{suffix}" for name in K.INT8_TENSOR_CORE for suffix in ("", "@m")):
-            name, _, order = key.partition("@")
+        for key, name, order in _both_orders(K.INT8_TENSOR_CORE):
             out = cp.zeros((batch, ldo), dtype=cp.uint32)
 
-            def launch8(name=name, order=order or "n", out=out) -> None:
+            def launch8(name=name, order=order, out=out) -> None:
                 K.gemm(a8, w8, m=batch, n=n, ld=K.byte_words(k), planes=1, kernel_name=name, thr=thr, bits_out=out,
                        ldo=ldo, order=order)
 
