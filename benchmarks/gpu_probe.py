@@ -27,15 +27,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cuda_ref import available  # noqa: E402
+from bnn_hw.cuda_ref import available  # noqa: E402
 
 
 def probe_peaks(sms: int, repeats: int) -> dict:
     """mma.sync ceilings with 4, 8, 16 and 32 resident warps per SM (blocks of 4 warps, 8 chains per warp)."""
     import cupy as cp
-
-    from cuda_ref._device import kernel
-    from cuda_ref.bench_gpu import cuda_time
+    from bnn_hw.cuda_ref._device import kernel
+    from bnn_hw.cuda_ref.bench_gpu import cuda_time
 
     iters, threads, out = 16384, 128, {}
     for warps in (4, 8, 16, 32):
@@ -48,18 +47,30 @@ def probe_peaks(sms: int, repeats: int) -> dict:
             t = cuda_time(lambda fn=fn, grid=(blocks,), args=args: fn(grid, (threads,), args), repeats)
             row[name] = blocks * threads // 32 * iters * 8 * macs / t
         out[warps] = row
-        print(f"{warps:2d} warps/SM: bmma {row['bmma_peak'] / 1e12:7.0f} T bit-MAC/s, "
-              f"imma {row['imma_peak'] / 1e12:6.0f} T MAC/s", flush=True)
+        print(
+            f"{warps:2d} warps/SM: bmma {row['bmma_peak'] / 1e12:7.0f} T bit-MAC/s, "
+            f"imma {row['imma_peak'] / 1e12:6.0f} T MAC/s",
+            flush=True,
+        )
     return out
 
 
-def probe_shape(m: int, n: int, k: int, pixels: bool, acc: bool, tiles: list[str], repeats: int,
-                rng: np.random.Generator, orders: tuple[str, ...] = ("n", "m"), warmup: int = 2) -> dict:
+def probe_shape(
+    m: int,
+    n: int,
+    k: int,
+    pixels: bool,
+    acc: bool,
+    tiles: list[str],
+    repeats: int,
+    rng: np.random.Generator,
+    orders: tuple[str, ...] = ("n", "m"),
+    warmup: int = 2,
+) -> dict:
     """Every tile in both block orders on one shape; outputs compared with the tiled CUDA-core kernel's."""
     import cupy as cp
-
-    from cuda_ref import kernels as K
-    from cuda_ref.bench_gpu import _random_words, cuda_time
+    from bnn_hw.cuda_ref import kernels as K
+    from bnn_hw.cuda_ref.bench_gpu import _random_words, cuda_time
 
     ld = K.row_words(k)
     w = cp.asarray(_random_words(rng, n, k, ld))
@@ -79,12 +90,36 @@ def probe_shape(m: int, n: int, k: int, pixels: bool, acc: bool, tiles: list[str
     def run(name: str, order: str, out) -> None:
         outputs["acc_out" if acc else "bits_out"] = out
         if name in K.INT8_TENSOR_CORE:
-            K.gemm(a8, w8, m=m, n=n, ld=K.byte_words(k), planes=1, kernel_name=name, thr=thr, ldo=ldo, order=order,
-                   **outputs)
+            K.gemm(
+                a8,
+                w8,
+                m=m,
+                n=n,
+                ld=K.byte_words(k),
+                planes=1,
+                kernel_name=name,
+                thr=thr,
+                ldo=ldo,
+                order=order,
+                **outputs,
+            )
             return
         colc, roww = K.corrections(a, w, k, ld, planes, name)
-        K.gemm(a, w, m=m, n=n, ld=ld, planes=planes, kernel_name=name, colc=colc, roww=roww, thr=thr, ldo=ldo,
-               order=order, **outputs)
+        K.gemm(
+            a,
+            w,
+            m=m,
+            n=n,
+            ld=ld,
+            planes=planes,
+            kernel_name=name,
+            colc=colc,
+            roww=roww,
+            thr=thr,
+            ldo=ldo,
+            order=order,
+            **outputs,
+        )
 
     def fresh():
         return cp.zeros((m, n), dtype=cp.int32) if acc else cp.zeros((m, ldo), dtype=cp.uint32)
@@ -98,8 +133,11 @@ def probe_shape(m: int, n: int, k: int, pixels: bool, acc: bool, tiles: list[str
         for order in orders:
             out = fresh()
             seconds = cuda_time(lambda name=name, order=order, out=out: run(name, order, out), repeats, warmup)
-            results[f"{name}@{order}"] = {"seconds": seconds, "macs_per_s": m * n * k / seconds,
-                                          "equals_tiled": bool(cp.array_equal(out, ref))}
+            results[f"{name}@{order}"] = {
+                "seconds": seconds,
+                "macs_per_s": m * n * k / seconds,
+                "equals_tiled": bool(cp.array_equal(out, ref)),
+            }
     return results
 
 
@@ -115,9 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gpu_probe: nothing measured: {status.reason}")
         return 1
     import cupy as cp
-
-    from cuda_ref import kernels as K
-    from cuda_ref.bench_gpu import device_info
+    from bnn_hw.cuda_ref import kernels as K
+    from bnn_hw.cuda_ref.bench_gpu import device_info
 
     tiles = [args.once] if args.once else [t for t in args.tiles.split(",") if t] or list(K.TENSOR_CORE_TILES)
     unknown = [t for t in tiles if t not in K.TENSOR_CORE_TILES]
@@ -136,15 +173,22 @@ def main(argv: list[str] | None = None) -> int:
     dev = device_info()
     record: dict = {"device": dev, "ceilings_by_warps_per_sm": probe_peaks(dev["sms"], args.repeats), "tiles": {}}
     rng = np.random.default_rng(0)
-    shapes = {"matmul 8192^3 (acc out)": (8192, 8192, 8192, False, True),
-              "bits 4096->4096 @65536": (65536, 4096, 4096, False, False),
-              "pixels 784->4096 @65536": (65536, 4096, 784, True, False)}
+    shapes = {
+        "matmul 8192^3 (acc out)": (8192, 8192, 8192, False, True),
+        "bits 4096->4096 @65536": (65536, 4096, 4096, False, False),
+        "pixels 784->4096 @65536": (65536, 4096, 784, True, False),
+    }
     for label, shape in shapes.items():
         results = probe_shape(*shape, tiles, args.repeats, rng)
         record["tiles"][label] = results
         best = sorted(results.items(), key=lambda kv: kv[1]["seconds"])
-        print(f"{label}: " + ", ".join(f"{key} {r['macs_per_s'] / 1e12:.0f}T{'' if r['equals_tiled'] else ' WRONG'}"
-                                       for key, r in best), flush=True)
+        print(
+            f"{label}: "
+            + ", ".join(
+                f"{key} {r['macs_per_s'] / 1e12:.0f}T{'' if r['equals_tiled'] else ' WRONG'}" for key, r in best
+            ),
+            flush=True,
+        )
         cp.get_default_memory_pool().free_all_blocks()
     record["ncu"] = shutil.which("ncu")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

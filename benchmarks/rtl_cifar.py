@@ -39,11 +39,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cifar_model(seed: int = 0) -> BnnModel:
     """paper-cifar10's layer shapes (checked against train.models when torch is importable), random contents."""
-    hidden: list = [ConvSpec(128, 3, 1, 1, 0, 0), ConvSpec(128, 3, 1, 1, -1, 2), ConvSpec(256, 3, 1, 1, -1, 0),
-                    ConvSpec(256, 3, 1, 1, -1, 2), ConvSpec(512, 3, 1, 1, -1, 0), ConvSpec(512, 3, 1, 1, -1, 2),
-                    1024, 1024]
+    hidden: list = [
+        ConvSpec(128, 3, 1, 1, 0, 0),
+        ConvSpec(128, 3, 1, 1, -1, 2),
+        ConvSpec(256, 3, 1, 1, -1, 0),
+        ConvSpec(256, 3, 1, 1, -1, 2),
+        ConvSpec(512, 3, 1, 1, -1, 0),
+        ConvSpec(512, 3, 1, 1, -1, 2),
+        1024,
+        1024,
+    ]
     try:
-        from train.models import make_config
+        from bnn_hw.train.models import make_config
     except ImportError:
         pass
     else:
@@ -54,18 +61,24 @@ def cifar_model(seed: int = 0) -> BnnModel:
 
 
 def folding_table(model: BnnModel) -> list[dict]:
-    from rtl.autofold import auto_fold
-    from rtl.folding import make_plan
+    from bnn_hw.rtl.autofold import auto_fold
+    from bnn_hw.rtl.folding import make_plan
 
     rows = []
     for t in (9216, 18432, 36864, 73728, 147456):
         pe, simd = auto_fold(model, target_cycles=t)
         plan = make_plan(model, pe, simd)
         ips = CLOCK_HZ / plan.cycles_per_image
-        rows.append({"target_cycles": t, "cycles_per_image": plan.cycles_per_image,
-                     "lanes": sum(f.lanes for f in plan.layers), "images_per_s_200mhz": ips,
-                     "vs_finn_cnv": ips / FINN_CNV_IMAGES_PER_S,
-                     "folding": [f"{f.PE}x{f.SIMD}" for f in plan.layers]})
+        rows.append(
+            {
+                "target_cycles": t,
+                "cycles_per_image": plan.cycles_per_image,
+                "lanes": sum(f.lanes for f in plan.layers),
+                "images_per_s_200mhz": ips,
+                "vs_finn_cnv": ips / FINN_CNV_IMAGES_PER_S,
+                "folding": [f"{f.PE}x{f.SIMD}" for f in plan.layers],
+            }
+        )
     return rows
 
 
@@ -89,8 +102,9 @@ def layer_verilog(top_v: Path, index: int, out: Path) -> Path:
 
 
 def synth_layer(build: Path, index: int, target: str, timeout: float) -> dict:
-    from bnn_hw.commands.sweep import readmem_verilog
-    from rtl.synthesis import run_yosys
+    from bnn_hw.rtl.synthesis import run_yosys
+
+    from bnn_hw.flow.sweep import readmem_verilog
 
     work = build / f"synth_layer{index}_{target}"
     t0 = time.perf_counter()
@@ -103,8 +117,13 @@ def synth_layer(build: Path, index: int, target: str, timeout: float) -> dict:
         rep = run_yosys([src], f"\\bnn_top.layer{index}", target, work, keep=[], timeout=timeout)
     except BnnError as exc:
         return {"layer": index, "finished": False, "seconds": round(time.perf_counter() - t0), "error": str(exc)}
-    return {"layer": index, "finished": True, "seconds": round(time.perf_counter() - t0), **rep["total"],
-            "log": rep["log"]}
+    return {
+        "layer": index,
+        "finished": True,
+        "seconds": round(time.perf_counter() - t0),
+        **rep["total"],
+        "log": rep["log"],
+    }
 
 
 def main() -> int:
@@ -120,15 +139,21 @@ def main() -> int:
     args = ap.parse_args()
 
     model = cifar_model(args.seed)
-    result: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "model_hash": model.hash[:16],
-                    "finn_cnv_images_per_s": FINN_CNV_IMAGES_PER_S, "clock_hz_assumed": CLOCK_HZ}
+    result: dict = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "model_hash": model.hash[:16],
+        "finn_cnv_images_per_s": FINN_CNV_IMAGES_PER_S,
+        "clock_hz_assumed": CLOCK_HZ,
+    }
     rows = folding_table(model)
     result["folding_table"] = rows
     print("| target cycles | cycles/image | lanes | images/s @ 200 MHz | vs FINN CNV | PE x SIMD per layer |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['target_cycles']} | {r['cycles_per_image']} | {r['lanes']} | {r['images_per_s_200mhz']:,.0f} | "
-              f"{r['vs_finn_cnv']:.2f}x | {' '.join(r['folding'])} |")
+        print(
+            f"| {r['target_cycles']} | {r['cycles_per_image']} | {r['lanes']} | {r['images_per_s_200mhz']:,.0f} | "
+            f"{r['vs_finn_cnv']:.2f}x | {' '.join(r['folding'])} |"
+        )
 
     args.out.mkdir(parents=True, exist_ok=True)
     model_path = args.out / "model.bnn"
@@ -136,33 +161,71 @@ def main() -> int:
     rtl_dir = args.out / "rtl"
     if not args.skip_rtl:
         t0 = time.perf_counter()
-        cmd = [sys.executable, "-m", "bnn_hw", "rtl", str(model_path), "--auto", "--target-cycles",
-               str(args.target_cycles), "-o", str(rtl_dir), "-q"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bnn_hw",
+            "rtl",
+            str(model_path),
+            "--auto",
+            "--target-cycles",
+            str(args.target_cycles),
+            "-o",
+            str(rtl_dir),
+            "-q",
+        ]
         subprocess.run(cmd, check=True, cwd=ROOT)
         result["rtl_seconds"] = round(time.perf_counter() - t0, 1)
         result["rtl_command"] = " ".join(["bnn-hw", *cmd[3:]])
     man = json.loads((rtl_dir / "manifest.json").read_text())
     pred = man["predicted"]
     cpi = pred["cycles_per_image"]
-    result.update({"cycles_per_image": cpi, "latency_cycles": pred["latency_cycles"],
-                   "images_per_s_200mhz": CLOCK_HZ / cpi, "vs_finn_cnv": CLOCK_HZ / cpi / FINN_CNV_IMAGES_PER_S,
-                   "memory_bits": man["memory_bits"]["total"],
-                   "verilog_bytes": os.path.getsize(rtl_dir / "bnn_top.v"),
-                   "layers": [{k: ly[k] for k in ("index", "kind", "MW", "MH", "PE", "SIMD", "NF", "SF",
-                                                  "input_vectors", "cycles_per_image", "lanes")}
-                              for ly in man["layers"]]})
-    print(f"\n{rtl_dir}/bnn_top.v ({result['verilog_bytes'] / 1e6:.1f} MB"
-          + (f", generated in {result['rtl_seconds']} s" if "rtl_seconds" in result else "")
-          + f"): {cpi} cycles/image = {CLOCK_HZ / cpi:,.0f} images/s at an assumed 200 MHz "
-          f"({result['vs_finn_cnv']:.2f}x FINN's published {FINN_CNV_IMAGES_PER_S:,} for CNV), latency "
-          f"{pred['latency_cycles']} cycles, memory {result['memory_bits']:,} bits")
+    result.update(
+        {
+            "cycles_per_image": cpi,
+            "latency_cycles": pred["latency_cycles"],
+            "images_per_s_200mhz": CLOCK_HZ / cpi,
+            "vs_finn_cnv": CLOCK_HZ / cpi / FINN_CNV_IMAGES_PER_S,
+            "memory_bits": man["memory_bits"]["total"],
+            "verilog_bytes": os.path.getsize(rtl_dir / "bnn_top.v"),
+            "layers": [
+                {
+                    k: ly[k]
+                    for k in (
+                        "index",
+                        "kind",
+                        "MW",
+                        "MH",
+                        "PE",
+                        "SIMD",
+                        "NF",
+                        "SF",
+                        "input_vectors",
+                        "cycles_per_image",
+                        "lanes",
+                    )
+                }
+                for ly in man["layers"]
+            ],
+        }
+    )
+    print(
+        f"\n{rtl_dir}/bnn_top.v ({result['verilog_bytes'] / 1e6:.1f} MB"
+        + (f", generated in {result['rtl_seconds']} s" if "rtl_seconds" in result else "")
+        + f"): {cpi} cycles/image = {CLOCK_HZ / cpi:,.0f} images/s at an assumed 200 MHz "
+        f"({result['vs_finn_cnv']:.2f}x FINN's published {FINN_CNV_IMAGES_PER_S:,} for CNV), latency "
+        f"{pred['latency_cycles']} cycles, memory {result['memory_bits']:,} bits"
+    )
     for ly in result["layers"]:
-        print(f"  layer {ly['index']} {ly['kind']:5} MW {ly['MW']:5} MH {ly['MH']:5}  {ly['PE']:3} x {ly['SIMD']:3}"
-              f"  NF {ly['NF']:4} SF {ly['SF']:3} vectors {ly['input_vectors']:5} -> {ly['cycles_per_image']} cycles")
+        print(
+            f"  layer {ly['index']} {ly['kind']:5} MW {ly['MW']:5} MH {ly['MH']:5}  {ly['PE']:3} x {ly['SIMD']:3}"
+            f"  NF {ly['NF']:4} SF {ly['SF']:3} vectors {ly['input_vectors']:5} -> {ly['cycles_per_image']} cycles"
+        )
 
     if args.synth_layers:
-        idx = range(len(man["layers"])) if args.synth_layers == "all" else [int(x) for x in
-                                                                         args.synth_layers.split(",")]
+        idx = (
+            range(len(man["layers"])) if args.synth_layers == "all" else [int(x) for x in args.synth_layers.split(",")]
+        )
         result["synth_target"] = args.target
         result["synth"] = []
         for i in idx:

@@ -24,15 +24,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rtl.synthesis import run_yosys  # noqa: E402
+from bnn_hw.rtl.synthesis import run_yosys  # noqa: E402
 
 
 def engine_verilog(pe: int, simd: int, folds: int, path: Path) -> None:
     from amaranth.back import verilog
-
-    from rtl.engine import LayerEngine
-    from rtl.folding import fold_layer
-    from rtl.testing import random_dense_model
+    from bnn_hw.rtl.engine import LayerEngine
+    from bnn_hw.rtl.folding import fold_layer
+    from bnn_hw.rtl.testing import random_dense_model
 
     mw, mh = folds * simd, folds * pe
     model = random_dense_model([mh, 10], (1, 1, mw), seed=1, binarize_at=128)
@@ -44,10 +43,9 @@ def engine_verilog(pe: int, simd: int, folds: int, path: Path) -> None:
 def array_verilog(pe: int, simd: int, folds: int, path: Path) -> int:
     """The PE array alone (rtl.pe_array.StandaloneArray); returns its accumulator width."""
     from amaranth.back import verilog
-
-    from rtl.folding import fold_layer
-    from rtl.pe_array import StandaloneArray
-    from rtl.testing import random_dense_model
+    from bnn_hw.rtl.folding import fold_layer
+    from bnn_hw.rtl.pe_array import StandaloneArray
+    from bnn_hw.rtl.testing import random_dense_model
 
     model = random_dense_model([folds * pe, 10], (1, 1, folds * simd), seed=1, binarize_at=128)
     aw = fold_layer(0, model.layers[0], pe, simd).acc_bits
@@ -61,8 +59,7 @@ def xor_popcount_verilog(width: int, path: Path) -> None:
     from amaranth.hdl import Module, Signal
     from amaranth.lib import wiring
     from amaranth.lib.wiring import In, Out
-
-    from rtl.popcount import Popcount
+    from bnn_hw.rtl.popcount import Popcount
 
     class XorPopcount(wiring.Component):
         def __init__(self):
@@ -115,16 +112,27 @@ def main() -> int:
             t2 = time.perf_counter()
         tot = rep["total"]
         lanes = pe * simd
-        arr_rows.append({"pe": pe, "simd": simd, "lanes": lanes, "acc_bits": aw, **tot,
-                         "luts_per_lane": round(tot["luts"] / lanes, 3), "convert_s": round(t1 - t0, 1),
-                         "synth_s": round(t2 - t1, 1)})
+        arr_rows.append(
+            {
+                "pe": pe,
+                "simd": simd,
+                "lanes": lanes,
+                "acc_bits": aw,
+                **tot,
+                "luts_per_lane": round(tot["luts"] / lanes, 3),
+                "convert_s": round(t1 - t0, 1),
+                "synth_s": round(t2 - t1, 1),
+            }
+        )
         print(json.dumps(arr_rows[-1]), flush=True)
     if arr_rows:
         print("\n| PE x SIMD | lanes | acc bits | LUTs | LUTs/lane | FFs | carry | synth time |")
         print("|---|---|---|---|---|---|---|---|")
         for r in arr_rows:
-            print(f"| {r['pe']}x{r['simd']} | {r['lanes']} | {r['acc_bits']} | {r['luts']} | {r['luts_per_lane']} | "
-                  f"{r['ffs']} | {r['carry']} | {r['synth_s']:.0f} s |")
+            print(
+                f"| {r['pe']}x{r['simd']} | {r['lanes']} | {r['acc_bits']} | {r['luts']} | {r['luts_per_lane']} | "
+                f"{r['ffs']} | {r['carry']} | {r['synth_s']:.0f} s |"
+            )
     rows = []
     for cfg in [c for c in args.configs.split(",") if c]:
         pe, simd = (int(v) for v in cfg.split("x"))
@@ -137,20 +145,31 @@ def main() -> int:
             t2 = time.perf_counter()
         tot = rep["total"]
         lanes = pe * simd
-        row = {"pe": pe, "simd": simd, "lanes": lanes, **tot, "luts_per_lane": round(tot["luts"] / lanes, 3),
-               "convert_s": round(t1 - t0, 1), "synth_s": round(t2 - t1, 1)}
+        row = {
+            "pe": pe,
+            "simd": simd,
+            "lanes": lanes,
+            **tot,
+            "luts_per_lane": round(tot["luts"] / lanes, 3),
+            "convert_s": round(t1 - t0, 1),
+            "synth_s": round(t2 - t1, 1),
+        }
         rows.append(row)
         print(json.dumps(row), flush=True)
     if rows:
         print("\n| PE x SIMD | lanes | LUTs | LUTs/lane | LUTRAM | FFs | BRAM36 | carry |")
         print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['pe']}x{r['simd']} | {r['lanes']} | {r['luts']} | {r['luts_per_lane']} | {r['lutram']} | "
-              f"{r['ffs']} | {r['bram36']} | {r['carry']} |")
+        print(
+            f"| {r['pe']}x{r['simd']} | {r['lanes']} | {r['luts']} | {r['luts_per_lane']} | {r['lutram']} | "
+            f"{r['ffs']} | {r['bram36']} | {r['carry']} |"
+        )
     if args.out:
-        args.out.write_text(json.dumps({"machine": platform.platform(), "arrays": arr_rows, "popcounts": pc_rows,
-                                        "engines": rows},
-                                       indent=1))
+        args.out.write_text(
+            json.dumps(
+                {"machine": platform.platform(), "arrays": arr_rows, "popcounts": pc_rows, "engines": rows}, indent=1
+            )
+        )
     return 0
 
 

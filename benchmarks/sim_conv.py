@@ -43,10 +43,14 @@ def main() -> int:
     returncode, result, report = measure(args.model, args.images, args.simulator, rtl_options, work, cold=args.cold)
     cpi, pred = result["cycles_per_image"], result["predicted_cycles_per_image"]
     within = cpi is not None and pred is not None and abs(cpi - pred) <= TOLERANCE * pred
-    result.update(results_matched=report["results_matched"], reference_accuracy=report["reference_accuracy"],
-                  cycles_within_5_percent=within)
+    result.update(
+        results_matched=report["results_matched"],
+        reference_accuracy=report["reference_accuracy"],
+        cycles_within_5_percent=within,
+    )
     emit(result, args.out)
     return 0 if returncode == 0 and report["passed"] and within else 1
+
 
 if __name__ == "__main__":
     sys.exit(main())

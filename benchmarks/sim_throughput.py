@@ -39,14 +39,16 @@ def main() -> int:
     tmp = tempfile.TemporaryDirectory(prefix="bnn-sim-bench-")
     work = args.work or Path(tmp.name)
     rtl_options = [*(["--pe", args.pe] if args.pe else []), *(["--simd", args.simd] if args.simd else [])]
-    returncode, result, _ = measure(args.model, args.images, args.simulator, rtl_options, work,
-                                    cold=not args.warm_cache)
+    returncode, result, _ = measure(
+        args.model, args.images, args.simulator, rtl_options, work, cold=not args.warm_cache
+    )
     emit(result, args.out)
     return returncode
 
 
-def measure(model: Path, images: int, simulator: str, rtl_options: list[str], work: Path,
-            cold: bool) -> tuple[int, dict, dict]:
+def measure(
+    model: Path, images: int, simulator: str, rtl_options: list[str], work: Path, cold: bool
+) -> tuple[int, dict, dict]:
     """`bnn-hw rtl MODEL RTL_OPTIONS` into WORK/build, then `bnn-hw sim` on it: (sim exit code, the JSON record,
     sim_report.json). `cold`: a fresh cache folder, so Verilator's runtime objects are compiled too."""
     build = work / "build"
@@ -57,8 +59,11 @@ def measure(model: Path, images: int, simulator: str, rtl_options: list[str], wo
     t0 = time.perf_counter()
     subprocess.run([*exe, "rtl", str(model), "-o", str(build), "-q", *rtl_options], check=True, cwd=ROOT, env=env)
     t1 = time.perf_counter()
-    sim = subprocess.run([*exe, "sim", str(build), "--model", str(model), "--images", str(images),
-                          "--simulator", simulator], cwd=ROOT, env=env)
+    sim = subprocess.run(
+        [*exe, "sim", str(build), "--model", str(model), "--images", str(images), "--simulator", simulator],
+        cwd=ROOT,
+        env=env,
+    )
     t2 = time.perf_counter()
     report = json.loads((build / "sim_report.json").read_text())
     manifest = json.loads((build / "manifest.json").read_text())
@@ -67,17 +72,24 @@ def measure(model: Path, images: int, simulator: str, rtl_options: list[str], wo
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{os.cpu_count()}-core {platform.machine()} {platform.system()}, load {os.getloadavg()[0]:.1f}",
-        "model": str(model), "model_hash": report["model_hash"][:16],
+        "model": str(model),
+        "model_hash": report["model_hash"][:16],
         "folding": [(ly["PE"], ly["SIMD"]) for ly in manifest["layers"]],
-        "simulator": report["simulator_version"], "images": images, "passed": report["passed"],
-        "exit_code": sim.returncode, "mismatches": report["mismatch_count"], "reference": report["reference"],
-        "rtl_seconds": round(t1 - t0, 1), "sim_command_seconds": round(t2 - t1, 1),
+        "simulator": report["simulator_version"],
+        "images": images,
+        "passed": report["passed"],
+        "exit_code": sim.returncode,
+        "mismatches": report["mismatch_count"],
+        "reference": report["reference"],
+        "rtl_seconds": round(t1 - t0, 1),
+        "sim_command_seconds": round(t2 - t1, 1),
         "total_seconds": round(t2 - t0, 1),
         "sim_build_seconds": round(report["build_seconds"], 1),
         "sim_run_seconds": round(report["simulation_seconds"], 1),
         "cycles_per_image": m.get("cycles_per_image"),
         "predicted_cycles_per_image": m.get("predicted_cycles_per_image"),
-        "latency_cycles": m.get("latency_cycles"), "predicted_latency_cycles": m.get("predicted_latency_cycles"),
+        "latency_cycles": m.get("latency_cycles"),
+        "predicted_latency_cycles": m.get("predicted_latency_cycles"),
         "bottleneck_utilization": m.get("utilization", {}).get("bottleneck_utilization"),
         "stream_cycles_per_image": m.get("stream_cycles_per_image"),
         "simulated_cycles": simulated,
@@ -93,6 +105,7 @@ def emit(result: dict, out: Path | None) -> None:
     if out:
         with out.open("a") as f:
             f.write(line + "\n")
+
 
 if __name__ == "__main__":
     sys.exit(main())

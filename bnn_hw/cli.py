@@ -16,17 +16,17 @@ from bnn_hw.errors import BnnError
 
 # name -> (module, one-line help). Order is the order of the chain.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("train.commands.train", "train a binarized network (BinaryNet recipe) on a data set"),
-    "export": ("train.commands.export", "export a trained checkpoint to the threshold-and-bitweight .bnn form"),
-    "verify": ("train.commands.verify", "check the golden model against the PyTorch checkpoint, bit for bit"),
+    "train": ("bnn_hw.train.commands.train", "train a binarized network (BinaryNet recipe) on a data set"),
+    "export": ("bnn_hw.train.commands.export", "export a trained checkpoint to the threshold-and-bitweight .bnn form"),
+    "verify": ("bnn_hw.train.commands.verify", "check the golden model against the PyTorch checkpoint, bit for bit"),
     "info": ("bnn_hw.commands.info", "describe a .bnn model: layers, shapes, memory"),
-    "rtl": ("rtl.commands.rtl", "generate Verilog for a PE x SIMD XNOR-popcount accelerator"),
-    "synth": ("rtl.commands.synth", "synthesize generated Verilog with Yosys and report resources"),
-    "sim": ("sim.commands.sim", "simulate generated Verilog cycle by cycle with cocotb, checked bit for bit"),
-    "bench": ("cuda_ref.commands.bench", "measure throughput: `bench cpu` (golden vs PyTorch) or `bench gpu`"),
-    "sweep": ("bnn_hw.commands.sweep", "design-space sweep: generate and synthesize many PE x SIMD sizes, Pareto plot"),
-    "report": ("bnn_hw.commands.report", "one HTML page (and Markdown) of a run: accuracy, exactness, area, speed"),
-    "demo": ("bnn_hw.commands.demo", "run the whole chain on Fashion-MNIST: train, export, rtl, sim, summary"),
+    "rtl": ("bnn_hw.rtl.commands.rtl", "generate Verilog for a PE x SIMD XNOR-popcount accelerator"),
+    "synth": ("bnn_hw.rtl.commands.synth", "synthesize generated Verilog with Yosys and report resources"),
+    "sim": ("bnn_hw.sim.commands.sim", "simulate generated Verilog cycle by cycle with cocotb, checked bit for bit"),
+    "bench": ("bnn_hw.cuda_ref.commands.bench", "measure throughput: `bench cpu` (golden vs PyTorch) or `bench gpu`"),
+    "sweep": ("bnn_hw.flow.sweep", "design-space sweep: generate and synthesize many PE x SIMD sizes, Pareto plot"),
+    "report": ("bnn_hw.flow.report", "one HTML page (and Markdown) of a run: accuracy, exactness, area, speed"),
+    "demo": ("bnn_hw.flow.demo", "run the whole chain on Fashion-MNIST: train, export, rtl, sim, summary"),
 }
 
 

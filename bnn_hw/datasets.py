@@ -56,8 +56,11 @@ class DatasetInfo:
 
     @classmethod
     def from_dict(cls, data: dict) -> DatasetInfo:
-        return cls(name=str(data["name"]), input_shape=tuple(int(v) for v in data["input_shape"]),
-                   classes=[str(c) for c in data["classes"]])
+        return cls(
+            name=str(data["name"]),
+            input_shape=tuple(int(v) for v in data["input_shape"]),
+            classes=[str(c) for c in data["classes"]],
+        )
 
 
 @dataclass
@@ -108,11 +111,13 @@ def read_idx(path: Path) -> np.ndarray:
     header = 4 + 4 * ndim
     if len(data) < header:
         raise BnnError(f"{path} is truncated (IDX header); replace it with the original file")
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     count = int(np.prod(dims)) if dims else 0
     if len(data) != header + count:
-        raise BnnError(f"{path} holds {len(data) - header} data bytes, expected {count} for shape {dims}; "
-                       f"replace it with the original file")
+        raise BnnError(
+            f"{path} holds {len(data) - header} data bytes, expected {count} for shape {dims}; "
+            f"replace it with the original file"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -145,8 +150,10 @@ def _load_idx_pair(folder: Path, split: str, what: str, how: str) -> tuple[np.nd
     images = read_idx(paths[0])
     labels = read_idx(paths[1])
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise BnnError(f"{what}: {paths[0]} and {paths[1]} do not form an image/label pair "
-                       f"(shapes {images.shape} and {labels.shape})")
+        raise BnnError(
+            f"{what}: {paths[0]} and {paths[1]} do not form an image/label pair "
+            f"(shapes {images.shape} and {labels.shape})"
+        )
     return images[..., None], labels.astype(np.int64)
 
 
@@ -253,20 +260,29 @@ _DIGITS = [str(i) for i in range(10)]
 _CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 _SPECS_HOW = {
-    "fashion-mnist": ("install the Debian package (`sudo apt-get install dataset-fashion-mnist`) or pass --data-dir "
-                      "with FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (torchvision layout)"),
-    "mnist": ("pass --data-dir DIR with MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] "
-              "(torchvision's layout, e.g. from torchvision.datasets.MNIST(DIR, download=True) elsewhere)"),
-    "cifar10": ("pass --data-dir DIR with cifar-10-batches-py/{data_batch_1..5,test_batch} (torchvision's layout, "
-                "the 'CIFAR-10 python version' from https://www.cs.toronto.edu/~kriz/cifar.html)"),
-    "svhn": ("pass --data-dir DIR with train_32x32.mat and test_32x32.mat (torchvision's layout, "
-             "the cropped digits from http://ufldl.stanford.edu/housenumbers/)"),
+    "fashion-mnist": (
+        "install the Debian package (`sudo apt-get install dataset-fashion-mnist`) or pass --data-dir "
+        "with FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (torchvision layout)"
+    ),
+    "mnist": (
+        "pass --data-dir DIR with MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] "
+        "(torchvision's layout, e.g. from torchvision.datasets.MNIST(DIR, download=True) elsewhere)"
+    ),
+    "cifar10": (
+        "pass --data-dir DIR with cifar-10-batches-py/{data_batch_1..5,test_batch} (torchvision's layout, "
+        "the 'CIFAR-10 python version' from https://www.cs.toronto.edu/~kriz/cifar.html)"
+    ),
+    "svhn": (
+        "pass --data-dir DIR with train_32x32.mat and test_32x32.mat (torchvision's layout, "
+        "the cropped digits from http://ufldl.stanford.edu/housenumbers/)"
+    ),
     "digits": "pip install scikit-learn (the 8x8 digits ship inside it)",
 }
 
 _SPECS: dict[str, _Spec] = {
-    "fashion-mnist": _Spec(DatasetInfo("fashion-mnist", (28, 28, 1), _FASHION), _fashion_mnist,
-                           _SPECS_HOW["fashion-mnist"]),
+    "fashion-mnist": _Spec(
+        DatasetInfo("fashion-mnist", (28, 28, 1), _FASHION), _fashion_mnist, _SPECS_HOW["fashion-mnist"]
+    ),
     "digits": _Spec(DatasetInfo("digits", (8, 8, 1), _DIGITS), _digits, _SPECS_HOW["digits"]),
     "mnist": _Spec(DatasetInfo("mnist", (28, 28, 1), _DIGITS), _mnist, _SPECS_HOW["mnist"]),
     "cifar10": _Spec(DatasetInfo("cifar10", (32, 32, 3), _CIFAR), _cifar10, _SPECS_HOW["cifar10"]),

@@ -40,11 +40,11 @@ def xnor_popcount(x_words: np.ndarray, w_words: np.ndarray, k: int) -> np.ndarra
     acc = np.empty((m, n), dtype=np.int64)
     rows = max(1, _CHUNK_ELEMENTS // max(n, 1))
     for start in range(0, m, rows):
-        xs = x_words[start:start + rows]
+        xs = x_words[start : start + rows]
         mismatches = np.zeros((xs.shape[0], n), dtype=np.int32)
         for j in range(x_words.shape[1]):
             mismatches += np.bitwise_count(xs[:, j, None] ^ w_words[None, :, j])
-        acc[start:start + rows] = k - mismatches
+        acc[start : start + rows] = k - mismatches
     return acc
 
 
@@ -62,8 +62,10 @@ def as_images(model: BnnModel, images: np.ndarray) -> np.ndarray:
         return images[..., None]
     if images.ndim == 2 and images.shape[1] == h * w * c:
         return images.reshape(-1, h, w, c)
-    raise BnnError(f"images of shape {images.shape} do not fit the model's input (H, W, C) = {(h, w, c)}: "
-                   f"pass (B, {h}, {w}, {c}) channels-last uint8")
+    raise BnnError(
+        f"images of shape {images.shape} do not fit the model's input (H, W, C) = {(h, w, c)}: "
+        f"pass (B, {h}, {w}, {c}) channels-last uint8"
+    )
 
 
 def im2col(fmap: np.ndarray, layer: Layer, pad) -> np.ndarray:
@@ -72,7 +74,7 @@ def im2col(fmap: np.ndarray, layer: Layer, pad) -> np.ndarray:
     p, k, s = layer.padding, layer.kernel, layer.stride
     if p:
         padded = np.full((b, h + 2 * p, w + 2 * p, c), pad, dtype=fmap.dtype)
-        padded[:, p:p + h, p:p + w] = fmap
+        padded[:, p : p + h, p : p + w] = fmap
         fmap = padded
     oh, ow = layer.conv_shape
     win = np.lib.stride_tricks.sliding_window_view(fmap, (k, k), axis=(1, 2))  # (B, H', W', C, k, k)
@@ -128,7 +130,7 @@ def run(model: BnnModel, images: np.ndarray, batch_size: int = 2048) -> GoldenRe
     images = as_images(model, images)
     traces: list[list[LayerTrace]] = []
     for start in range(0, max(len(images), 1), batch_size):
-        x = images[start:start + batch_size]
+        x = images[start : start + batch_size]
         if model.binarize_at is not None:
             x = x >= model.binarize_at
         batch = []

@@ -107,8 +107,10 @@ class Layer:
             shape = f"dense {self.fan_in} -> {self.out_features}"
         else:
             h, w, c = self.in_shape
-            shape = (f"conv {h}x{w}x{c} k{self.kernel} s{self.stride} p{self.padding}"
-                     f"(pad {self.pad_value:+d}) -> {self.out_features} ch")
+            shape = (
+                f"conv {h}x{w}x{c} k{self.kernel} s{self.stride} p{self.padding}"
+                f"(pad {self.pad_value:+d}) -> {self.out_features} ch"
+            )
             if self.pool:
                 shape += f", maxpool {self.pool}"
         return f"{shape} [{self.input} in, {self.output} out]"
@@ -153,8 +155,9 @@ def _layer_header(layer: Layer, arrays: dict[str, dict[str, Any]]) -> dict[str, 
         "out_features": layer.out_features,
     }
     if layer.kind == "conv":
-        head.update(kernel=layer.kernel, stride=layer.stride, padding=layer.padding, pad_value=layer.pad_value,
-                    pool=layer.pool)
+        head.update(
+            kernel=layer.kernel, stride=layer.stride, padding=layer.padding, pad_value=layer.pad_value, pool=layer.pool
+        )
     head["arrays"] = arrays
     return head
 
@@ -182,8 +185,12 @@ def _serialize_body(model: BnnModel) -> bytes:
         "format": "bnn-hw model",
         "version": FORMAT_VERSION,
         "name": model.name,
-        "input": {"shape": list(model.input_shape), "layout": "HWC", "dtype": "uint8",
-                  "binarize_at": model.binarize_at},
+        "input": {
+            "shape": list(model.input_shape),
+            "layout": "HWC",
+            "dtype": "uint8",
+            "binarize_at": model.binarize_at,
+        },
         "classes": list(model.classes),
         "source": model.source,
         "layers": layer_heads,
@@ -227,12 +234,17 @@ def parse_model(data: bytes, path: str | Path = "<bytes>") -> BnnModel:
     magic, version, header_len = _PREAMBLE.unpack_from(data)
     if magic != MAGIC:
         if data[:4] == b"PK\x03\x04":  # a zip archive: what torch.save writes
-            raise BnnError(f"{path}: this is a PyTorch checkpoint, not a .bnn model; export it first: "
-                           f"`bnn-hw export {path}` (writes model.bnn beside it)")
+            raise BnnError(
+                f"{path}: this is a PyTorch checkpoint, not a .bnn model; export it first: "
+                f"`bnn-hw export {path}` (writes model.bnn beside it)"
+            )
         raise _bad(path, f"wrong magic {magic!r}, expected {MAGIC!r}")
     if version != FORMAT_VERSION:
-        raise _bad(path, f"format version {version} is not supported by this bnn-hw (reads version "
-                         f"{FORMAT_VERSION}); re-export the model with this version")
+        raise _bad(
+            path,
+            f"format version {version} is not supported by this bnn-hw (reads version "
+            f"{FORMAT_VERSION}); re-export the model with this version",
+        )
     body, digest = data[:-_DIGEST_BYTES], data[-_DIGEST_BYTES:]
     if hashlib.sha256(body).digest() != digest:
         raise _bad(path, "checksum mismatch: the file is corrupt or truncated")
@@ -240,7 +252,7 @@ def parse_model(data: bytes, path: str | Path = "<bytes>") -> BnnModel:
     if header_len % 8 or data_start > len(body):
         raise _bad(path, f"header length {header_len} is invalid")
     try:
-        header = json.loads(body[_PREAMBLE.size:data_start].decode("utf-8"))
+        header = json.loads(body[_PREAMBLE.size : data_start].decode("utf-8"))
         section = body[data_start:]
         if header.get("version") != version:
             raise ValueError("header version differs from the preamble's")
@@ -294,9 +306,14 @@ def _read_layer(head: dict[str, Any], section: bytes) -> Layer:
         bias=_read_array(arrays["bias"], section).astype(np.int64) if output == "scores" else None,
     )
     if layer.kind == "conv":
-        layer = dataclasses.replace(layer, kernel=int(head["kernel"]), stride=int(head["stride"]),
-                                    padding=int(head["padding"]), pad_value=int(head["pad_value"]),
-                                    pool=int(head["pool"]))
+        layer = dataclasses.replace(
+            layer,
+            kernel=int(head["kernel"]),
+            stride=int(head["stride"]),
+            padding=int(head["padding"]),
+            pad_value=int(head["pad_value"]),
+            pool=int(head["pool"]),
+        )
     return layer
 
 
@@ -313,18 +330,21 @@ def _validate_layer(i: int, layer: Layer, expected_in: tuple[int, ...]) -> None:
         raise BnnError(f"{where}: out_features must be >= 1")
     if layer.kind == "dense":
         if len(layer.in_shape) != 1 or int(np.prod(expected_in)) != layer.in_shape[0]:
-            raise BnnError(f"{where}: dense input size {layer.in_shape} does not match the previous output "
-                           f"{expected_in}")
+            raise BnnError(
+                f"{where}: dense input size {layer.in_shape} does not match the previous output {expected_in}"
+            )
     else:
         if len(layer.in_shape) != 3 or tuple(layer.in_shape) != tuple(expected_in):
-            raise BnnError(f"{where}: conv input shape {layer.in_shape} does not match the previous output "
-                           f"{expected_in}")
+            raise BnnError(
+                f"{where}: conv input shape {layer.in_shape} does not match the previous output {expected_in}"
+            )
         if layer.kernel < 1 or layer.stride < 1 or layer.padding < 0 or layer.pool < 0:
             raise BnnError(f"{where}: kernel/stride must be >= 1 and padding/pool >= 0")
         oh, ow = layer.conv_shape
         if oh < 1 or ow < 1 or (layer.pool and (oh < layer.pool or ow < layer.pool)):
-            raise BnnError(f"{where}: kernel {layer.kernel}/pool {layer.pool} larger than the feature map "
-                           f"{layer.in_shape[:2]}")
+            raise BnnError(
+                f"{where}: kernel {layer.kernel}/pool {layer.pool} larger than the feature map {layer.in_shape[:2]}"
+            )
         if layer.pool and layer.output != "bits":
             raise BnnError(f"{where}: pooling is only defined on output bits")
         if layer.input == "bits" and layer.padding and layer.pad_value not in (-1, 1):
@@ -336,8 +356,10 @@ def _validate_layer(i: int, layer: Layer, expected_in: tuple[int, ...]) -> None:
         raise BnnError(f"{where}: pixel fan-in {k} exceeds the exact-arithmetic limit {MAX_PIXEL_FAN_IN}")
     w = layer.weights
     if not isinstance(w, np.ndarray) or w.dtype != np.uint64 or w.shape != (layer.out_features, words_for(k)):
-        raise BnnError(f"{where}: weights must be uint64 of shape {(layer.out_features, words_for(k))}, got "
-                       f"{getattr(w, 'dtype', type(w))} {getattr(w, 'shape', '')}")
+        raise BnnError(
+            f"{where}: weights must be uint64 of shape {(layer.out_features, words_for(k))}, got "
+            f"{getattr(w, 'dtype', type(w))} {getattr(w, 'shape', '')}"
+        )
     spare = words_for(k) * WORD_BITS - k
     if spare and np.any(w[:, -1] >> np.uint64(WORD_BITS - spare)):
         raise BnnError(f"{where}: weight padding bits past fan-in {k} must be 0")

@@ -18,7 +18,7 @@ CHOICES = ("auto", "golden", "gpu")
 def gpu_status() -> tuple[bool, str]:
     """Whether the CuPy reference can run here, and why not."""
     try:
-        import cuda_ref
+        from bnn_hw import cuda_ref
     except ImportError as exc:  # the spoke is part of the distribution; a broken install says so
         return False, f"cuda_ref could not be imported ({exc})"
     status = cuda_ref.available()
@@ -32,7 +32,7 @@ def reference_run(model: BnnModel, images: np.ndarray, prefer: str = "auto") -> 
     if prefer != "golden":
         ok, why = gpu_status()
         if ok:
-            import cuda_ref
+            from bnn_hw import cuda_ref
 
             return cuda_ref.run(model, images), "cupy-gpu"
         if prefer == "gpu":

@@ -34,8 +34,14 @@ def _thresholds(rng: np.random.Generator, layer: Layer) -> np.ndarray:
     return np.clip(t, lo, hi + 1).astype(np.int64)
 
 
-def random_model(input_shape: tuple[int, int, int], hidden: list[int | ConvSpec], num_classes: int = 10,
-                 seed: int = 0, binarize_at: int | None = None, name: str = "random") -> BnnModel:
+def random_model(
+    input_shape: tuple[int, int, int],
+    hidden: list[int | ConvSpec],
+    num_classes: int = 10,
+    seed: int = 0,
+    binarize_at: int | None = None,
+    name: str = "random",
+) -> BnnModel:
     """A valid random model: `hidden` lists conv specs and dense widths in order, then a scores layer."""
     rng = np.random.default_rng(seed)
     layers: list[Layer] = []
@@ -48,14 +54,29 @@ def random_model(input_shape: tuple[int, int, int], hidden: list[int | ConvSpec]
             pad_value = spec.pad_value
             if input_kind == "pixels" and not 0 <= pad_value <= 255:
                 pad_value = 0
-            layer = Layer(kind="conv", input=input_kind, output="bits", in_shape=shape,
-                          out_features=spec.out_channels, weights=np.zeros((0, 0), np.uint64),
-                          kernel=spec.kernel, stride=spec.stride, padding=spec.padding, pad_value=pad_value,
-                          pool=spec.pool)
+            layer = Layer(
+                kind="conv",
+                input=input_kind,
+                output="bits",
+                in_shape=shape,
+                out_features=spec.out_channels,
+                weights=np.zeros((0, 0), np.uint64),
+                kernel=spec.kernel,
+                stride=spec.stride,
+                padding=spec.padding,
+                pad_value=pad_value,
+                pool=spec.pool,
+            )
         else:
             k = int(np.prod(shape))
-            layer = Layer(kind="dense", input=input_kind, output="scores" if last else "bits", in_shape=(k,),
-                          out_features=int(spec), weights=np.zeros((0, 0), np.uint64))
+            layer = Layer(
+                kind="dense",
+                input=input_kind,
+                output="scores" if last else "bits",
+                in_shape=(k,),
+                out_features=int(spec),
+                weights=np.zeros((0, 0), np.uint64),
+            )
         layer.weights = pack_bits(rng.random((layer.out_features, layer.fan_in)) < 0.5)
         if layer.output == "bits":
             layer.thresholds = _thresholds(rng, layer)
@@ -63,8 +84,14 @@ def random_model(input_shape: tuple[int, int, int], hidden: list[int | ConvSpec]
             layer.bias = rng.integers(-8, 9, layer.out_features).astype(np.int64)
         layers.append(layer)
         shape = layer.out_shape
-    model = BnnModel(layers=layers, input_shape=tuple(input_shape), classes=[f"class{c}" for c in range(num_classes)],
-                     binarize_at=binarize_at, name=name, source={"synthetic_seed": seed})
+    model = BnnModel(
+        layers=layers,
+        input_shape=tuple(input_shape),
+        classes=[f"class{c}" for c in range(num_classes)],
+        binarize_at=binarize_at,
+        name=name,
+        source={"synthetic_seed": seed},
+    )
     model.validate()
     return model
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cuda_ref._device import Availability, available
+from bnn_hw.cuda_ref._device import Availability, available
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,19 +26,19 @@ __all__ = ["Availability", "available", "run", "predict"]
 
 def run(model: BnnModel, images: np.ndarray, **options: Any) -> GoldenResult:
     """Run the model on the GPU; same arguments and results as `bnn_hw.golden.run` (see `cuda_ref.network.run`)."""
-    from cuda_ref._device import require
+    from bnn_hw.cuda_ref._device import require
 
     require()  # a one-line BnnError saying why, before CuPy is imported
-    from cuda_ref.network import run as _run
+    from bnn_hw.cuda_ref.network import run as _run
 
     return _run(model, images, **options)
 
 
 def predict(model: BnnModel, images: np.ndarray, **options: Any) -> np.ndarray:
     """Predicted classes only (int64), computed on the GPU without keeping per-layer traces."""
-    from cuda_ref._device import require
+    from bnn_hw.cuda_ref._device import require
 
     require()
-    from cuda_ref.network import predict as _predict
+    from bnn_hw.cuda_ref.network import predict as _predict
 
     return _predict(model, images, **options)

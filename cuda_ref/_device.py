@@ -17,8 +17,18 @@ TENSOR_CORE_COMPUTE_CAPABILITY = (8, 0)
 KERNELS: dict[str, tuple[str, ...]] = {
     "pack": ("pack_signs_i8", "gather_u8", "gather_bits", "or_pool", "row_weights", "argmax_rows"),
     "xnor_gemm": ("xnor_gemm_naive", "float_gemm_naive", "xnor_gemm_tiled"),
-    "bmma_gemm": ("bmma_gemm", "bmma_gemm_256", "imma_gemm", "imma_gemm_256", "bmma_gemm_v", "bmma_gemm_256v",
-                  "imma_gemm_v", "imma_gemm_256v", "bmma_gemm_v3", "imma_gemm_v3"),
+    "bmma_gemm": (
+        "bmma_gemm",
+        "bmma_gemm_256",
+        "imma_gemm",
+        "imma_gemm_256",
+        "bmma_gemm_v",
+        "bmma_gemm_256v",
+        "imma_gemm_v",
+        "imma_gemm_256v",
+        "bmma_gemm_v3",
+        "imma_gemm_v3",
+    ),
     "peak": ("popc_peak", "bmma_peak", "imma_peak", "spin_cycles"),
 }
 # Sources that only compile for sm_80 and newer.
@@ -51,12 +61,18 @@ def available() -> Availability:
     try:
         import cupy
     except Exception as exc:  # ImportError, or a broken CUDA install raising something else at import
-        return Availability(False, f"CuPy is not installed or failed to import ({type(exc).__name__}: {exc}); "
-                                   "install it with `pip install cupy-cuda13x` (the 'gpu' extra)")
+        return Availability(
+            False,
+            f"CuPy is not installed or failed to import ({type(exc).__name__}: {exc}); "
+            "install it with `pip install cupy-cuda13x` (the 'gpu' extra)",
+        )
     try:
         if not cupy.is_available():
-            return Availability(False, "CuPy is installed but found no usable CUDA device "
-                                       "(cupy.is_available() is False: no GPU or no driver on this machine)")
+            return Availability(
+                False,
+                "CuPy is installed but found no usable CUDA device "
+                "(cupy.is_available() is False: no GPU or no driver on this machine)",
+            )
         dev = cupy.cuda.Device()
         cc_text = str(dev.compute_capability)
         cc = (int(cc_text[:-1]), int(cc_text[-1]))
@@ -65,13 +81,22 @@ def available() -> Availability:
     except Exception as exc:
         return Availability(False, f"the CUDA device is not usable ({type(exc).__name__}: {exc})")
     if cc < MIN_COMPUTE_CAPABILITY:
-        return Availability(False, f"{name} has compute capability {cc[0]}.{cc[1]}; the kernels need "
-                                   f"{MIN_COMPUTE_CAPABILITY[0]}.{MIN_COMPUTE_CAPABILITY[1]} or newer",
-                            device=name, compute_capability=cc)
+        return Availability(
+            False,
+            f"{name} has compute capability {cc[0]}.{cc[1]}; the kernels need "
+            f"{MIN_COMPUTE_CAPABILITY[0]}.{MIN_COMPUTE_CAPABILITY[1]} or newer",
+            device=name,
+            compute_capability=cc,
+        )
     tensor_cores = cc >= TENSOR_CORE_COMPUTE_CAPABILITY
     note = "" if tensor_cores else " (no binary tensor cores: those need compute capability 8.0)"
-    return Availability(True, f"{name}, compute capability {cc[0]}.{cc[1]}{note}", device=name,
-                        compute_capability=cc, tensor_cores=tensor_cores)
+    return Availability(
+        True,
+        f"{name}, compute capability {cc[0]}.{cc[1]}{note}",
+        device=name,
+        compute_capability=cc,
+        tensor_cores=tensor_cores,
+    )
 
 
 def require(tensor_cores: bool = False) -> Availability:

@@ -52,12 +52,18 @@ def random_mlp(sizes: tuple[int, ...] = DEFAULT_MLP, seed: int = DEFAULT_SEED) -
     """A seeded random model of an MLP shape on 28x28x1 images (no training needed)."""
     from bnn_hw.synthetic import random_model
 
-    return random_model((28, 28, 1), list(sizes[1:-1]), num_classes=sizes[-1], seed=seed,
-                        name="random-mlp-" + "-".join(map(str, sizes)))
+    return random_model(
+        (28, 28, 1), list(sizes[1:-1]), num_classes=sizes[-1], seed=seed, name="random-mlp-" + "-".join(map(str, sizes))
+    )
 
 
-def load_workload(model_path: str | None, count: int, seed: int = DEFAULT_SEED, data_dir: str | None = None,
-                  mlp: tuple[int, ...] = DEFAULT_MLP) -> Workload:
+def load_workload(
+    model_path: str | None,
+    count: int,
+    seed: int = DEFAULT_SEED,
+    data_dir: str | None = None,
+    mlp: tuple[int, ...] = DEFAULT_MLP,
+) -> Workload:
     """The model given on the command line, or a seeded random MLP; Fashion-MNIST test images when the model takes
     28x28x1 images and the files are present, else seeded random images (tiled to `count`)."""
     if model_path:
@@ -65,8 +71,10 @@ def load_workload(model_path: str | None, count: int, seed: int = DEFAULT_SEED, 
         model_note = f"model {model_path} ({model.name}, hash {model.hash[:16]})"
     else:
         model = random_mlp(mlp, seed)
-        model_note = (f"no model given: a random {'-'.join(map(str, mlp))} MLP with seed {seed} "
-                      f"(hash {model.hash[:16]}); pass --model FILE.bnn for a trained one")
+        model_note = (
+            f"no model given: a random {'-'.join(map(str, mlp))} MLP with seed {seed} "
+            f"(hash {model.hash[:16]}); pass --model FILE.bnn for a trained one"
+        )
     labels = None
     images = None
     images_note = ""

@@ -9,18 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from bnn_hw.cuda_ref.bench_common import Workload, machine, now_utc, time_best
 
 from bnn_hw import golden
-from cuda_ref.bench_common import Workload, machine, now_utc, time_best
 
 
-def bench_cpu(work: Workload, *, repeats: int = 3, batch_size: int = 2048, threads: int | None = None,
-              progress: bool = True) -> dict[str, Any]:
+def bench_cpu(
+    work: Workload, *, repeats: int = 3, batch_size: int = 2048, threads: int | None = None, progress: bool = True
+) -> dict[str, Any]:
     """Measure and return the JSON-ready record."""
     import torch
+    from bnn_hw.cuda_ref.torch_ref import float_model
     from tqdm import tqdm
-
-    from cuda_ref.torch_ref import float_model
 
     if threads:
         torch.set_num_threads(threads)
@@ -43,7 +43,7 @@ def bench_cpu(work: Workload, *, repeats: int = 3, batch_size: int = 2048, threa
     def torch_once() -> None:
         outputs.clear()
         with torch.inference_mode():
-            outputs.extend(fm(x[i:i + batch_size]) for i in range(0, n, batch_size))
+            outputs.extend(fm(x[i : i + batch_size]) for i in range(0, n, batch_size))
         steps.update()
 
     torch_s, torch_runs = time_best(torch_once, repeats, warmup=1)
@@ -56,14 +56,27 @@ def bench_cpu(work: Workload, *, repeats: int = 3, batch_size: int = 2048, threa
         "benchmark": "bench cpu",
         "date": now_utc(),
         "machine": machine(),
-        "model": {"name": model.name, "hash": model.hash, "note": work.model_note,
-                  "layers": [layer.describe() for layer in model.layers]},
+        "model": {
+            "name": model.name,
+            "hash": model.hash,
+            "note": work.model_note,
+            "layers": [layer.describe() for layer in model.layers],
+        },
         "images": {"count": n, "note": work.images_note},
-        "params": {"repeats": repeats, "batch_size": batch_size, "torch_threads": torch.get_num_threads(),
-                   "torch": torch.__version__},
+        "params": {
+            "repeats": repeats,
+            "batch_size": batch_size,
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        },
         "golden_numpy": {"seconds": golden_s, "runs": golden_runs, "images_per_s": n / golden_s},
-        "torch_float32_cpu": {"seconds": torch_s, "runs": torch_runs, "images_per_s": n / torch_s,
-                              "class_mismatches": class_mismatches, "score_mismatches": score_mismatches},
+        "torch_float32_cpu": {
+            "seconds": torch_s,
+            "runs": torch_runs,
+            "images_per_s": n / torch_s,
+            "class_mismatches": class_mismatches,
+            "score_mismatches": score_mismatches,
+        },
         "golden_vs_torch_speed": torch_s / golden_s,
         "bit_exact": class_mismatches == 0 and score_mismatches == 0,
     }

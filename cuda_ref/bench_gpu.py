@@ -20,14 +20,14 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from bnn_hw.cuda_ref.bench_common import Workload, machine, now_utc, random_mlp
 
 from bnn_hw import golden
 from bnn_hw.errors import BnnError
 from bnn_hw.model import BnnModel
 from bnn_hw.packing import bits_to_signs, unpack_bits
-from cuda_ref.bench_common import Workload, machine, now_utc, random_mlp
 
-BATCHES = tuple(4 ** i for i in range(9))  # 1 ... 65,536
+BATCHES = tuple(4**i for i in range(9))  # 1 ... 65,536
 NETWORK_BATCHES = (256, 4096, 65536)
 PAPER_MLP = (784, 4096, 4096, 4096, 10)  # BinaryNet's MNIST MLP
 # whole-network kernel choices: name -> (kernel of the bits layers, kernel of a first layer on 8-bit pixels)
@@ -93,7 +93,7 @@ def _signs(words: np.ndarray, k: int) -> np.ndarray:
 
 def device_info() -> dict[str, Any]:
     cp = _cp()
-    from cuda_ref._device import available, kernel
+    from bnn_hw.cuda_ref._device import available, kernel
 
     status = available()
     dev = cp.cuda.Device()
@@ -103,15 +103,20 @@ def device_info() -> dict[str, Any]:
     spin = kernel("peak", "spin_cycles")
     cycles = 200_000_000
     seconds = cuda_time(lambda: spin((sms,), (32,), (np.int64(cycles), sink)), repeats=3, warmup=1)
-    return {"name": status.device, "compute_capability": list(status.compute_capability), "sms": sms,
-            "sm_clock_hz_measured": cycles / seconds, "memory_bytes": int(props["totalGlobalMem"]),
-            "tensor_cores": status.tensor_cores}
+    return {
+        "name": status.device,
+        "compute_capability": list(status.compute_capability),
+        "sms": sms,
+        "sm_clock_hz_measured": cycles / seconds,
+        "memory_bytes": int(props["totalGlobalMem"]),
+        "tensor_cores": status.tensor_cores,
+    }
 
 
 def ceilings(dev: dict[str, Any], repeats: int) -> dict[str, Any]:
     """Measured peaks in bit-MAC/s, plus the CUDA programming guide's popcount rate (16/clock/SM) as a cross-check."""
     cp = _cp()
-    from cuda_ref._device import kernel
+    from bnn_hw.cuda_ref._device import kernel
 
     sms = dev["sms"]
     blocks, threads, iters = sms * 8, 256, 32768
@@ -126,13 +131,11 @@ def ceilings(dev: dict[str, Any], repeats: int) -> dict[str, Any]:
         bmma = kernel("peak", "bmma_peak")
         threads_b = 128
         sink_b = cp.zeros(blocks * threads_b, dtype=cp.int32)
-        t = cuda_time(lambda: bmma((blocks,), (threads_b,), (np.int32(iters), np.uint32(0x9E3779B9), sink_b)),
-                      repeats)
+        t = cuda_time(lambda: bmma((blocks,), (threads_b,), (np.int32(iters), np.uint32(0x9E3779B9), sink_b)), repeats)
         warps = blocks * threads_b // 32
         out["bmma_bit_macs_per_s"] = warps * iters * 8 * (16 * 8 * 256) / t
         imma = kernel("peak", "imma_peak")
-        t = cuda_time(lambda: imma((blocks,), (threads_b,), (np.int32(iters), np.uint32(0x9E3779B9), sink_b)),
-                      repeats)
+        t = cuda_time(lambda: imma((blocks,), (threads_b,), (np.int32(iters), np.uint32(0x9E3779B9), sink_b)), repeats)
         out["imma_int8_macs_per_s"] = warps * iters * 8 * (16 * 8 * 32) / t
     return out
 
@@ -164,6 +167,7 @@ def _torch_baselines(sa: np.ndarray, sb: np.ndarray, dot_ref, repeats: int, whic
 
                 def fn(a=a, b=b):
                     return a @ b
+
             seconds = cuda_time(fn, repeats)
             out = fn()
             mismatches = int((out.float().round().to(torch.int32) != ref).sum().item())
@@ -186,7 +190,7 @@ def _both_orders(names: tuple[str, ...]) -> list[tuple[str, str, str]]:
 def bench_matmul(size: int, repeats: int, tensor_cores: bool, seed: int) -> dict[str, Any]:
     """M = N = K = size binary matmul: ours, naive, cuBLAS; accumulators compared bit for bit."""
     cp = _cp()
-    from cuda_ref import kernels as K
+    from bnn_hw.cuda_ref import kernels as K
 
     rng = np.random.default_rng(seed)
     ld = K.row_words(size)
@@ -195,8 +199,9 @@ def bench_matmul(size: int, repeats: int, tensor_cores: bool, seed: int) -> dict
     macs = float(size) ** 3
     rec: dict[str, Any] = {"m": size, "n": size, "k": size, "macs": macs}
 
-    kernels = [("naive", "naive", "n"), ("tiled", "tiled", "n")] + \
-        (_both_orders(K.BINARY_TENSOR_CORE) if tensor_cores else [])
+    kernels = [("naive", "naive", "n"), ("tiled", "tiled", "n")] + (
+        _both_orders(K.BINARY_TENSOR_CORE) if tensor_cores else []
+    )
     outs = {}
     for key, name, order in kernels:
 
@@ -215,8 +220,9 @@ def bench_matmul(size: int, repeats: int, tensor_cores: bool, seed: int) -> dict
     for name in outs:
         same_as_naive = bool(cp.array_equal(outs[name], outs["naive"]))
         same_as_golden = bool(np.array_equal(cp.asnumpy(outs[name][cp.asarray(rows)]), golden_acc))
-        rec[name].update(bit_exact=same_as_naive and same_as_golden, equals_naive=same_as_naive,
-                         equals_golden_rows=same_as_golden)
+        rec[name].update(
+            bit_exact=same_as_naive and same_as_golden, equals_naive=same_as_naive, equals_golden_rows=same_as_golden
+        )
     if tensor_cores:  # the layer form: threshold fused, packed bits out (what a bnn layer writes)
         thr = cp.asarray(rng.integers(size // 2 - 64, size // 2 + 65, size=size).astype(np.int32))
         ldo = K.row_words(size)
@@ -227,8 +233,20 @@ def bench_matmul(size: int, repeats: int, tensor_cores: bool, seed: int) -> dict
 
             def layer(name=name, colc=colc, bits=bits):
                 roww = K.row_weights(a, ld)  # part of the layer's cost, as in bench_layer
-                K.gemm(a, b, m=size, n=size, ld=ld, planes=1, kernel_name=name, colc=colc, roww=roww, thr=thr,
-                       bits_out=bits, ldo=ldo)
+                K.gemm(
+                    a,
+                    b,
+                    m=size,
+                    n=size,
+                    ld=ld,
+                    planes=1,
+                    kernel_name=name,
+                    colc=colc,
+                    roww=roww,
+                    thr=thr,
+                    bits_out=bits,
+                    ldo=ldo,
+                )
 
             rec[f"{name}+bits"] = {"seconds": cuda_time(layer, repeats)}
             bits[...] = 0
@@ -244,19 +262,23 @@ def bench_matmul(size: int, repeats: int, tensor_cores: bool, seed: int) -> dict
     exact = bool(cp.array_equal(K.float_naive_matmul(fa, fb).astype(cp.int32), dot))
     rec["naive_float"] = {"seconds": seconds, "bit_exact": exact}
     del fa, fb
-    rec.update(_torch_baselines(_signs(ha, size), _signs(hb, size), dot, repeats,
-                                ("torch_fp32", "torch_fp16", "torch_bf16", "torch_int8")))
+    rec.update(
+        _torch_baselines(
+            _signs(ha, size), _signs(hb, size), dot, repeats, ("torch_fp32", "torch_fp16", "torch_bf16", "torch_int8")
+        )
+    )
     for r in rec.values():
         if isinstance(r, dict) and "seconds" in r:
             r["macs_per_s"] = macs / r["seconds"]
     return rec
 
 
-def bench_layer(k: int, n: int, batch: int, pixels: bool, repeats: int, tensor_cores: bool,
-                rng: np.random.Generator) -> dict[str, Any]:
+def bench_layer(
+    k: int, n: int, batch: int, pixels: bool, repeats: int, tensor_cores: bool, rng: np.random.Generator
+) -> dict[str, Any]:
     """One MLP layer (K -> N) at one batch size: our fused layer (bits out) vs PyTorch matmuls."""
     cp = _cp()
-    from cuda_ref import kernels as K
+    from bnn_hw.cuda_ref import kernels as K
 
     ld = K.row_words(k)
     planes = K.PIXEL_PLANES if pixels else 1
@@ -270,8 +292,13 @@ def bench_layer(k: int, n: int, batch: int, pixels: bool, repeats: int, tensor_c
         lo = 0
     thr = cp.asarray(rng.integers(lo // 4, k // 2 + 1, size=n).astype(np.int32))
     ldo = K.row_words(n)
-    rec: dict[str, Any] = {"k": k, "n": n, "batch": batch, "input": "pixels" if pixels else "bits",
-                           "macs": float(batch) * k * n}
+    rec: dict[str, Any] = {
+        "k": k,
+        "n": n,
+        "batch": batch,
+        "input": "pixels" if pixels else "bits",
+        "macs": float(batch) * k * n,
+    }
     outs = {}
     names = [("tiled", "tiled", "n")] + (_both_orders(K.BINARY_TENSOR_CORE) if tensor_cores else [])
     for key, name, order in names:
@@ -280,8 +307,21 @@ def bench_layer(k: int, n: int, batch: int, pixels: bool, repeats: int, tensor_c
 
         def launch(name=name, order=order, colc=colc, out=out) -> None:
             roww = K.row_weights(a, ld, planes) if name != "tiled" else None  # part of the layer's cost
-            K.gemm(a, w, m=batch, n=n, ld=ld, planes=planes, kernel_name=name, colc=colc, roww=roww, thr=thr,
-                   bits_out=out, ldo=ldo, order=order)
+            K.gemm(
+                a,
+                w,
+                m=batch,
+                n=n,
+                ld=ld,
+                planes=planes,
+                kernel_name=name,
+                colc=colc,
+                roww=roww,
+                thr=thr,
+                bits_out=out,
+                ldo=ldo,
+                order=order,
+            )
 
         rec[key] = {"seconds": cuda_time(launch, repeats)}
         launch()
@@ -293,8 +333,19 @@ def bench_layer(k: int, n: int, batch: int, pixels: bool, repeats: int, tensor_c
             out = cp.zeros((batch, ldo), dtype=cp.uint32)
 
             def launch8(name=name, order=order, out=out) -> None:
-                K.gemm(a8, w8, m=batch, n=n, ld=K.byte_words(k), planes=1, kernel_name=name, thr=thr, bits_out=out,
-                       ldo=ldo, order=order)
+                K.gemm(
+                    a8,
+                    w8,
+                    m=batch,
+                    n=n,
+                    ld=K.byte_words(k),
+                    planes=1,
+                    kernel_name=name,
+                    thr=thr,
+                    bits_out=out,
+                    ldo=ldo,
+                    order=order,
+                )
 
             rec[key] = {"seconds": cuda_time(launch8, repeats)}
             launch8()
@@ -327,17 +378,27 @@ def bench_layer(k: int, n: int, batch: int, pixels: bool, repeats: int, tensor_c
 # ---------------------------------------------------------------------------------------------------- networks
 
 
-def bench_network(model: BnnModel, images: np.ndarray, note: str, batches: tuple[int, ...], repeats: int,
-                  kernel_names: tuple[str, ...]) -> dict[str, Any]:
+def bench_network(
+    model: BnnModel,
+    images: np.ndarray,
+    note: str,
+    batches: tuple[int, ...],
+    repeats: int,
+    kernel_names: tuple[str, ...],
+) -> dict[str, Any]:
     """Whole-network images/s: cuda_ref vs the PyTorch float model, images already on the device."""
     cp = _cp()
     import torch
+    from bnn_hw.cuda_ref.network import prepare, run_device
+    from bnn_hw.cuda_ref.torch_ref import float_model
 
-    from cuda_ref.network import prepare, run_device
-    from cuda_ref.torch_ref import float_model
-
-    rec: dict[str, Any] = {"model": model.name, "hash": model.hash, "note": note,
-                           "layers": [layer.describe() for layer in model.layers], "batches": {}}
+    rec: dict[str, Any] = {
+        "model": model.name,
+        "hash": model.hash,
+        "note": note,
+        "layers": [layer.describe() for layer in model.layers],
+        "batches": {},
+    }
     check = images[:GOLDEN_CHECK_ROWS]
     want = golden.run(model, check).classes
     prepared = {name: prepare(model, *NETWORK_KERNELS[name]) for name in kernel_names}
@@ -356,7 +417,8 @@ def bench_network(model: BnnModel, images: np.ndarray, note: str, batches: tuple
             if classes_ref is None:
                 classes_ref = classes
             entry[f"cuda_ref_{name}"] = {
-                "seconds": seconds, "images_per_s": batch / seconds,
+                "seconds": seconds,
+                "images_per_s": batch / seconds,
                 "golden_mismatches": int(np.count_nonzero(got != want[: len(got)])),
                 "equals_first_kernel": bool(cp.array_equal(classes, classes_ref)),
             }
@@ -366,8 +428,9 @@ def bench_network(model: BnnModel, images: np.ndarray, note: str, batches: tuple
                     seconds = cuda_time(lambda fm=fm, xt=xt: fm.classify(xt), repeats)
                     classes = cp.from_dlpack(fm.classify(xt))
                 entry[f"torch_{name}"] = {
-                    "seconds": seconds, "images_per_s": batch / seconds,
-                    "golden_mismatches": int(np.count_nonzero(cp.asnumpy(classes[: len(check)]) != want[: batch])),
+                    "seconds": seconds,
+                    "images_per_s": batch / seconds,
+                    "golden_mismatches": int(np.count_nonzero(cp.asnumpy(classes[: len(check)]) != want[:batch])),
                     "class_mismatches_vs_cuda_ref": int((classes != classes_ref).sum()),
                 }
             except Exception as exc:
@@ -387,28 +450,50 @@ def _ratio(a: dict, b: dict) -> float | None:
     return None
 
 
-def bench_gpu(work: Workload, *, mlps: list[tuple[int, ...]], matmul_size: int = 8192,
-              batches: tuple[int, ...] = BATCHES, network_batches: tuple[int, ...] = NETWORK_BATCHES,
-              repeats: int = 10, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+def bench_gpu(
+    work: Workload,
+    *,
+    mlps: list[tuple[int, ...]],
+    matmul_size: int = 8192,
+    batches: tuple[int, ...] = BATCHES,
+    network_batches: tuple[int, ...] = NETWORK_BATCHES,
+    repeats: int = 10,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Run every part; the caller has checked `cuda_ref.available()`."""
     import torch
     from tqdm import tqdm
 
     if not torch.cuda.is_available():
-        raise BnnError("PyTorch sees no CUDA device, so the cuBLAS baselines cannot run; install a CUDA build of "
-                       "torch on the GPU machine")
+        raise BnnError(
+            "PyTorch sees no CUDA device, so the cuBLAS baselines cannot run; install a CUDA build of "
+            "torch on the GPU machine"
+        )
     rng = np.random.default_rng(seed)
     dev = device_info()
     tc = dev["tensor_cores"]
     kernel_names = tuple(NETWORK_KERNELS) if tc else ("tiled",)
-    record: dict[str, Any] = {"benchmark": "bench gpu", "date": now_utc(), "machine": machine(), "device": dev,
-                              "params": {"matmul_size": matmul_size, "batches": list(batches),
-                                         "network_batches": list(network_batches), "repeats": repeats,
-                                         "seed": seed, "torch": torch.__version__,
-                                         "cupy": __import__("cupy").__version__}}
+    record: dict[str, Any] = {
+        "benchmark": "bench gpu",
+        "date": now_utc(),
+        "machine": machine(),
+        "device": dev,
+        "params": {
+            "matmul_size": matmul_size,
+            "batches": list(batches),
+            "network_batches": list(network_batches),
+            "repeats": repeats,
+            "seed": seed,
+            "torch": torch.__version__,
+            "cupy": __import__("cupy").__version__,
+        },
+    }
     networks = [(work.model, work.model_note)] + [
-        (random_mlp(s, seed), f"random {'-'.join(map(str, s))} MLP, seed {seed}") for s in mlps
-        if not (work.model.name == f"random-mlp-{'-'.join(map(str, s))}")]
+        (random_mlp(s, seed), f"random {'-'.join(map(str, s))} MLP, seed {seed}")
+        for s in mlps
+        if not (work.model.name == f"random-mlp-{'-'.join(map(str, s))}")
+    ]
     shapes = []
     for model, _ in networks:
         if all(layer.kind == "dense" for layer in model.layers):
@@ -440,8 +525,9 @@ def bench_gpu(work: Workload, *, mlps: list[tuple[int, ...]], matmul_size: int =
     if "naive_float" in mm:
         derived["tiled_vs_naive_float_8192"] = _ratio(mm["tiled"], mm["naive_float"])
     if tc:
-        fastest = min((name for name in mm if name.startswith("bmma") and "+" not in name),
-                      key=lambda name: mm[name]["seconds"])
+        fastest = min(
+            (name for name in mm if name.startswith("bmma") and "+" not in name), key=lambda name: mm[name]["seconds"]
+        )
         derived["bmma_fastest_tile"] = fastest
         derived["bmma_vs_bf16_8192"] = _ratio(mm[fastest], mm["torch_bf16"])
         derived["bmma_fraction_of_bmma_ceiling"] = mm[fastest]["macs_per_s"] / ceil["bmma_bit_macs_per_s"]
@@ -473,37 +559,57 @@ def bench_gpu(work: Workload, *, mlps: list[tuple[int, ...]], matmul_size: int =
 def overall_bit_exact(record: dict[str, Any]) -> bool:
     """Every checked result of a record agrees: the 8192^3 matmul (each kernel and the layer form), every MLP layer
     (each tile, both block orders, against the tiled kernel's bits) and every whole-network run."""
-    return all(v.get("bit_exact", True) for v in record["matmul"].values() if isinstance(v, dict)) \
-        and all(v.get("equals_tiled", True) for layer in record["layers"] for v in layer.values()
-                if isinstance(v, dict)) \
-        and all(v.get("golden_mismatches", 0) == 0 and v.get("equals_first_kernel", True)
-                for net in record["networks"] for b in net["batches"].values()
-                for key, v in b.items() if key.startswith("cuda_ref"))
+    return (
+        all(v.get("bit_exact", True) for v in record["matmul"].values() if isinstance(v, dict))
+        and all(
+            v.get("equals_tiled", True) for layer in record["layers"] for v in layer.values() if isinstance(v, dict)
+        )
+        and all(
+            v.get("golden_mismatches", 0) == 0 and v.get("equals_first_kernel", True)
+            for net in record["networks"]
+            for b in net["batches"].values()
+            for key, v in b.items()
+            if key.startswith("cuda_ref")
+        )
+    )
 
 
 def summary(record: dict[str, Any]) -> list[str]:
     dev, mm, ceil = record["device"], record["matmul"], record["ceilings"]
-    lines = [f"device: {dev['name']} (cc {dev['compute_capability'][0]}.{dev['compute_capability'][1]}, "
-             f"{dev['sms']} SMs, {dev['sm_clock_hz_measured'] / 1e9:.2f} GHz measured)",
-             f"ceilings: popcount {ceil['popc_bit_macs_per_s'] / 1e12:.1f} T bit-MAC/s"
-             + (f", binary tensor cores {ceil['bmma_bit_macs_per_s'] / 1e12:.0f} T bit-MAC/s"
-                if "bmma_bit_macs_per_s" in ceil else "")
-             + (f", int8 tensor cores (mma.sync) {ceil['imma_int8_macs_per_s'] / 1e12:.0f} T MAC/s"
-                if "imma_int8_macs_per_s" in ceil else ""),
-             f"matmul {mm['m']}^3:"]
+    lines = [
+        f"device: {dev['name']} (cc {dev['compute_capability'][0]}.{dev['compute_capability'][1]}, "
+        f"{dev['sms']} SMs, {dev['sm_clock_hz_measured'] / 1e9:.2f} GHz measured)",
+        f"ceilings: popcount {ceil['popc_bit_macs_per_s'] / 1e12:.1f} T bit-MAC/s"
+        + (
+            f", binary tensor cores {ceil['bmma_bit_macs_per_s'] / 1e12:.0f} T bit-MAC/s"
+            if "bmma_bit_macs_per_s" in ceil
+            else ""
+        )
+        + (
+            f", int8 tensor cores (mma.sync) {ceil['imma_int8_macs_per_s'] / 1e12:.0f} T MAC/s"
+            if "imma_int8_macs_per_s" in ceil
+            else ""
+        ),
+        f"matmul {mm['m']}^3:",
+    ]
     for name, r in mm.items():
         if isinstance(r, dict):
             if "seconds" in r:
                 exact = r.get("bit_exact")
-                lines.append(f"  {name:<15} {r['seconds'] * 1e3:9.2f} ms  {r['macs_per_s'] / 1e12:9.2f} T MAC/s"
-                             + ("" if exact is None else f"  bit-exact: {'yes' if exact else 'NO'}"))
+                lines.append(
+                    f"  {name:<15} {r['seconds'] * 1e3:9.2f} ms  {r['macs_per_s'] / 1e12:9.2f} T MAC/s"
+                    + ("" if exact is None else f"  bit-exact: {'yes' if exact else 'NO'}")
+                )
             else:
                 lines.append(f"  {name:<11} not run: {r.get('error')}")
     for net in record["networks"]:
         lines.append(f"network {net['model']}:")
         for batch, entry in net["batches"].items():
-            parts = [f"{name.replace('cuda_ref_', '')} {v['images_per_s']:,.0f}/s" for name, v in entry.items()
-                     if "images_per_s" in v]
+            parts = [
+                f"{name.replace('cuda_ref_', '')} {v['images_per_s']:,.0f}/s"
+                for name, v in entry.items()
+                if "images_per_s" in v
+            ]
             lines.append(f"  batch {batch:>6}: " + ", ".join(parts))
     for key, t in record["targets"].items():
         value = "n/a" if t["measured"] is None else f"{t['measured']:.2f}"

@@ -25,17 +25,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bnn_hw.cuda_ref._device import KERNELS, Availability, source_path
 
 from bnn_hw.errors import BnnError
-from cuda_ref._device import KERNELS, Availability, source_path
 
 EMULATED_SOURCES = ("pack", "xnor_gemm", "bmma_gemm")
 HEADER = Path(__file__).with_name("host_emulation.cuh")
-STATUS = Availability(True, "host emulation of the CUDA kernels (CPU threads; correctness only)",
-                      device="host emulation", compute_capability=(8, 0), tensor_cores=True)
+STATUS = Availability(
+    True,
+    "host emulation of the CUDA kernels (CPU threads; correctness only)",
+    device="host emulation",
+    compute_capability=(8, 0),
+    tensor_cores=True,
+)
 
-_SCALARS = {np.dtype(np.int32): ctypes.c_int32, np.dtype(np.int64): ctypes.c_int64,
-            np.dtype(np.uint32): ctypes.c_uint32, np.dtype(np.uint64): ctypes.c_uint64}
+_SCALARS = {
+    np.dtype(np.int32): ctypes.c_int32,
+    np.dtype(np.int64): ctypes.c_int64,
+    np.dtype(np.uint32): ctypes.c_uint32,
+    np.dtype(np.uint64): ctypes.c_uint64,
+}
 
 
 def compiler() -> str | None:
@@ -63,8 +72,20 @@ def build(out_dir: str | Path | None = None, sources: dict[str, Path] | None = N
     cpp.write_text("\n".join(unit) + "\n")
     tmp = lib.with_suffix(f".{os.getpid()}.tmp")
     # -U_FORTIFY_SOURCE: fortified longjmp rejects the fiber switches between stacks (Ubuntu enables it by default)
-    cmd = [cxx, "-std=c++20", "-O1", "-U_FORTIFY_SOURCE", "-pthread", "-shared", "-fPIC", "-DBNN_HOST_EMULATION",
-           "-Wno-unknown-pragmas", "-o", str(tmp), str(cpp)]
+    cmd = [
+        cxx,
+        "-std=c++20",
+        "-O1",
+        "-U_FORTIFY_SOURCE",
+        "-pthread",
+        "-shared",
+        "-fPIC",
+        "-DBNN_HOST_EMULATION",
+        "-Wno-unknown-pragmas",
+        "-o",
+        str(tmp),
+        str(cpp),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise BnnError(f"compiling the CUDA emulation failed: {done.stderr.strip()[:2000]}")
@@ -92,8 +113,10 @@ class EmulatedKernel:
             elif isinstance(arg, np.generic) and arg.dtype in _SCALARS:
                 value = _SCALARS[arg.dtype](arg.item())
             else:
-                raise AssertionError(f"{self.name}: argument {i} has type {type(arg).__name__}; pass numpy arrays "
-                                     "and numpy int32/int64/uint32 scalars (as cupy needs)")
+                raise AssertionError(
+                    f"{self.name}: argument {i} has type {type(arg).__name__}; pass numpy arrays "
+                    "and numpy int32/int64/uint32 scalars (as cupy needs)"
+                )
             keep.append(value)
             ptrs[i] = ctypes.cast(ctypes.pointer(value), ctypes.c_void_p)
         g = tuple(grid) + (1,) * (3 - len(grid))
@@ -104,15 +127,32 @@ class EmulatedKernel:
 def fake_cupy() -> types.ModuleType:
     """A `cupy` stand-in backed by numpy: the subset cuda_ref.kernels and cuda_ref.network use."""
     cp = types.ModuleType("cupy")
-    for name in ("ndarray", "zeros", "empty", "full", "asarray", "ascontiguousarray", "array_equal", "int8",
-                 "uint8", "int32", "uint32", "int64", "uint64", "float32", "concatenate", "pad"):
+    for name in (
+        "ndarray",
+        "zeros",
+        "empty",
+        "full",
+        "asarray",
+        "ascontiguousarray",
+        "array_equal",
+        "int8",
+        "uint8",
+        "int32",
+        "uint32",
+        "int64",
+        "uint64",
+        "float32",
+        "concatenate",
+        "pad",
+    ):
         setattr(cp, name, getattr(np, name))
     cp.asnumpy = np.asarray
     return cp
 
 
-def load(out_dir: str | Path | None = None,
-         sources: dict[str, Path] | None = None) -> tuple[types.ModuleType, types.ModuleType, types.ModuleType]:
+def load(
+    out_dir: str | Path | None = None, sources: dict[str, Path] | None = None
+) -> tuple[types.ModuleType, types.ModuleType, types.ModuleType]:
     """(fake cupy, kernels module, network module) running on the emulated kernels (`sources`: as for build)."""
     lib = ctypes.CDLL(str(build(out_dir, sources)))
     table = {}
@@ -128,18 +168,18 @@ def load(out_dir: str | Path | None = None,
     def require(tensor_cores: bool = False) -> Availability:
         return STATUS
 
-    import cuda_ref
+    from bnn_hw import cuda_ref
 
     cp = fake_cupy()
-    saved = {key: sys.modules.get(key) for key in ("cupy", "cuda_ref.kernels", "cuda_ref.network")}
+    saved = {key: sys.modules.get(key) for key in ("cupy", "bnn_hw.cuda_ref.kernels", "bnn_hw.cuda_ref.network")}
     saved_attrs = {key: getattr(cuda_ref, key, None) for key in ("kernels", "network")}
     try:
         sys.modules["cupy"] = cp
-        for key in ("cuda_ref.kernels", "cuda_ref.network"):
+        for key in ("bnn_hw.cuda_ref.kernels", "bnn_hw.cuda_ref.network"):
             sys.modules.pop(key, None)
-        kernels = importlib.import_module("cuda_ref.kernels")
+        kernels = importlib.import_module("bnn_hw.cuda_ref.kernels")
         kernels.kernel, kernels.require = kernel, require
-        network = importlib.import_module("cuda_ref.network")
+        network = importlib.import_module("bnn_hw.cuda_ref.network")
         network.require = require
     finally:
         for key, module in saved.items():

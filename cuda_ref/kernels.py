@@ -14,13 +14,25 @@ from typing import Literal
 
 import cupy as cp
 import numpy as np
+from bnn_hw.cuda_ref._device import kernel, require
 
 from bnn_hw.errors import BnnError
 from bnn_hw.packing import bits_to_signs, unpack_bits, words_for
-from cuda_ref._device import kernel, require
 
-GemmKernel = Literal["naive", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v", "bmma_v3", "imma", "imma256",
-                     "imma_v", "imma256_v", "imma_v3"]
+GemmKernel = Literal[
+    "naive",
+    "tiled",
+    "bmma",
+    "bmma256",
+    "bmma_v",
+    "bmma256_v",
+    "bmma_v3",
+    "imma",
+    "imma256",
+    "imma_v",
+    "imma256_v",
+    "imma_v3",
+]
 THREADS = 256
 TILE = 128  # output tile of both fused kernels (rows and columns)
 FLAG_ACC, FLAG_BITS, FLAG_SCORES, FLAG_N_FAST = 1, 2, 4, 8
@@ -46,7 +58,7 @@ INT8_TENSOR_CORE = tuple(name for name in TENSOR_CORE_TILES if name.startswith("
 
 def int8_partner(name: str) -> str:
     """The 8-bit tensor-core kernel with the same tile as binary kernel `name` (bmma256_v -> imma256_v)."""
-    return "imma" + name[len("bmma"):]
+    return "imma" + name[len("bmma") :]
 
 
 PIXEL_PLANES = 8
@@ -79,25 +91,37 @@ def _address(x: cp.ndarray) -> int:
     return x.ctypes.data if ptr is None else ptr
 
 
-def _check_outputs(m: int, n: int, ldo: int, kernel_name: str, acc_out: cp.ndarray | None,
-                   bits_out: cp.ndarray | None, scores_out: cp.ndarray | None) -> None:
+def _check_outputs(
+    m: int,
+    n: int,
+    ldo: int,
+    kernel_name: str,
+    acc_out: cp.ndarray | None,
+    bits_out: cp.ndarray | None,
+    scores_out: cp.ndarray | None,
+) -> None:
     """The output buffers a fused matmul writes: C-contiguous, of the right type and size, and (tensor-core
     kernels, even N) 8-byte aligned, since those store two adjacent int32 values as one 8-byte word."""
     for what, x in (("acc_out", acc_out), ("scores_out", scores_out)):
         if x is None:
             continue
         if x.dtype != cp.int32 or not x.flags.c_contiguous or x.size < m * n:
-            raise BnnError(f"{what} must be a C-contiguous int32 array of at least m * n = {m * n} values, got "
-                           f"{x.dtype} {x.shape}")
+            raise BnnError(
+                f"{what} must be a C-contiguous int32 array of at least m * n = {m * n} values, got {x.dtype} {x.shape}"
+            )
         if kernel_name in TENSOR_CORE_TILES and n % 2 == 0 and _address(x) % 8:
-            raise BnnError(f"{what} must be 8-byte aligned for the tensor-core kernels with an even n={n} (they "
-                           "store int32 pairs as one 8-byte word); pass a freshly allocated array")
+            raise BnnError(
+                f"{what} must be 8-byte aligned for the tensor-core kernels with an even n={n} (they "
+                "store int32 pairs as one 8-byte word); pass a freshly allocated array"
+            )
     if bits_out is not None:
         if ldo < words32(n):
             raise BnnError(f"ldo={ldo} words cannot hold n={n} output bits per row (at least {words32(n)})")
         if bits_out.dtype != cp.uint32 or not bits_out.flags.c_contiguous or bits_out.size < m * ldo:
-            raise BnnError(f"bits_out must be a C-contiguous uint32 array of at least m * ldo = {m * ldo} words, "
-                           f"got {bits_out.dtype} {bits_out.shape}")
+            raise BnnError(
+                f"bits_out must be a C-contiguous uint32 array of at least m * ldo = {m * ldo} words, "
+                f"got {bits_out.dtype} {bits_out.shape}"
+            )
 
 
 def _dummy() -> cp.ndarray:
@@ -151,14 +175,25 @@ def pack_signs(signs: cp.ndarray, ld: int | None = None) -> cp.ndarray:
     rows, k = signs.shape
     ld = row_words(k) if ld is None else ld
     out = cp.empty((rows, ld), dtype=cp.uint32)
-    kernel("pack", "pack_signs_i8")(_grid(rows * ld * 32), (THREADS,),
-                                    (signs, _I64(rows), _I32(k), _I64(k), out, _I32(ld)))
+    kernel("pack", "pack_signs_i8")(
+        _grid(rows * ld * 32), (THREADS,), (signs, _I64(rows), _I32(k), _I64(k), out, _I32(ld))
+    )
     return out
 
 
-def gather_u8(images: cp.ndarray, *, kernel_hw: tuple[int, int], stride: int = 1, padding: int = 0,
-              out_hw: tuple[int, int] = (1, 1), planes: int = PIXEL_PLANES, pad_pixel: int = 0, thresh: int = 0,
-              pad_bit: int = 0, ld: int | None = None) -> cp.ndarray:
+def gather_u8(
+    images: cp.ndarray,
+    *,
+    kernel_hw: tuple[int, int],
+    stride: int = 1,
+    padding: int = 0,
+    out_hw: tuple[int, int] = (1, 1),
+    planes: int = PIXEL_PLANES,
+    pad_pixel: int = 0,
+    thresh: int = 0,
+    pad_bit: int = 0,
+    ld: int | None = None,
+) -> cp.ndarray:
     """uint8 images (B, H, W, C) -> packed window rows (B * OH * OW, planes * ld).
 
     planes=8: bit planes of the pixel values (pixel layers); planes=1: bits pixel >= thresh (binarize_at).
@@ -177,9 +212,29 @@ def gather_u8(images: cp.ndarray, *, kernel_hw: tuple[int, int], stride: int = 1
     rows = b * oh * ow
     out = cp.empty((rows, planes * ld), dtype=cp.uint32)
     kernel("pack", "gather_u8")(
-        _grid(rows * ld), (THREADS,),
-        (images, _I32(b), _I32(h), _I32(w), _I32(c), _I32(kh), _I32(kw), _I32(stride), _I32(padding), _I32(oh),
-         _I32(ow), _I32(planes), _I32(pad_pixel), _I32(thresh), _I32(pad_bit), _I32(k), out, _I32(ld)))
+        _grid(rows * ld),
+        (THREADS,),
+        (
+            images,
+            _I32(b),
+            _I32(h),
+            _I32(w),
+            _I32(c),
+            _I32(kh),
+            _I32(kw),
+            _I32(stride),
+            _I32(padding),
+            _I32(oh),
+            _I32(ow),
+            _I32(planes),
+            _I32(pad_pixel),
+            _I32(thresh),
+            _I32(pad_bit),
+            _I32(k),
+            out,
+            _I32(ld),
+        ),
+    )
     return out
 
 
@@ -191,8 +246,9 @@ def pack_planes(pixels: cp.ndarray, ld: int | None = None) -> cp.ndarray:
     return gather_u8(pixels.reshape(m, 1, k, 1), kernel_hw=(1, k), ld=ld)
 
 
-def _window_index(hp: int, wp: int, c: int, kernel_hw: tuple[int, int], stride: int,
-                  out_hw: tuple[int, int]) -> np.ndarray:
+def _window_index(
+    hp: int, wp: int, c: int, kernel_hw: tuple[int, int], stride: int, out_hw: tuple[int, int]
+) -> np.ndarray:
     """int64 (OH * OW, KH * KW * C): where each window element sits in a padded (HP, WP, C) image, (ky, kx, c) order."""
     kh, kw = kernel_hw
     oh, ow = out_hw
@@ -203,8 +259,16 @@ def _window_index(hp: int, wp: int, c: int, kernel_hw: tuple[int, int], stride: 
     return ((y * wp + x) * c + ci.reshape(1, -1)).astype(np.int64)
 
 
-def gather_bytes(images: cp.ndarray, *, kernel_hw: tuple[int, int], stride: int = 1, padding: int = 0,
-                 out_hw: tuple[int, int] = (1, 1), pad_pixel: int = 0, ld: int | None = None) -> cp.ndarray:
+def gather_bytes(
+    images: cp.ndarray,
+    *,
+    kernel_hw: tuple[int, int],
+    stride: int = 1,
+    padding: int = 0,
+    out_hw: tuple[int, int] = (1, 1),
+    pad_pixel: int = 0,
+    ld: int | None = None,
+) -> cp.ndarray:
     """uint8 images (B, H, W, C) -> pixel window rows (B * OH * OW, 4 * ld) bytes, 0 past the fan-in, seen as uint32
     (B * OH * OW, ld): the activation operand of the 8-bit kernels. A dense layer is `kernel_hw=(H, W)`."""
     if images.dtype != cp.uint8 or images.ndim != 4:
@@ -219,16 +283,24 @@ def gather_bytes(images: cp.ndarray, *, kernel_hw: tuple[int, int], stride: int 
         out[:, :k] = images.reshape(b, k)
     else:
         if padding:
-            images = cp.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)),
-                            constant_values=pad_pixel)
+            images = cp.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)), constant_values=pad_pixel)
         hp, wp = h + 2 * padding, w + 2 * padding
         index = cp.asarray(_window_index(hp, wp, c, kernel_hw, stride, out_hw))
         out[:, :k] = images.reshape(b, hp * wp * c)[:, index].reshape(b * oh * ow, k)
     return out.view(cp.uint32)
 
 
-def gather_bits(fmap: cp.ndarray, *, channels: int, kernel_hw: tuple[int, int], stride: int = 1, padding: int = 0,
-                out_hw: tuple[int, int] = (1, 1), pad_bit: int = 0, ld: int | None = None) -> cp.ndarray:
+def gather_bits(
+    fmap: cp.ndarray,
+    *,
+    channels: int,
+    kernel_hw: tuple[int, int],
+    stride: int = 1,
+    padding: int = 0,
+    out_hw: tuple[int, int] = (1, 1),
+    pad_bit: int = 0,
+    ld: int | None = None,
+) -> cp.ndarray:
     """Packed feature map (B, H, W, ldp) holding `channels` bits per pixel -> packed window rows
     (B * OH * OW, ld) in (ky, kx, c) order; the flattening before a dense layer is `kernel_hw=(H, W)`."""
     require()
@@ -243,9 +315,27 @@ def gather_bits(fmap: cp.ndarray, *, channels: int, kernel_hw: tuple[int, int], 
     rows = b * oh * ow
     out = cp.empty((rows, ld), dtype=cp.uint32)
     kernel("pack", "gather_bits")(
-        _grid(rows * ld), (THREADS,),
-        (fmap, _I32(b), _I32(h), _I32(w), _I32(channels), _I32(ldp), _I32(kh), _I32(kw), _I32(stride),
-         _I32(padding), _I32(oh), _I32(ow), _I32(pad_bit), _I32(k), out, _I32(ld)))
+        _grid(rows * ld),
+        (THREADS,),
+        (
+            fmap,
+            _I32(b),
+            _I32(h),
+            _I32(w),
+            _I32(channels),
+            _I32(ldp),
+            _I32(kh),
+            _I32(kw),
+            _I32(stride),
+            _I32(padding),
+            _I32(oh),
+            _I32(ow),
+            _I32(pad_bit),
+            _I32(k),
+            out,
+            _I32(ld),
+        ),
+    )
     return out
 
 
@@ -256,8 +346,9 @@ def or_pool(fmap: cp.ndarray, pool: int) -> cp.ndarray:
     b, h, w, ldp = fmap.shape
     ph, pw = h // pool, w // pool
     out = cp.empty((b, ph, pw, ldp), dtype=cp.uint32)
-    kernel("pack", "or_pool")(_grid(out.size), (THREADS,),
-                              (fmap, _I32(b), _I32(h), _I32(w), _I32(ldp), _I32(pool), _I32(ph), _I32(pw), out))
+    kernel("pack", "or_pool")(
+        _grid(out.size), (THREADS,), (fmap, _I32(b), _I32(h), _I32(w), _I32(ldp), _I32(pool), _I32(ph), _I32(pw), out)
+    )
     return out
 
 
@@ -266,8 +357,9 @@ def row_weights(a: cp.ndarray, ld: int, planes: int = 1) -> cp.ndarray:
     require()
     rows = a.shape[0]
     out = cp.empty(rows, dtype=cp.int32)
-    kernel("pack", "row_weights")(_grid(rows * 32), (THREADS,),
-                                  (cp.ascontiguousarray(a), _I64(rows), _I32(ld), _I32(planes), out))
+    kernel("pack", "row_weights")(
+        _grid(rows * 32), (THREADS,), (cp.ascontiguousarray(a), _I64(rows), _I32(ld), _I32(planes), out)
+    )
     return out
 
 
@@ -284,10 +376,26 @@ def argmax_rows(scores: cp.ndarray) -> cp.ndarray:
 # ---------------------------------------------------------------------------------------------------- matmuls
 
 
-def gemm(a: cp.ndarray, b: cp.ndarray, *, m: int, n: int, ld: int, planes: int, kernel_name: GemmKernel,
-         colc: cp.ndarray | None = None, roww: cp.ndarray | None = None, acc_out: cp.ndarray | None = None,
-         thr: cp.ndarray | None = None, bits_out: cp.ndarray | None = None, ldo: int = 0, score_scale: int = 1,
-         score_off: cp.ndarray | None = None, scores_out: cp.ndarray | None = None, order: BlockOrder = "n") -> None:
+def gemm(
+    a: cp.ndarray,
+    b: cp.ndarray,
+    *,
+    m: int,
+    n: int,
+    ld: int,
+    planes: int,
+    kernel_name: GemmKernel,
+    colc: cp.ndarray | None = None,
+    roww: cp.ndarray | None = None,
+    acc_out: cp.ndarray | None = None,
+    thr: cp.ndarray | None = None,
+    bits_out: cp.ndarray | None = None,
+    ldo: int = 0,
+    score_scale: int = 1,
+    score_off: cp.ndarray | None = None,
+    scores_out: cp.ndarray | None = None,
+    order: BlockOrder = "n",
+) -> None:
     """Launch a fused matmul (`tiled` on CUDA cores, `bmma*` on binary tensor cores, `imma*` on
     8-bit tensor cores for pixel rows); outputs are written into the given arrays. `colc`/`roww` are the binary
     kernels' correction terms (see xnor_gemm.cu and bmma_gemm.cu); the 8-bit kernels need none (planes = 1, the
@@ -298,24 +406,37 @@ def gemm(a: cp.ndarray, b: cp.ndarray, *, m: int, n: int, ld: int, planes: int, 
     if a.shape[1] != planes * ld or b.shape[1] != ld or a.shape[0] < m or b.shape[0] < n:
         raise BnnError(f"operand shapes {a.shape} x {b.shape} do not match m={m} n={n} ld={ld} planes={planes}")
     _check_outputs(m, n, ldo, kernel_name, acc_out, bits_out, scores_out)
-    flags = (FLAG_ACC if acc_out is not None else 0) | (FLAG_BITS if bits_out is not None else 0) | \
-            (FLAG_SCORES if scores_out is not None else 0)
+    flags = (
+        (FLAG_ACC if acc_out is not None else 0)
+        | (FLAG_BITS if bits_out is not None else 0)
+        | (FLAG_SCORES if scores_out is not None else 0)
+    )
     dummy = _dummy()
-    rows_per_block, cols_per_block = TENSOR_CORE_TILES[kernel_name][1:3] if kernel_name in TENSOR_CORE_TILES \
-        else (TILE, TILE)
+    rows_per_block, cols_per_block = (
+        TENSOR_CORE_TILES[kernel_name][1:3] if kernel_name in TENSOR_CORE_TILES else (TILE, TILE)
+    )
     grid = ((m + rows_per_block - 1) // rows_per_block, (n + cols_per_block - 1) // cols_per_block)
     if order not in ("n", "m"):
         raise BnnError(f"block order must be 'n' or 'm', got {order!r}")
     if kernel_name in TENSOR_CORE_TILES and order == "n":
         flags |= FLAG_N_FAST
         grid = (grid[0] * grid[1],)
-    if grid[0] > 2 ** 31 - 1 or grid[1:] > (65535,):  # CUDA's grid limits (x, y)
-        raise BnnError(f"m={m} x n={n} needs a grid of {grid} blocks, past CUDA's limits (2^31 - 1 along x, 65,535 "
-                       "along y): split the matmul"
-                       + (" or use order='n'" if kernel_name in TENSOR_CORE_TILES and len(grid) == 2 else ""))
-    tail = (_I32(flags), dummy if acc_out is None else acc_out, dummy if thr is None else thr,
-            dummy if bits_out is None else bits_out, _I32(ldo), _I32(score_scale),
-            dummy if score_off is None else score_off, dummy if scores_out is None else scores_out)
+    if grid[0] > 2**31 - 1 or grid[1:] > (65535,):  # CUDA's grid limits (x, y)
+        raise BnnError(
+            f"m={m} x n={n} needs a grid of {grid} blocks, past CUDA's limits (2^31 - 1 along x, 65,535 "
+            "along y): split the matmul"
+            + (" or use order='n'" if kernel_name in TENSOR_CORE_TILES and len(grid) == 2 else "")
+        )
+    tail = (
+        _I32(flags),
+        dummy if acc_out is None else acc_out,
+        dummy if thr is None else thr,
+        dummy if bits_out is None else bits_out,
+        _I32(ldo),
+        _I32(score_scale),
+        dummy if score_off is None else score_off,
+        dummy if scores_out is None else scores_out,
+    )
     if kernel_name == "tiled":
         require()
         if colc is None:
@@ -355,13 +476,15 @@ def float_naive_matmul(a: cp.ndarray, b: cp.ndarray) -> cp.ndarray:
     n = b.shape[0]
     out = cp.empty((m, n), dtype=cp.float32)
     grid = ((n + 15) // 16, (m + 15) // 16)
-    kernel("xnor_gemm", "float_gemm_naive")(grid, (16, 16), (cp.ascontiguousarray(a), cp.ascontiguousarray(b),
-                                                             _I32(m), _I32(n), _I32(k), out))
+    kernel("xnor_gemm", "float_gemm_naive")(
+        grid, (16, 16), (cp.ascontiguousarray(a), cp.ascontiguousarray(b), _I32(m), _I32(n), _I32(k), out)
+    )
     return out
 
 
-def corrections(a: cp.ndarray, b: cp.ndarray, k: int, ld: int, planes: int,
-                kernel_name: GemmKernel) -> tuple[cp.ndarray, cp.ndarray | None]:
+def corrections(
+    a: cp.ndarray, b: cp.ndarray, k: int, ld: int, planes: int, kernel_name: GemmKernel
+) -> tuple[cp.ndarray, cp.ndarray | None]:
     """(colc, roww) turning a kernel's raw counts into the golden accumulator (XNOR popcount or pixel dot)."""
     n = b.shape[0]
     pw = row_weights(b, ld)  # popcount of each weight row
@@ -373,8 +496,9 @@ def corrections(a: cp.ndarray, b: cp.ndarray, k: int, ld: int, planes: int,
     return colc, roww
 
 
-def xnor_matmul(a: cp.ndarray, b: cp.ndarray, k: int, *, planes: int = 1,
-                kernel_name: GemmKernel = "tiled", order: BlockOrder = "n") -> cp.ndarray:
+def xnor_matmul(
+    a: cp.ndarray, b: cp.ndarray, k: int, *, planes: int = 1, kernel_name: GemmKernel = "tiled", order: BlockOrder = "n"
+) -> cp.ndarray:
     """The golden accumulator as int32 (M, N): XNOR popcount of bits rows (planes=1), or the dot product of pixel
     rows with +-1 weights (planes=8). a: (M, planes * ld), b: (N, ld) packed."""
     m, n = a.shape[0], b.shape[0]
@@ -387,13 +511,13 @@ def xnor_matmul(a: cp.ndarray, b: cp.ndarray, k: int, *, planes: int = 1,
     if kernel_name in INT8_TENSOR_CORE:
         raise BnnError("the 8-bit kernels take pixel bytes: use int8_matmul")
     colc, roww = corrections(a, b, k, ld, planes, kernel_name)
-    gemm(a, b, m=m, n=n, ld=ld, planes=planes, kernel_name=kernel_name, colc=colc, roww=roww, acc_out=out,
-         order=order)
+    gemm(a, b, m=m, n=n, ld=ld, planes=planes, kernel_name=kernel_name, colc=colc, roww=roww, acc_out=out, order=order)
     return out
 
 
-def int8_matmul(a: cp.ndarray, b: cp.ndarray, *, kernel_name: GemmKernel = "imma",
-                order: BlockOrder = "n") -> cp.ndarray:
+def int8_matmul(
+    a: cp.ndarray, b: cp.ndarray, *, kernel_name: GemmKernel = "imma", order: BlockOrder = "n"
+) -> cp.ndarray:
     """Dot products int32 (M, N) of pixel rows (gather_bytes) with int8 +-1 weight rows (upload_signs_i8) on the
     8-bit tensor cores: the golden accumulator of a pixel layer."""
     if kernel_name not in INT8_TENSOR_CORE:

@@ -15,17 +15,29 @@ from typing import Literal
 
 import cupy as cp
 import numpy as np
+from bnn_hw.cuda_ref import kernels as K
+from bnn_hw.cuda_ref._device import require
 
 from bnn_hw import golden
 from bnn_hw.errors import BnnError
 from bnn_hw.golden import GoldenResult, LayerTrace
 from bnn_hw.model import BnnModel, Layer
-from cuda_ref import kernels as K
-from cuda_ref._device import require
 
 KernelChoice = Literal["auto", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v", "bmma_v3"]
-PixelKernelChoice = Literal["auto", "tiled", "bmma", "bmma256", "bmma_v", "bmma256_v", "bmma_v3", "imma", "imma256",
-                            "imma_v", "imma256_v", "imma_v3"]
+PixelKernelChoice = Literal[
+    "auto",
+    "tiled",
+    "bmma",
+    "bmma256",
+    "bmma_v",
+    "bmma256_v",
+    "bmma_v3",
+    "imma",
+    "imma256",
+    "imma_v",
+    "imma256_v",
+    "imma_v3",
+]
 _INT32_LIMIT = (1 << 31) - 1
 
 
@@ -120,16 +132,17 @@ def _first_layer_rows(dm: DeviceModel, images: cp.ndarray) -> cp.ndarray:
     layer = dl.layer
     h, w, _ = model.input_shape
     if layer.kind == "conv":
-        window = dict(kernel_hw=(layer.kernel, layer.kernel), stride=layer.stride, padding=layer.padding,
-                      out_hw=layer.conv_shape)
+        window = dict(
+            kernel_hw=(layer.kernel, layer.kernel), stride=layer.stride, padding=layer.padding, out_hw=layer.conv_shape
+        )
     else:
         window = dict(kernel_hw=(h, w))
     if layer.input == "pixels" and dl.weights_i8 is not None:
-        return K.gather_bytes(images, pad_pixel=layer.pad_value if layer.kind == "conv" else 0, ld=dl.ld_i8,
-                              **window)
+        return K.gather_bytes(images, pad_pixel=layer.pad_value if layer.kind == "conv" else 0, ld=dl.ld_i8, **window)
     if layer.input == "pixels":
-        return K.gather_u8(images, planes=K.PIXEL_PLANES, pad_pixel=layer.pad_value if layer.kind == "conv" else 0,
-                           ld=dl.ld, **window)
+        return K.gather_u8(
+            images, planes=K.PIXEL_PLANES, pad_pixel=layer.pad_value if layer.kind == "conv" else 0, ld=dl.ld, **window
+        )
     pad_bit = int(layer.pad_value > 0) if layer.kind == "conv" else 0
     return K.gather_u8(images, planes=1, thresh=int(model.binarize_at), pad_bit=pad_bit, ld=dl.ld, **window)
 
@@ -148,9 +161,16 @@ def _run_batch(dm: DeviceModel, images: cp.ndarray, trace: bool) -> tuple[cp.nda
         elif prev is not None and prev.kind == "conv":
             h, w, c = prev.out_shape
             if layer.kind == "conv":
-                a = K.gather_bits(fmap, channels=c, kernel_hw=(layer.kernel, layer.kernel), stride=layer.stride,
-                                  padding=layer.padding, out_hw=layer.conv_shape, pad_bit=int(layer.pad_value > 0),
-                                  ld=dl.ld)
+                a = K.gather_bits(
+                    fmap,
+                    channels=c,
+                    kernel_hw=(layer.kernel, layer.kernel),
+                    stride=layer.stride,
+                    padding=layer.padding,
+                    out_hw=layer.conv_shape,
+                    pad_bit=int(layer.pad_value > 0),
+                    ld=dl.ld,
+                )
             else:  # HWC flattening before a dense layer
                 a = K.gather_bits(fmap, channels=c, kernel_hw=(h, w), ld=dl.ld)
         else:  # dense -> dense: the previous launch already wrote rows of this layer's stride
@@ -173,8 +193,21 @@ def _run_batch(dm: DeviceModel, images: cp.ndarray, trace: bool) -> tuple[cp.nda
             # layer's input rows (its stride, zero words past the bits included).
             ldo = K.words32(n) if layer.kind == "conv" else nxt.ld
             out = cp.zeros((rows, ldo), dtype=cp.uint32)
-            K.gemm(a, weights, m=rows, n=n, ld=ld, planes=planes, kernel_name=name, colc=colc, roww=roww,
-                   acc_out=acc, thr=dl.thresholds, bits_out=out, ldo=ldo)
+            K.gemm(
+                a,
+                weights,
+                m=rows,
+                n=n,
+                ld=ld,
+                planes=planes,
+                kernel_name=name,
+                colc=colc,
+                roww=roww,
+                acc_out=acc,
+                thr=dl.thresholds,
+                bits_out=out,
+                ldo=ldo,
+            )
             if layer.kind == "conv":
                 oh, ow = layer.conv_shape
                 out = out.reshape(batch, oh, ow, ldo)
@@ -189,12 +222,24 @@ def _run_batch(dm: DeviceModel, images: cp.ndarray, trace: bool) -> tuple[cp.nda
             fmap = out
         else:
             scores = cp.empty((rows, n), dtype=cp.int32)
-            K.gemm(a, weights, m=rows, n=n, ld=ld, planes=planes, kernel_name=name, colc=colc, roww=roww,
-                   acc_out=acc, score_scale=dl.score_scale, score_off=dl.score_off, scores_out=scores)
+            K.gemm(
+                a,
+                weights,
+                m=rows,
+                n=n,
+                ld=ld,
+                planes=planes,
+                kernel_name=name,
+                colc=colc,
+                roww=roww,
+                acc_out=acc,
+                score_scale=dl.score_scale,
+                score_off=dl.score_off,
+                scores_out=scores,
+            )
             classes = K.argmax_rows(scores)
             if trace:
-                traces.append(LayerTrace(acc=cp.asnumpy(acc).astype(np.int64),
-                                         out=cp.asnumpy(scores).astype(np.int64)))
+                traces.append(LayerTrace(acc=cp.asnumpy(acc).astype(np.int64), out=cp.asnumpy(scores).astype(np.int64)))
         prev = layer
     return scores, classes, traces
 
@@ -212,8 +257,15 @@ def bytes_per_image(dm: DeviceModel, trace: bool) -> int:
     return worst
 
 
-def run(model: BnnModel | DeviceModel, images: np.ndarray, batch_size: int = 8192, kernel: KernelChoice = "auto",
-        trace: bool = True, memory_budget: int = 1 << 30, pixel_kernel: PixelKernelChoice = "auto") -> GoldenResult:
+def run(
+    model: BnnModel | DeviceModel,
+    images: np.ndarray,
+    batch_size: int = 8192,
+    kernel: KernelChoice = "auto",
+    trace: bool = True,
+    memory_budget: int = 1 << 30,
+    pixel_kernel: PixelKernelChoice = "auto",
+) -> GoldenResult:
     """Run the integer model on uint8 images on the GPU; the same results as `bnn_hw.golden.run`.
 
     `kernel`: one of kernels.BINARY_TENSOR_CORE (binary tensor cores, sm_80+), "tiled" (CUDA cores) or
@@ -228,7 +280,7 @@ def run(model: BnnModel | DeviceModel, images: np.ndarray, batch_size: int = 819
     batch_size = max(1, min(batch_size, memory_budget // max(1, bytes_per_image(dm, trace))))
     all_scores, all_classes, all_traces = [], [], []
     for start in range(0, max(len(images), 1), batch_size):
-        chunk = images[start:start + batch_size]
+        chunk = images[start : start + batch_size]
         if not len(chunk):
             break
         scores, classes, traces = _run_batch(dm, cp.asarray(chunk), trace)
@@ -241,15 +293,24 @@ def run(model: BnnModel | DeviceModel, images: np.ndarray, batch_size: int = 819
     scores = np.concatenate(all_scores)
     layers = []
     if trace:
-        layers = [LayerTrace(acc=np.concatenate([t[i].acc for t in all_traces]),
-                             out=np.concatenate([t[i].out for t in all_traces])) for i in range(len(dm.layers))]
+        layers = [
+            LayerTrace(
+                acc=np.concatenate([t[i].acc for t in all_traces]), out=np.concatenate([t[i].out for t in all_traces])
+            )
+            for i in range(len(dm.layers))
+        ]
     classes = np.concatenate(all_classes).astype(np.int64)
     assert scores.shape[1] == n_cls
     return GoldenResult(classes=classes, scores=scores, layers=layers)
 
 
-def predict(model: BnnModel | DeviceModel, images: np.ndarray, batch_size: int = 65536,
-            kernel: KernelChoice = "auto", pixel_kernel: PixelKernelChoice = "auto") -> np.ndarray:
+def predict(
+    model: BnnModel | DeviceModel,
+    images: np.ndarray,
+    batch_size: int = 65536,
+    kernel: KernelChoice = "auto",
+    pixel_kernel: PixelKernelChoice = "auto",
+) -> np.ndarray:
     """Predicted classes only (int64)."""
     return run(model, images, batch_size=batch_size, kernel=kernel, trace=False, pixel_kernel=pixel_kernel).classes
 

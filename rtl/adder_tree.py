@@ -5,10 +5,9 @@ from __future__ import annotations
 from amaranth.hdl import ClockSignal, Instance, Module, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
-from rtl.bitheap import heap_latency, reduce_heap
-from rtl.errors import reject
-from rtl.heap_verilog import adder_tree_module_name
+from bnn_hw.rtl.bitheap import heap_latency, reduce_heap
+from bnn_hw.rtl.errors import reject
+from bnn_hw.rtl.heap_verilog import adder_tree_module_name
 
 
 class AdderTree(wiring.Component):
@@ -51,7 +50,7 @@ class AdderTree(wiring.Component):
         planes = Signal(self.count * self.value_width, name="planes_in")
         m.d.comb += planes.eq(self.planes)
         n = self.count
-        columns = [[planes[b * n:(b + 1) * n]] for b in range(self.value_width)]
+        columns = [[planes[b * n : (b + 1) * n]] for b in range(self.value_width)]
         total, latency = reduce_heap(m, columns, "at", self.first_group)
         assert latency == self.latency
         m.d.comb += self.total.eq(total)

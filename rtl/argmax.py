@@ -5,8 +5,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-
-from rtl.errors import reject
+from bnn_hw.rtl.errors import reject
 
 
 class ArgMax(wiring.Component):
@@ -29,10 +28,12 @@ class ArgMax(wiring.Component):
         self.classes, self.pe, self.score_bits = classes, pe, score_bits
         self.beats = -(-classes // pe)
         self.class_bits = max(1, (classes - 1).bit_length())
-        super().__init__({
-            "i": In(stream.Signature(pe * score_bits)),
-            "o": Out(stream.Signature(self.class_bits + classes * score_bits)),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(pe * score_bits)),
+                "o": Out(stream.Signature(self.class_bits + classes * score_bits)),
+            }
+        )
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -53,7 +54,7 @@ class ArgMax(wiring.Component):
         cur_v, cur_i = best, best_idx
         for p in range(pe):
             s_p = Signal(signed(sb), name=f"in{p}")
-            m.d.comb += s_p.eq(self.i.payload[p * sb:(p + 1) * sb].as_signed())
+            m.d.comb += s_p.eq(self.i.payload[p * sb : (p + 1) * sb].as_signed())
             idx = Signal(cb + 1, name=f"idx{p}")
             m.d.comb += idx.eq(beat * pe + p)
             take = Signal(name=f"take{p}")

@@ -10,9 +10,7 @@ bits first of all), so a target below the fastest buildable design is refused wi
 
 from __future__ import annotations
 
-from bnn_hw.errors import BnnError
-from bnn_hw.model import BnnModel, Layer
-from rtl.folding import (
+from bnn_hw.rtl.folding import (
     MAX_SIGNAL_BITS,
     LayerFold,
     ceil_div,
@@ -21,6 +19,9 @@ from rtl.folding import (
     max_pixels_per_beat,
     width_error,
 )
+
+from bnn_hw.errors import BnnError
+from bnn_hw.model import BnnModel, Layer
 
 # LUTs ~ per lane + per PE (accumulator, sign, FIFO) + per SIMD lane (input buffer, converter) + fixed control
 LUT_PER_BIT_LANE = 1.15  # bit heap incl. XOR: 36 LUTs per 32 lanes, 76 per 64 (RESULTS.md, PE array)
@@ -51,8 +52,9 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def cheapest_fold(layer: Layer, target: int, in_elems: int | None = None, index: int = 0
-                  ) -> tuple[int, int, float] | None:
+def cheapest_fold(
+    layer: Layer, target: int, in_elems: int | None = None, index: int = 0
+) -> tuple[int, int, float] | None:
     """(PE, SIMD, LUTs) of the cheapest buildable folding with NF * SF * input_vectors <= target, or None.
     Convolutions need PE | output channels and SIMD | input channels (see rtl/window.py). Buildable: every signal
     within MAX_SIGNAL_BITS (rtl/folding.py, `fold_widths`), the width converter feeding the layer taking `in_elems`
@@ -90,8 +92,13 @@ def cheapest_fold(layer: Layer, target: int, in_elems: int | None = None, index:
     return best[1], best[2], best[0][0]
 
 
-def auto_fold(model: BnnModel, *, target_cycles: int | None = None, lut_budget: int | None = None,
-              pixels_per_beat: int | None = None) -> tuple[list[int], list[int]]:
+def auto_fold(
+    model: BnnModel,
+    *,
+    target_cycles: int | None = None,
+    lut_budget: int | None = None,
+    pixels_per_beat: int | None = None,
+) -> tuple[list[int], list[int]]:
     """Per-layer (PE list, SIMD list). `pixels_per_beat` is the input beat width the design will have (None: the
     first layer's SIMD, the `bnn-hw rtl` default); it sizes the first width converter."""
     layers = model.layers
@@ -104,8 +111,10 @@ def auto_fold(model: BnnModel, *, target_cycles: int | None = None, lut_budget: 
     hi = _slowest(layers)
     smallest = _cost(layers, hi, pixels_per_beat)
     if smallest > lut_budget:
-        raise BnnError(f"--lut-budget {lut_budget} is below the smallest possible design (~{smallest:.0f} "
-                       f"estimated LUTs with PE = SIMD = 1); raise the budget")
+        raise BnnError(
+            f"--lut-budget {lut_budget} is below the smallest possible design (~{smallest:.0f} "
+            f"estimated LUTs with PE = SIMD = 1); raise the budget"
+        )
     lo = 1
     while lo < hi:  # smallest target whose cheapest folding fits the budget (unbuildable targets cost inf)
         mid = (lo + hi) // 2
@@ -121,8 +130,9 @@ def _slowest(layers: list[Layer]) -> int:
     return max(layer.fan_in * layer.out_features * layer.input_vectors for layer in layers)
 
 
-def _chain(layers: list[Layer], target: int, pixels_per_beat: int | None
-           ) -> tuple[list[tuple[int, int, float]], int | None]:
+def _chain(
+    layers: list[Layer], target: int, pixels_per_beat: int | None
+) -> tuple[list[tuple[int, int, float]], int | None]:
     """The cheapest folding of each layer in turn (each sized with the previous layer's PE, which sets the width
     converter feeding it); stops at the first layer with none: (foldings so far, index of that layer or None)."""
     out: list[tuple[int, int, float]] = []
@@ -154,18 +164,21 @@ def fastest_buildable(layers: list[Layer], pixels_per_beat: int | None = None) -
     return lo
 
 
-def _fold_for(layers: list[Layer], target: int, what: str, pixels_per_beat: int | None
-              ) -> tuple[list[int], list[int]]:
+def _fold_for(layers: list[Layer], target: int, what: str, pixels_per_beat: int | None) -> tuple[list[int], list[int]]:
     folds, failed = _chain(layers, target, pixels_per_beat)
     if failed is not None:
         layer = layers[failed]
-        fastest = layer.input_vectors * (layer.kernel ** 2 if layer.kind == "conv" else 1)
+        fastest = layer.input_vectors * (layer.kernel**2 if layer.kind == "conv" else 1)
         if target < fastest:
-            raise BnnError(f"{what}: layer {failed} ({layer.describe()}) needs at least {fastest} cycles per image "
-                           f"even fully parallel; raise the target")
+            raise BnnError(
+                f"{what}: layer {failed} ({layer.describe()}) needs at least {fastest} cycles per image "
+                f"even fully parallel; raise the target"
+            )
         floor = fastest_buildable(layers, pixels_per_beat)
-        raise BnnError(f"{what}: layer {failed} ({layer.describe()}) cannot meet it with every signal within "
-                       f"Amaranth's {MAX_SIGNAL_BITS:,}-bit limit (a weight word is PE x SIMD bits, a pixel word "
-                       f"SIMD x 8); the fastest buildable design needs {floor} cycles per image: use --target-cycles "
-                       f"{floor} or more")
+        raise BnnError(
+            f"{what}: layer {failed} ({layer.describe()}) cannot meet it with every signal within "
+            f"Amaranth's {MAX_SIGNAL_BITS:,}-bit limit (a weight word is PE x SIMD bits, a pixel word "
+            f"SIMD x 8); the fastest buildable design needs {floor} cycles per image: use --target-cycles "
+            f"{floor} or more"
+        )
     return [c[0] for c in folds], [c[1] for c in folds]

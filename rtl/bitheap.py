@@ -35,6 +35,7 @@ Heap = list[list[Value]]
 @dataclass(frozen=True)
 class Count:
     """Registered popcount of `ins` (bits of one column): outs[k] has weight 2**k relative to the column."""
+
     ins: tuple[int, ...]
     outs: tuple[int, ...]
 
@@ -42,6 +43,7 @@ class Count:
 @dataclass(frozen=True)
 class Pass:
     """Register one bit unchanged."""
+
     src: int
     dst: int
 
@@ -55,6 +57,7 @@ class Stage:
 @dataclass(frozen=True)
 class Chain:
     """Registered X + Y + ci over consecutive columns; outs[s] is the sum bit of stage s, outs[-1] the carry out."""
+
     ci: int | None
     stages: tuple[Stage, ...]
     outs: tuple[int, ...]
@@ -118,7 +121,7 @@ def _build(heights: tuple[int, ...], first_group: int, rng: random.Random | None
         for c, bits in enumerate(cols):
             full = len(bits) // first_group * first_group
             for g in range(0, full, first_group):
-                grp = tuple(bits[g:g + first_group])
+                grp = tuple(bits[g : g + first_group])
                 outs = tuple(new() for _ in range(len(grp).bit_length()))
                 level.append(Count(grp, outs))
                 plan.luts += len(outs)

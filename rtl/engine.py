@@ -16,12 +16,12 @@ from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from bnn_hw.rtl.errors import reject
+from bnn_hw.rtl.folding import LayerFold, init_words, weight_words
+from bnn_hw.rtl.pe_array import PEArray
+from bnn_hw.rtl.timing import engine_fifo_depth, engine_latency
 
 from bnn_hw.model import Layer
-from rtl.errors import reject
-from rtl.folding import LayerFold, init_words, weight_words
-from rtl.pe_array import PEArray
-from rtl.timing import engine_fifo_depth, engine_latency
 
 BLOCK_RAM_MIN_BITS = 4096  # weight memories at least this big are forced into block RAM
 
@@ -55,10 +55,12 @@ class LayerEngine(wiring.Component):
         self.latency = self.pipe_latency + 3
         # Enough credits that a fold never waits for a result still in flight when downstream keeps up.
         self.fifo_depth = engine_fifo_depth(fold)
-        super().__init__({
-            "i": In(stream.Signature(fold.SIMD * fold.elem_bits)),
-            "o": Out(stream.Signature(fold.PE * self.out_bits)),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(fold.SIMD * fold.elem_bits)),
+                "o": Out(stream.Signature(fold.PE * self.out_bits)),
+            }
+        )
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -70,9 +72,12 @@ class LayerEngine(wiring.Component):
         # A memory without write port is a ROM, which Yosys would happily build from LUTs: ask for block RAM
         # unless the whole memory is smaller than a fraction of one block.
         big = f.weight_memory_bits >= BLOCK_RAM_MIN_BITS
-        m.submodules.wmem = wmem = Memory(shape=unsigned(pe * simd), depth=nf_n * sf_n,
-                                          init=weight_words(self.layer, f),
-                                          attrs={"ram_style": "block", "rom_style": "block"} if big else None)
+        m.submodules.wmem = wmem = Memory(
+            shape=unsigned(pe * simd),
+            depth=nf_n * sf_n,
+            init=weight_words(self.layer, f),
+            attrs={"ram_style": "block", "rom_style": "block"} if big else None,
+        )
         m.submodules.tmem = tmem = Memory(shape=unsigned(pe * aw), depth=nf_n, init=init_words(self.layer, f))
         iw = ibuf.write_port()
         ir = ibuf.read_port(transparent_for=())
@@ -140,19 +145,29 @@ class LayerEngine(wiring.Component):
         nfp = [Signal(range(max(nf_n, 2)), name=f"nf{s}") for s in range(n_stages + 1)]
         m.d.comb += [valid[0].eq(issue), first[0].eq(sf == 0), last[0].eq(sf == sf_n - 1), nfp[0].eq(nf)]
         for s in range(1, n_stages + 1):
-            m.d.sync += [valid[s].eq(valid[s - 1]), first[s].eq(first[s - 1]), last[s].eq(last[s - 1]),
-                         nfp[s].eq(nfp[s - 1])]
+            m.d.sync += [
+                valid[s].eq(valid[s - 1]),
+                first[s].eq(first[s - 1]),
+                last[s].eq(last[s - 1]),
+                nfp[s].eq(nfp[s - 1]),
+            ]
         acc_stage = n_stages
         # init memory read one cycle before accumulation
         m.d.comb += tr.addr.eq(nfp[acc_stage - 1])
 
         # ---------------------------------------------------------------- datapath (rtl/pe_array.py)
-        m.submodules.array = arr = PEArray(pe, simd, aw, pixels=self.pixels, double=self.scores and not self.pixels,
-                                           verilog_heaps=self.verilog_heaps)
+        m.submodules.array = arr = PEArray(
+            pe, simd, aw, pixels=self.pixels, double=self.scores and not self.pixels, verilog_heaps=self.verilog_heaps
+        )
         assert arr.latency == self.pipe_latency
-        m.d.comb += [arr.x.eq(ir.data), arr.w.eq(wr.data), arr.acc_en.eq(valid[acc_stage]),
-                     arr.acc_first.eq(first[acc_stage]), arr.init.eq(tr.data)]
-        accs = [arr.acc[p * aw:(p + 1) * aw].as_signed() for p in range(pe)]
+        m.d.comb += [
+            arr.x.eq(ir.data),
+            arr.w.eq(wr.data),
+            arr.acc_en.eq(valid[acc_stage]),
+            arr.acc_first.eq(first[acc_stage]),
+            arr.init.eq(tr.data),
+        ]
+        accs = [arr.acc[p * aw : (p + 1) * aw].as_signed() for p in range(pe)]
         done = Signal()
         m.d.sync += done.eq(valid[acc_stage] & last[acc_stage])
 

@@ -113,11 +113,14 @@ def fold_layer(index: int, layer: Layer, pe: int, simd: int) -> LayerFold:
     if layer.kind == "conv":
         c = layer.in_shape[2]
         if c % simd:
-            raise BnnError(f"{where}: SIMD={simd} must divide the {c} input channels of a convolution (each SIMD word "
-                           f"holds channels of one pixel); try {_divisors_hint(c, simd)}")
+            raise BnnError(
+                f"{where}: SIMD={simd} must divide the {c} input channels of a convolution (each SIMD word "
+                f"holds channels of one pixel); try {_divisors_hint(c, simd)}"
+            )
         if mh % pe:
-            raise BnnError(f"{where}: PE={pe} must divide the {mh} output channels of a convolution; try "
-                           f"{_divisors_hint(mh, pe)}")
+            raise BnnError(
+                f"{where}: PE={pe} must divide the {mh} output channels of a convolution; try {_divisors_hint(mh, pe)}"
+            )
         if layer.output != "bits":
             raise BnnError(f"{where}: a convolution as the last (scores) layer is not supported in hardware")
     nf, sf = ceil_div(mh, pe), ceil_div(mw, simd)
@@ -126,15 +129,32 @@ def fold_layer(index: int, layer: Layer, pe: int, simd: int) -> LayerFold:
         lo -= PIXEL_MAX * (sf * simd - mw)  # offset: the running sum may dip by that much more
     acc_bits = signed_width(lo, hi)
     return LayerFold(
-        index=index, kind=layer.kind, input=layer.input, output=layer.output, MW=mw, MH=mh, PE=pe, SIMD=simd,
-        NF=nf, SF=sf, input_vectors=layer.input_vectors, cycles_per_image=nf * sf * layer.input_vectors,
-        acc_bits=acc_bits, elem_bits=8 if layer.input == "pixels" else 1,
-        weight_memory_bits=nf * sf * pe * simd, threshold_memory_bits=nf * pe * acc_bits,
-        in_shape=tuple(layer.in_shape), out_shape=tuple(layer.out_shape),
-        conv_shape=layer.conv_shape if layer.kind == "conv" else (1, 1), kernel=layer.kernel, stride=layer.stride,
-        padding=layer.padding, pool=layer.pool,
+        index=index,
+        kind=layer.kind,
+        input=layer.input,
+        output=layer.output,
+        MW=mw,
+        MH=mh,
+        PE=pe,
+        SIMD=simd,
+        NF=nf,
+        SF=sf,
+        input_vectors=layer.input_vectors,
+        cycles_per_image=nf * sf * layer.input_vectors,
+        acc_bits=acc_bits,
+        elem_bits=8 if layer.input == "pixels" else 1,
+        weight_memory_bits=nf * sf * pe * simd,
+        threshold_memory_bits=nf * pe * acc_bits,
+        in_shape=tuple(layer.in_shape),
+        out_shape=tuple(layer.out_shape),
+        conv_shape=layer.conv_shape if layer.kind == "conv" else (1, 1),
+        kernel=layer.kernel,
+        stride=layer.stride,
+        padding=layer.padding,
+        pool=layer.pool,
         window_memory_bits=2 * int(np.prod(layer.in_shape)) * (8 if layer.input == "pixels" else 1)
-        if layer.kind == "conv" else 0,
+        if layer.kind == "conv"
+        else 0,
     )
 
 
@@ -205,8 +225,9 @@ def parse_list(text: str | int | list[int], n_layers: int, what: str) -> list[in
     if len(values) == 1:
         values = values * n_layers
     if len(values) != n_layers:
-        raise BnnError(f"--{what} lists {len(values)} values but the model has {n_layers} layers: give one value "
-                       f"or one per layer")
+        raise BnnError(
+            f"--{what} lists {len(values)} values but the model has {n_layers} layers: give one value or one per layer"
+        )
     return values
 
 
@@ -258,15 +279,32 @@ def fold_widths(fold: LayerFold, in_elems: int, in_elem_bits: int) -> list[tuple
     pe, simd = fold.PE, fold.SIMD
     out = [(pe * simd, f"PE x SIMD = {pe} x {simd} = {pe * simd:,} bits per weight word", "lower --pe or --simd")]
     if fold.elem_bits > 1:
-        out.append((simd * fold.elem_bits, f"SIMD x {fold.elem_bits} = {simd} x {fold.elem_bits} = "
-                                           f"{simd * fold.elem_bits:,} bits per pixel input word", "lower --simd"))
-    out.append((pe * fold.acc_bits, f"PE x accumulator bits = {pe} x {fold.acc_bits} = {pe * fold.acc_bits:,} bits "
-                                    f"per threshold word", "lower --pe"))
+        out.append(
+            (
+                simd * fold.elem_bits,
+                f"SIMD x {fold.elem_bits} = {simd} x {fold.elem_bits} = "
+                f"{simd * fold.elem_bits:,} bits per pixel input word",
+                "lower --simd",
+            )
+        )
+    out.append(
+        (
+            pe * fold.acc_bits,
+            f"PE x accumulator bits = {pe} x {fold.acc_bits} = {pe * fold.acc_bits:,} bits per threshold word",
+            "lower --pe",
+        )
+    )
     cap = simd + ceil_div(in_elems, simd) * simd
     source = "--pixels-per-beat" if fold.index == 0 else f"layer {fold.index - 1}'s --pe"
-    out.append((cap * in_elem_bits, f"the width converter from {in_elems} to {simd} elements"
-                                    f"{f' of {in_elem_bits} bits' if in_elem_bits > 1 else ''} buffers "
-                                    f"{cap * in_elem_bits:,} bits", f"lower --simd or {source}"))
+    out.append(
+        (
+            cap * in_elem_bits,
+            f"the width converter from {in_elems} to {simd} elements"
+            f"{f' of {in_elem_bits} bits' if in_elem_bits > 1 else ''} buffers "
+            f"{cap * in_elem_bits:,} bits",
+            f"lower --simd or {source}",
+        )
+    )
     return out
 
 
@@ -274,8 +312,10 @@ def width_error(layer: Layer, fold: LayerFold, in_elems: int, in_elem_bits: int)
     """The one-line error for the first signal of this layer over MAX_SIGNAL_BITS, or None."""
     for bits, what, fix in fold_widths(fold, in_elems, in_elem_bits):
         if bits > MAX_SIGNAL_BITS:
-            return (f"layer {fold.index} ({layer.describe()}): {what}; Amaranth signals are limited to "
-                    f"{MAX_SIGNAL_BITS:,} bits: {fix}")
+            return (
+                f"layer {fold.index} ({layer.describe()}): {what}; Amaranth signals are limited to "
+                f"{MAX_SIGNAL_BITS:,} bits: {fix}"
+            )
     return None
 
 
@@ -300,8 +340,10 @@ def make_plan(model: BnnModel, pe: list[int], simd: list[int], pixels_per_beat: 
         raise BnnError(f"--pixels-per-beat={ppb} must be between 1 and the image's {n_pixels} pixels")
     if ppb > max_pixels_per_beat():
         given = "--pixels-per-beat" if pixels_per_beat is not None else "pixels per beat (SIMD of layer 0)"
-        raise BnnError(f"{given} {ppb}: the input port would be 8 x {ppb} = {8 * ppb:,} bits; Amaranth signals are "
-                       f"limited to {MAX_SIGNAL_BITS:,} bits: use --pixels-per-beat {max_pixels_per_beat()} or less")
+        raise BnnError(
+            f"{given} {ppb}: the input port would be 8 x {ppb} = {8 * ppb:,} bits; Amaranth signals are "
+            f"limited to {MAX_SIGNAL_BITS:,} bits: use --pixels-per-beat {max_pixels_per_beat()} or less"
+        )
     for i, (layer, fold) in enumerate(zip(model.layers, folds, strict=True)):
         in_elems, in_bits = (ppb, input_elem_bits(layer)) if i == 0 else (folds[i - 1].PE, 1)
         message = width_error(layer, fold, in_elems, in_bits)
@@ -309,5 +351,12 @@ def make_plan(model: BnnModel, pe: list[int], simd: list[int], pixels_per_beat: 
             raise BnnError(message)
     last = folds[-1]
     ncls = model.num_classes
-    return Plan(layers=folds, pixels_per_beat=ppb, beats_per_image=ceil_div(n_pixels, ppb), num_classes=ncls,
-                class_bits=max(1, (ncls - 1).bit_length()), score_bits=last.acc_bits, input_elements=n_pixels)
+    return Plan(
+        layers=folds,
+        pixels_per_beat=ppb,
+        beats_per_image=ceil_div(n_pixels, ppb),
+        num_classes=ncls,
+        class_bits=max(1, (ncls - 1).bit_length()),
+        score_bits=last.acc_bits,
+        input_elements=n_pixels,
+    )

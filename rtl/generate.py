@@ -8,17 +8,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bnn_hw.rtl.folding import Plan
+
 from bnn_hw import __version__
 from bnn_hw.errors import BnnError
 from bnn_hw.model import BnnModel
-from rtl.folding import Plan
 
 TOP_NAME = "bnn_top"
 GENERATOR = "bnn-hw rtl"
 
 
-def manifest_for(model: BnnModel, plan: Plan, args: dict[str, Any], *, debug_taps: bool = False,
-                 latency: int | None = None) -> dict[str, Any]:
+def manifest_for(
+    model: BnnModel, plan: Plan, args: dict[str, Any], *, debug_taps: bool = False, latency: int | None = None
+) -> dict[str, Any]:
     """Everything a bench, a synthesis run or a person needs to know about the generated top."""
     h, w, c = model.input_shape
     result_bits = plan.class_bits + plan.num_classes * plan.score_bits
@@ -37,12 +39,19 @@ def manifest_for(model: BnnModel, plan: Plan, args: dict[str, Any], *, debug_tap
         for f in plan.layers[:-1]:
             ports[f"tap{f.index}_valid"] = {"dir": "out", "width": 1}
             ports[f"tap{f.index}_payload"] = {"dir": "out", "width": f.PE}
-            taps.append({"layer": f.index, "valid": f"tap{f.index}_valid", "payload": f"tap{f.index}_payload",
-                         "beats_per_image": f.NF * f.input_vectors, "bits_per_beat": f.PE,
-                         "meaning": "one pulse per output beat of the layer as it leaves the engine (handshake); "
-                                    "beat nf holds neurons nf*PE .. nf*PE+PE-1 in bits 0..PE-1 (bits past the "
-                                    "layer's width are don't-care); convolutions: one group of NF beats per "
-                                    "output pixel in raster order, before pooling"})
+            taps.append(
+                {
+                    "layer": f.index,
+                    "valid": f"tap{f.index}_valid",
+                    "payload": f"tap{f.index}_payload",
+                    "beats_per_image": f.NF * f.input_vectors,
+                    "bits_per_beat": f.PE,
+                    "meaning": "one pulse per output beat of the layer as it leaves the engine (handshake); "
+                    "beat nf holds neurons nf*PE .. nf*PE+PE-1 in bits 0..PE-1 (bits past the "
+                    "layer's width are don't-care); convolutions: one group of NF beats per "
+                    "output pixel in raster order, before pooling",
+                }
+            )
     layers = []
     for f in plan.layers:
         d = f.to_json()
@@ -50,18 +59,25 @@ def manifest_for(model: BnnModel, plan: Plan, args: dict[str, Any], *, debug_tap
         layers.append(d)
     stage_cycles = plan.stage_cycles()
     return {
-        "format": "bnn-hw rtl manifest", "version": 1,
-        "model_hash": model.hash, "model_name": model.name,
+        "format": "bnn-hw rtl manifest",
+        "version": 1,
+        "model_hash": model.hash,
+        "model_name": model.name,
         "generator": {"name": GENERATOR, "version": __version__, "args": args},
-        "top": TOP_NAME, "verilog": [f"{TOP_NAME}.v"],
-        "clock": {"port": "clk", "edge": "rising"}, "reset": {"port": "rst", "sync": True, "active": "high"},
+        "top": TOP_NAME,
+        "verilog": [f"{TOP_NAME}.v"],
+        "clock": {"port": "clk", "edge": "rising"},
+        "reset": {"port": "rst", "sync": True, "active": "high"},
         "ports": ports,
         "input": {"shape_hwc": [h, w, c], "order": "HWC flattened", "binarize_at": model.binarize_at},
-        "pixels_per_beat": plan.pixels_per_beat, "beats_per_image": plan.beats_per_image,
-        "num_classes": plan.num_classes, "class_bits": plan.class_bits, "score_bits": plan.score_bits,
+        "pixels_per_beat": plan.pixels_per_beat,
+        "beats_per_image": plan.beats_per_image,
+        "num_classes": plan.num_classes,
+        "class_bits": plan.class_bits,
+        "score_bits": plan.score_bits,
         "result_bits": result_bits,
         "result_layout": "bits [0, class_bits) = class index (first index of the maximum score); then score n "
-                         "(two's complement) at [class_bits + n*score_bits, class_bits + (n+1)*score_bits)",
+        "(two's complement) at [class_bits + n*score_bits, class_bits + (n+1)*score_bits)",
         "layers": layers,
         "debug_taps": taps,
         "predicted": {
@@ -70,14 +86,13 @@ def manifest_for(model: BnnModel, plan: Plan, args: dict[str, Any], *, debug_tap
             "stage_cycles_per_image": stage_cycles,
             "latency_cycles": latency,
             "latency_definition": "cycles from the handshake of an image's first input beat to the handshake of "
-                                  "its result, pipeline empty, input valid and result ready every cycle",
+            "its result, pipeline empty, input valid and result ready every cycle",
         },
         "memory_bits": {
             "weights": sum(f.weight_memory_bits for f in plan.layers),
             "thresholds": sum(f.threshold_memory_bits for f in plan.layers),
             "windows": sum(f.window_memory_bits for f in plan.layers),
-            "total": sum(f.weight_memory_bits + f.threshold_memory_bits + f.window_memory_bits
-                         for f in plan.layers),
+            "total": sum(f.weight_memory_bits + f.threshold_memory_bits + f.window_memory_bits for f in plan.layers),
         },
         "lanes_total": sum(f.lanes for f in plan.layers),
     }
@@ -85,7 +100,7 @@ def manifest_for(model: BnnModel, plan: Plan, args: dict[str, Any], *, debug_tap
 
 def heap_modules(plan: Plan) -> str:
     """Verilog of every distinct popcount / adder-tree module the engines instantiate (rtl/heap_verilog.py)."""
-    from rtl.heap_verilog import adder_tree_verilog, popcount_verilog
+    from bnn_hw.rtl.heap_verilog import adder_tree_verilog, popcount_verilog
 
     texts: dict[tuple, str] = {}
     for f in plan.layers:
@@ -96,14 +111,20 @@ def heap_modules(plan: Plan) -> str:
     return "\n" + "\n".join(texts[k] for k in sorted(texts))
 
 
-def generate(model: BnnModel, plan: Plan, out_dir: str | Path, args: dict[str, Any], *, debug_taps: bool = False,
-             progress: bool = False) -> dict[str, Any]:
+def generate(
+    model: BnnModel,
+    plan: Plan,
+    out_dir: str | Path,
+    args: dict[str, Any],
+    *,
+    debug_taps: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Write `<out>/bnn_top.v` and `<out>/manifest.json`; returns the manifest."""
     from amaranth.back import verilog
+    from bnn_hw.rtl.timing import predict_latency
+    from bnn_hw.rtl.top import BnnTop
     from tqdm import tqdm
-
-    from rtl.timing import predict_latency
-    from rtl.top import BnnTop
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -121,9 +142,11 @@ def generate(model: BnnModel, plan: Plan, out_dir: str | Path, args: dict[str, A
     text = verilog.convert(top, name=TOP_NAME, emit_src=False) + heap_modules(plan)
     steps.update()
     steps.set_postfix_str("write")
-    header = (f"// Generated by {GENERATOR} {__version__} -- do not edit.\n"
-              f"// model {model.name} sha256 {model.hash}\n"
-              f"// args {json.dumps(args, sort_keys=True)}\n")
+    header = (
+        f"// Generated by {GENERATOR} {__version__} -- do not edit.\n"
+        f"// model {model.name} sha256 {model.hash}\n"
+        f"// args {json.dumps(args, sort_keys=True)}\n"
+    )
     (out / f"{TOP_NAME}.v").write_text(header + text)
     manifest = manifest_for(model, plan, args, debug_taps=debug_taps, latency=latency)
     manifest["generation_seconds"] = round(time.perf_counter() - t0, 2)

@@ -9,7 +9,7 @@ file) and instantiates it from the Amaranth design; the Amaranth simulator keeps
 
 from __future__ import annotations
 
-from rtl.bitheap import Count, Pass, plan_heap
+from bnn_hw.rtl.bitheap import Count, Pass, plan_heap
 
 
 def popcount_module_name(width: int, first_group: int) -> str:
@@ -102,8 +102,12 @@ def heap_verilog(module: str, heights: list[int], first_group: int = 6) -> str:
     q_width = max(total_max.bit_length(), 1)
     outs = [sig[i] if i is not None else "1'b0" for i in plan.outputs] or ["1'b0"]
     outs = (outs + ["1'b0"] * q_width)[:q_width]
-    lines = [f"module {module}(clk, d, q);", "  input clk;", f"  input [{in_width - 1}:0] d;",
-             f"  output [{q_width - 1}:0] q;"]
+    lines = [
+        f"module {module}(clk, d, q);",
+        "  input clk;",
+        f"  input [{in_width - 1}:0] d;",
+        f"  output [{q_width - 1}:0] q;",
+    ]
     lines += decls
     lines += [f"  assign q = {_cat(outs)};"]
     lines += ["  always @(posedge clk) begin"] + regs + ["  end", "endmodule", ""]

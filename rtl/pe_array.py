@@ -10,11 +10,10 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
-from rtl.adder_tree import AdderTree
-from rtl.bitheap import heap_latency
-from rtl.errors import reject
-from rtl.popcount import Popcount
+from bnn_hw.rtl.adder_tree import AdderTree
+from bnn_hw.rtl.bitheap import heap_latency
+from bnn_hw.rtl.errors import reject
+from bnn_hw.rtl.popcount import Popcount
 
 
 class PEArray(wiring.Component):
@@ -50,8 +49,16 @@ class PEArray(wiring.Component):
         Cycles from `x`/`w` to the cycle in which `acc_en` applies their contribution.
     """
 
-    def __init__(self, pe: int, simd: int, acc_bits: int, *, pixels: bool = False, double: bool = False,
-                 verilog_heaps: bool = False):
+    def __init__(
+        self,
+        pe: int,
+        simd: int,
+        acc_bits: int,
+        *,
+        pixels: bool = False,
+        double: bool = False,
+        verilog_heaps: bool = False,
+    ):
         for name, v in (("pe", pe), ("simd", simd), ("acc_bits", acc_bits)):
             if not isinstance(v, int) or v < 1:
                 reject(self, f"PEArray {name} must be a positive integer, got {v!r}")
@@ -61,14 +68,16 @@ class PEArray(wiring.Component):
         self.elem_bits = 8 if pixels else 1
         # = AdderTree(simd, 8, first_group=3).latency for pixels, Popcount(simd, first_group=3).latency for bits
         self.latency = heap_latency([simd] * 8, 3) if pixels else heap_latency([simd], 3)
-        super().__init__({
-            "x": In(unsigned(simd * self.elem_bits)),
-            "w": In(unsigned(pe * simd)),
-            "acc_en": In(1),
-            "acc_first": In(1),
-            "init": In(unsigned(pe * acc_bits)),
-            "acc": Out(unsigned(pe * acc_bits)),
-        })
+        super().__init__(
+            {
+                "x": In(unsigned(simd * self.elem_bits)),
+                "w": In(unsigned(pe * simd)),
+                "acc_en": In(1),
+                "acc_first": In(1),
+                "init": In(unsigned(pe * acc_bits)),
+                "acc": Out(unsigned(pe * acc_bits)),
+            }
+        )
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -83,13 +92,13 @@ class PEArray(wiring.Component):
             m.d.comb += xplanes.eq(Cat(*[x[8 * i + b] for b in range(8) for i in range(simd)]))
         for p in range(pe):
             w_p = Signal(simd, name=f"w{p}")
-            m.d.comb += w_p.eq(wv[p * simd:(p + 1) * simd])
+            m.d.comb += w_p.eq(wv[p * simd : (p + 1) * simd])
             if self.pixels:
                 # w ? x : -x  =  (w ? x : ~x) - 255 * (w == 0): sum the 8-bit values x XOR ~w (XOR bits, like the
                 # binary lanes); the -255 per zero weight is a constant of the neuron, folded into its init value
                 # (rtl/folding.py).
                 lanes = Signal(simd * 8, name=f"wx{p}")
-                m.d.comb += lanes.eq(Cat(*[xplanes[b * simd:(b + 1) * simd] ^ ~w_p for b in range(8)]))
+                m.d.comb += lanes.eq(Cat(*[xplanes[b * simd : (b + 1) * simd] ^ ~w_p for b in range(8)]))
                 tree = AdderTree(simd, 8, first_group=3, verilog_module=self.verilog_heaps)
                 m.submodules[f"pe{p}_sum"] = tree
                 m.d.comb += tree.planes.eq(lanes)
@@ -106,11 +115,10 @@ class PEArray(wiring.Component):
             acc = Signal(signed(aw), name=f"acc{p}")
             init = Signal(signed(aw), name=f"init{p}")
             base = Signal(signed(aw), name=f"base{p}")
-            m.d.comb += [init.eq(self.init[p * aw:(p + 1) * aw].as_signed()),
-                         base.eq(Mux(self.acc_first, init, acc))]
+            m.d.comb += [init.eq(self.init[p * aw : (p + 1) * aw].as_signed()), base.eq(Mux(self.acc_first, init, acc))]
             with m.If(self.acc_en):
                 m.d.sync += acc.eq(contrib[p] + base)
-            m.d.comb += self.acc[p * aw:(p + 1) * aw].eq(acc)
+            m.d.comb += self.acc[p * aw : (p + 1) * aw].eq(acc)
         return m
 
 
@@ -120,14 +128,20 @@ class StandaloneArray(wiring.Component):
 
     def __init__(self, pe: int, simd: int, acc_bits: int):
         self.pe, self.simd, self.acc_bits = pe, simd, acc_bits
-        super().__init__({"x": In(simd), "w": In(pe * simd), "en": In(1), "first": In(1), "init": In(pe * acc_bits),
-                          "bits": Out(pe)})
+        super().__init__(
+            {"x": In(simd), "w": In(pe * simd), "en": In(1), "first": In(1), "init": In(pe * acc_bits), "bits": Out(pe)}
+        )
 
     def elaborate(self, platform) -> Module:
         m = Module()
         aw = self.acc_bits
         m.submodules.array = arr = PEArray(self.pe, self.simd, aw)
-        m.d.comb += [arr.x.eq(self.x), arr.w.eq(self.w), arr.acc_en.eq(self.en), arr.acc_first.eq(self.first),
-                     arr.init.eq(self.init),
-                     self.bits.eq(Cat(*[arr.acc[(p + 1) * aw - 1] for p in range(self.pe)]))]
+        m.d.comb += [
+            arr.x.eq(self.x),
+            arr.w.eq(self.w),
+            arr.acc_en.eq(self.en),
+            arr.acc_first.eq(self.first),
+            arr.init.eq(self.init),
+            self.bits.eq(Cat(*[arr.acc[(p + 1) * aw - 1] for p in range(self.pe)])),
+        ]
         return m

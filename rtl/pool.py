@@ -10,8 +10,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
-
-from rtl.errors import reject
+from bnn_hw.rtl.errors import reject
 
 
 class OrPool(wiring.Component):

@@ -5,10 +5,9 @@ from __future__ import annotations
 from amaranth.hdl import ClockSignal, Instance, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
-from rtl.bitheap import heap_latency, reduce_heap
-from rtl.errors import reject
-from rtl.heap_verilog import popcount_module_name
+from bnn_hw.rtl.bitheap import heap_latency, reduce_heap
+from bnn_hw.rtl.errors import reject
+from bnn_hw.rtl.heap_verilog import popcount_module_name
 
 
 class Popcount(wiring.Component):

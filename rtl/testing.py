@@ -12,8 +12,14 @@ from bnn_hw.model import PIXEL_MAX, BnnModel, Layer
 from bnn_hw.packing import pack_bits
 
 
-def random_dense_model(sizes: list[int], input_shape: tuple[int, int, int], *, seed: int = 0,
-                       binarize_at: int | None = None, name: str = "random") -> BnnModel:
+def random_dense_model(
+    sizes: list[int],
+    input_shape: tuple[int, int, int],
+    *,
+    seed: int = 0,
+    binarize_at: int | None = None,
+    name: str = "random",
+) -> BnnModel:
     """Dense chain input -> sizes[0] -> ... -> sizes[-1] (scores) with random weights. Thresholds are calibrated on
     random images (a random quantile of each neuron's accumulator, so output bits are mixed), plus a few extreme ones
     (always +1 / never +1). Biases are small, so tied scores occur and exercise the first-index rule."""
@@ -45,14 +51,25 @@ def random_dense_model(sizes: list[int], input_shape: tuple[int, int, int], *, s
             layer.bias = rng.integers(-2, 3, size=n).astype(np.int64)
         layers.append(layer)
         k = n
-    model = BnnModel(layers=layers, input_shape=tuple(input_shape), classes=[f"c{j}" for j in range(sizes[-1])],
-                     binarize_at=binarize_at, name=name)
+    model = BnnModel(
+        layers=layers,
+        input_shape=tuple(input_shape),
+        classes=[f"c{j}" for j in range(sizes[-1])],
+        binarize_at=binarize_at,
+        name=name,
+    )
     model.validate()
     return model
 
 
-def random_model(spec: list[tuple], input_shape: tuple[int, int, int], *, seed: int = 0,
-                 binarize_at: int | None = None, name: str = "random") -> BnnModel:
+def random_model(
+    spec: list[tuple],
+    input_shape: tuple[int, int, int],
+    *,
+    seed: int = 0,
+    binarize_at: int | None = None,
+    name: str = "random",
+) -> BnnModel:
     """Any chain of layers: spec items ("conv", channels, kernel, stride, padding, pad_value, pool) or
     ("dense", features); the last item is the scores layer (dense). Thresholds calibrated as in
     random_dense_model; pad_value None picks one at random (a pixel value for a pixel layer)."""
@@ -70,13 +87,29 @@ def random_model(spec: list[tuple], input_shape: tuple[int, int, int], *, seed: 
             _, n, k, st, pad, pad_value, pool = item
             if pad_value is None:
                 pad_value = int(rng.integers(0, 256)) if inp == "pixels" else int(rng.choice([-1, 1]))
-            layer = Layer(kind="conv", input=inp, output=out, in_shape=tuple(shape), out_features=n,
-                          weights=np.zeros((n, 1), np.uint64), kernel=k, stride=st, padding=pad,
-                          pad_value=pad_value, pool=pool)
+            layer = Layer(
+                kind="conv",
+                input=inp,
+                output=out,
+                in_shape=tuple(shape),
+                out_features=n,
+                weights=np.zeros((n, 1), np.uint64),
+                kernel=k,
+                stride=st,
+                padding=pad,
+                pad_value=pad_value,
+                pool=pool,
+            )
         else:
             n = item[1]
-            layer = Layer(kind="dense", input=inp, output=out, in_shape=(int(np.prod(shape)),), out_features=n,
-                          weights=np.zeros((n, 1), np.uint64))
+            layer = Layer(
+                kind="dense",
+                input=inp,
+                output=out,
+                in_shape=(int(np.prod(shape)),),
+                out_features=n,
+                weights=np.zeros((n, 1), np.uint64),
+            )
         k_in = layer.fan_in
         layer.weights = pack_bits(rng.random((n, k_in)) < 0.5)
         if out == "bits":
@@ -93,8 +126,13 @@ def random_model(spec: list[tuple], input_shape: tuple[int, int, int], *, seed: 
             layer.bias = rng.integers(-2, 3, size=n).astype(np.int64)
         layers.append(layer)
         shape = layer.out_shape
-    model = BnnModel(layers=layers, input_shape=tuple(input_shape), classes=[f"c{j}" for j in range(spec[-1][1])],
-                     binarize_at=binarize_at, name=name)
+    model = BnnModel(
+        layers=layers,
+        input_shape=tuple(input_shape),
+        classes=[f"c{j}" for j in range(spec[-1][1])],
+        binarize_at=binarize_at,
+        name=name,
+    )
     model.validate()
     return model
 
@@ -106,8 +144,10 @@ def image_beats(images: np.ndarray, ppb: int) -> list[list[int]]:
     beats = -(-n // ppb)
     padded = np.zeros((len(flat), beats * ppb), dtype=np.uint8)
     padded[:, :n] = flat
-    return [[int.from_bytes(padded[b, j * ppb:(j + 1) * ppb].tobytes(), "little") for j in range(beats)]
-            for b in range(len(flat))]
+    return [
+        [int.from_bytes(padded[b, j * ppb : (j + 1) * ppb].tobytes(), "little") for j in range(beats)]
+        for b in range(len(flat))
+    ]
 
 
 def decode_result(word: int, class_bits: int, score_bits: int, classes: int) -> tuple[int, list[int]]:
@@ -136,9 +176,18 @@ def random_patterns(gap: float, stall: float, seed: int):
     return (lambda c: _get(cache_v, gap, c)), (lambda c: _get(cache_r, stall, c))
 
 
-def simulate_top(model: BnnModel, plan, images: np.ndarray, *, gap: float = 0.0, stall: float = 0.0,
-                 seed: int = 0, max_cycles: int | None = None, debug_taps: bool = False,
-                 reset_after_beats: int | None = None):
+def simulate_top(
+    model: BnnModel,
+    plan,
+    images: np.ndarray,
+    *,
+    gap: float = 0.0,
+    stall: float = 0.0,
+    seed: int = 0,
+    max_cycles: int | None = None,
+    debug_taps: bool = False,
+    reset_after_beats: int | None = None,
+):
     """Run images through BnnTop in Amaranth's simulator. Returns (classes, scores, stamps) where stamps holds
     the cycle numbers of input-beat accepts and result handshakes (for throughput and latency checks).
 
@@ -146,8 +195,7 @@ def simulate_top(model: BnnModel, plan, images: np.ndarray, *, gap: float = 0.0,
     came out before are discarded), then run the images; nothing of the garbage may survive the reset."""
     from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal
     from amaranth.sim import Simulator
-
-    from rtl.top import BnnTop
+    from bnn_hw.rtl.top import BnnTop
 
     dut = BnnTop(model, plan, debug_taps=debug_taps)
     rst = Signal()

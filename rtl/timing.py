@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rtl.bitheap import heap_latency
-from rtl.folding import LayerFold, Plan, ceil_div
+from bnn_hw.rtl.bitheap import heap_latency
+from bnn_hw.rtl.folding import LayerFold, Plan, ceil_div
 
 
 def _ceil_to(x: int, m: int) -> int:
@@ -213,9 +213,14 @@ class _ArgMax:
             self.done = False
 
 
-def simulate_control(plan: Plan, n_images: int, *, input_valid: Callable[[int], bool] | None = None,
-                     result_ready: Callable[[int], bool] | None = None,
-                     max_cycles: int = 10_000_000) -> dict[str, list[int]]:
+def simulate_control(
+    plan: Plan,
+    n_images: int,
+    *,
+    input_valid: Callable[[int], bool] | None = None,
+    result_ready: Callable[[int], bool] | None = None,
+    max_cycles: int = 10_000_000,
+) -> dict[str, list[int]]:
     """Cycle stamps of input-beat handshakes ("in") and result handshakes ("out") for n_images images."""
     chain = build_chain(plan)
     am = _ArgMax(plan.layers[-1].NF)

@@ -12,15 +12,15 @@ import numpy as np
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+from bnn_hw.rtl.argmax import ArgMax
+from bnn_hw.rtl.engine import LayerEngine
+from bnn_hw.rtl.errors import reject
+from bnn_hw.rtl.folding import Plan
+from bnn_hw.rtl.pool import OrPool
+from bnn_hw.rtl.width_converter import WidthConverter
+from bnn_hw.rtl.window import SlidingWindow
 
 from bnn_hw.model import BnnModel
-from rtl.argmax import ArgMax
-from rtl.engine import LayerEngine
-from rtl.errors import reject
-from rtl.folding import Plan
-from rtl.pool import OrPool
-from rtl.width_converter import WidthConverter
-from rtl.window import SlidingWindow
 
 
 class BnnTop(wiring.Component):
@@ -70,7 +70,7 @@ class BnnTop(wiring.Component):
         else:
             bits = Signal(ppb)
             m.d.comb += [
-                bits.eq(Cat(*[self.pixels.payload[8 * j:8 * j + 8] >= model.binarize_at for j in range(ppb)])),
+                bits.eq(Cat(*[self.pixels.payload[8 * j : 8 * j + 8] >= model.binarize_at for j in range(ppb)])),
                 conv.i.payload.eq(bits),
                 conv.i.valid.eq(self.pixels.valid),
                 self.pixels.ready.eq(conv.i.ready),
@@ -85,8 +85,16 @@ class BnnTop(wiring.Component):
                     pad_word = sum(layer.pad_value << (8 * j) for j in range(fold.SIMD))
                 else:
                     pad_word = (1 << fold.SIMD) - 1 if layer.pad_value > 0 else 0
-                win = SlidingWindow(h, w, c // fold.SIMD, layer.kernel, layer.stride, layer.padding,
-                                    fold.SIMD * fold.elem_bits, pad_word if layer.padding else 0)
+                win = SlidingWindow(
+                    h,
+                    w,
+                    c // fold.SIMD,
+                    layer.kernel,
+                    layer.stride,
+                    layer.padding,
+                    fold.SIMD * fold.elem_bits,
+                    pad_word if layer.padding else 0,
+                )
                 m.submodules[f"window{fold.index}"] = win
                 wiring.connect(m, upstream, win.i)
                 upstream = win.o
@@ -97,8 +105,10 @@ class BnnTop(wiring.Component):
             if fold.output == "scores":
                 break
             if self.debug_taps:
-                m.d.comb += [getattr(self, f"tap{fold.index}_valid").eq(eng.o.valid & eng.o.ready),
-                             getattr(self, f"tap{fold.index}_payload").eq(eng.o.payload)]
+                m.d.comb += [
+                    getattr(self, f"tap{fold.index}_valid").eq(eng.o.valid & eng.o.ready),
+                    getattr(self, f"tap{fold.index}_payload").eq(eng.o.payload),
+                ]
             if layer.kind == "conv" and layer.pool:
                 oh, ow = layer.conv_shape
                 pool = OrPool(oh, ow, layer.pool, fold.NF, fold.PE)

@@ -13,8 +13,7 @@ import math
 from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-
-from rtl.errors import reject
+from bnn_hw.rtl.errors import reject
 
 
 def _ceil_to(x: int, m: int) -> int:
@@ -45,10 +44,12 @@ class WidthConverter(wiring.Component):
         self.in_beats = -(-total // in_elems)
         self.out_words = -(-total // out_elems)
         self.last_elems = total - (self.in_beats - 1) * in_elems  # valid elements in a vector's last input beat
-        super().__init__({
-            "i": In(stream.Signature(in_elems * elem_bits)),
-            "o": Out(stream.Signature(out_elems * elem_bits)),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(in_elems * elem_bits)),
+                "o": Out(stream.Signature(out_elems * elem_bits)),
+            }
+        )
 
     def elaborate(self, platform) -> Module:
         m = Module()

@@ -13,8 +13,7 @@ from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-
-from rtl.errors import reject
+from bnn_hw.rtl.errors import reject
 
 WINDOW_FIFO_DEPTH = 4
 
@@ -30,10 +29,25 @@ class SlidingWindow(wiring.Component):
         OH*OW windows of K*K*CW words each.
     """
 
-    def __init__(self, height: int, width: int, words_per_pixel: int, kernel: int, stride: int, padding: int,
-                 word_bits: int, pad_word: int):
-        for name, v in (("height", height), ("width", width), ("words_per_pixel", words_per_pixel),
-                        ("kernel", kernel), ("stride", stride), ("word_bits", word_bits)):
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        words_per_pixel: int,
+        kernel: int,
+        stride: int,
+        padding: int,
+        word_bits: int,
+        pad_word: int,
+    ):
+        for name, v in (
+            ("height", height),
+            ("width", width),
+            ("words_per_pixel", words_per_pixel),
+            ("kernel", kernel),
+            ("stride", stride),
+            ("word_bits", word_bits),
+        ):
             if not isinstance(v, int) or v < 1:
                 reject(self, f"SlidingWindow {name} must be a positive integer, got {v!r}")
         if not isinstance(padding, int) or padding < 0:
@@ -85,7 +99,10 @@ class SlidingWindow(wiring.Component):
         last_cw, last_kx, last_ky, last_ox = (Signal(name=n_) for n_ in ("last_cw", "last_kx", "last_ky", "last_ox"))
         m.d.comb += [
             issue.eq(Mux(rbank, full[1], full[0]) & (credits != 0)),
-            last_cw.eq(cw == cw_n - 1), last_kx.eq(kx == k - 1), last_ky.eq(ky == k - 1), last_ox.eq(ox == self.ow - 1),
+            last_cw.eq(cw == cw_n - 1),
+            last_kx.eq(kx == k - 1),
+            last_ky.eq(ky == k - 1),
+            last_ox.eq(ox == self.ow - 1),
             r_done.eq(issue & last_cw & last_kx & last_ky & last_ox & (oy == self.oh - 1)),
         ]
         with m.If(issue):
@@ -114,7 +131,7 @@ class SlidingWindow(wiring.Component):
             iy.eq(oy * s + ky - p),
             ix.eq(ox * s + kx - p),
             inside.eq((iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)),
-            pix.eq((iy * w + ix)[:len(pix)] * cw_n + cw),
+            pix.eq((iy * w + ix)[: len(pix)] * cw_n + cw),
             rp.addr.eq(Mux(rbank, n + pix, pix)),
         ]
         valid_d = Signal()

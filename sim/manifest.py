@@ -11,10 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bnn_hw.sim.network import Design
+from bnn_hw.sim.payload import PixelStream, ResultFormat
+
 from bnn_hw.errors import BnnError
 from bnn_hw.model import BnnModel, load_model
-from sim.network import Design
-from sim.payload import PixelStream, ResultFormat
 
 MANIFEST = "manifest.json"
 TOP_VERILOG = "bnn_top.v"
@@ -22,8 +23,11 @@ TOP_VERILOG = "bnn_top.v"
 
 def _get(manifest: dict[str, Any], *names: str, where: str = "") -> Any:
     """First present key among `names` (top level or under `ports`/`streams`/`prediction`), else None."""
-    scopes = [manifest] + [manifest[k] for k in ("ports", "streams", "predicted", "prediction", "timing", "interface")
-                           if isinstance(manifest.get(k), dict)]
+    scopes = [manifest] + [
+        manifest[k]
+        for k in ("ports", "streams", "predicted", "prediction", "timing", "interface")
+        if isinstance(manifest.get(k), dict)
+    ]
     for scope in scopes:
         for name in names:
             if name in scope and scope[name] is not None:
@@ -34,8 +38,10 @@ def _get(manifest: dict[str, Any], *names: str, where: str = "") -> Any:
 def _need_int(manifest: dict[str, Any], path: Path, *names: str) -> int:
     value = _get(manifest, *names)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise BnnError(f"{path}: manifest field {names[0]!r} is missing or not a non-negative integer; regenerate the "
-                       "build with `bnn-hw rtl MODEL -o DIR`")
+        raise BnnError(
+            f"{path}: manifest field {names[0]!r} is missing or not a non-negative integer; regenerate the "
+            "build with `bnn-hw rtl MODEL -o DIR`"
+        )
     return value
 
 
@@ -47,8 +53,9 @@ def read_manifest(build_dir: str | Path) -> tuple[dict[str, Any], Path]:
         raise BnnError(f"{build} is not a directory; pass the folder `bnn-hw rtl ... -o DIR` wrote")
     path = build / MANIFEST
     if not path.is_file():
-        raise BnnError(f"{build} has no {MANIFEST}: it is not a `bnn-hw rtl` build (run `bnn-hw rtl MODEL.bnn -o "
-                       f"{build}`)")
+        raise BnnError(
+            f"{build} has no {MANIFEST}: it is not a `bnn-hw rtl` build (run `bnn-hw rtl MODEL.bnn -o {build}`)"
+        )
     try:
         manifest = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -81,9 +88,13 @@ def _layers(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(layer, dict):
             continue
         entry = dict(layer)
-        for want, alts in {"out_features": ("mh", "MH", "neurons", "out_features"),
-                           "fan_in": ("mw", "MW", "fan_in", "k"), "pe": ("pe", "PE"), "simd": ("simd", "SIMD"),
-                           "input_vectors": ("input_vectors", "vectors")}.items():
+        for want, alts in {
+            "out_features": ("mh", "MH", "neurons", "out_features"),
+            "fan_in": ("mw", "MW", "fan_in", "k"),
+            "pe": ("pe", "PE"),
+            "simd": ("simd", "SIMD"),
+            "input_vectors": ("input_vectors", "vectors"),
+        }.items():
             for a in alts:
                 if a in layer:
                     entry[want] = layer[a]
@@ -97,22 +108,34 @@ def load_design(build_dir: str | Path) -> Design:
     build = Path(build_dir)
     manifest, path = read_manifest(build)
     pixels = PixelStream(_need_int(manifest, path, "pixels_per_beat"), _need_int(manifest, path, "beats_per_image"))
-    result = ResultFormat(_need_int(manifest, path, "class_bits"), _need_int(manifest, path, "score_bits"),
-                          _need_int(manifest, path, "num_classes"))
+    result = ResultFormat(
+        _need_int(manifest, path, "class_bits"),
+        _need_int(manifest, path, "score_bits"),
+        _need_int(manifest, path, "num_classes"),
+    )
     if pixels.pixels_per_beat < 1 or pixels.beats_per_image < 1 or result.score_bits < 1 or result.num_classes < 1:
-        raise BnnError(f"{path}: stream sizes must be positive (pixels_per_beat, beats_per_image, score_bits, "
-                       "num_classes)")
+        raise BnnError(
+            f"{path}: stream sizes must be positive (pixels_per_beat, beats_per_image, score_bits, num_classes)"
+        )
     for port, want in (("pixels_width", pixels.width), ("result_width", result.width)):
         have = _get(manifest, port, port.replace("_width", "__payload_width"))
         if isinstance(have, int) and have != want:
-            raise BnnError(f"{path}: {port} is {have} but the stream layout implies {want}; the manifest is "
-                           "inconsistent, regenerate the build")
+            raise BnnError(
+                f"{path}: {port} is {have} but the stream layout implies {want}; the manifest is "
+                "inconsistent, regenerate the build"
+            )
     cpi = _get(manifest, "cycles_per_image", "predicted_cycles_per_image")
     lat = _get(manifest, "latency", "latency_cycles", "predicted_latency")
-    return Design(sources=_sources(manifest, build), pixels=pixels, result=result,
-                  model_hash=_get(manifest, "model_hash"),
-                  cycles_per_image=cpi if isinstance(cpi, int) else None,
-                  latency=lat if isinstance(lat, int) else None, layers=_layers(manifest), manifest=manifest)
+    return Design(
+        sources=_sources(manifest, build),
+        pixels=pixels,
+        result=result,
+        model_hash=_get(manifest, "model_hash"),
+        cycles_per_image=cpi if isinstance(cpi, int) else None,
+        latency=lat if isinstance(lat, int) else None,
+        layers=_layers(manifest),
+        manifest=manifest,
+    )
 
 
 def model_for_build(design: Design, build_dir: str | Path, model_path: str | Path | None) -> tuple[BnnModel, Path]:
@@ -133,9 +156,11 @@ def model_for_build(design: Design, build_dir: str | Path, model_path: str | Pat
     if not design.model_hash:
         raise BnnError(f"{build}/{MANIFEST} records no model_hash; regenerate the build with `bnn-hw rtl`")
     if model.hash != design.model_hash:
-        raise BnnError(f"{build} was generated from model {design.model_hash[:12]}... but {model_path} is "
-                       f"{model.hash[:12]}...: regenerate with `bnn-hw rtl {model_path} -o {build}` or pass the "
-                       "model it was built from with --model")
+        raise BnnError(
+            f"{build} was generated from model {design.model_hash[:12]}... but {model_path} is "
+            f"{model.hash[:12]}...: regenerate with `bnn-hw rtl {model_path} -o {build}` or pass the "
+            "model it was built from with --model"
+        )
     if model.num_classes != design.result.num_classes:
         raise BnnError(f"{build}: manifest has {design.result.num_classes} classes, model {model.num_classes}")
     return model, Path(model_path)

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bnn_hw.sim.payload import PixelStream, ResultFormat
+from bnn_hw.sim.runner import CLOCK_NS, Bench, SimulationFailed
+from bnn_hw.sim.tools import Simulator, find_simulator
 
 from bnn_hw.errors import BnnError
-from sim.payload import PixelStream, ResultFormat
-from sim.runner import CLOCK_NS, Bench, SimulationFailed
-from sim.tools import Simulator, find_simulator
 
 HARNESS = Path(__file__).parent / "hdl" / "bnn_tb.v"
 TOP = "bnn_tb"
@@ -83,8 +83,18 @@ def abort_point(beats_per_image: int, images_before: int = 2) -> int:
     return images_before * beats_per_image + max(1, beats_per_image // 2)
 
 
-def plan_phases(n_images: int, *, seed: int, gap: float, stall: float, reset_check: bool, measure: bool,
-                beats_per_image: int, cycles_per_image: int | None = None, latency: int | None = None) -> list[Phase]:
+def plan_phases(
+    n_images: int,
+    *,
+    seed: int,
+    gap: float,
+    stall: float,
+    reset_check: bool,
+    measure: bool,
+    beats_per_image: int,
+    cycles_per_image: int | None = None,
+    latency: int | None = None,
+) -> list[Phase]:
     """The standard phase list: latency and throughput on a clean pipeline, the random stream, reset mid-stream."""
     phases: list[Phase] = []
     if measure:
@@ -95,17 +105,36 @@ def plan_phases(n_images: int, *, seed: int, gap: float, stall: float, reset_che
         # Cut the stream off in the middle of an image, with earlier results out and others in flight, then restart
         # from a different image so that any stale state or result shows up as a mismatch.
         k = min(n_images - 1, abort_images(cycles_per_image, latency))
-        phases.append(Phase("abort", 0, min(n_images, k + 3), gap, stall, _harness_seed(seed, 4),
-                            abort_after_beats=abort_point(beats_per_image, k)))
+        phases.append(
+            Phase(
+                "abort",
+                0,
+                min(n_images, k + 3),
+                gap,
+                stall,
+                _harness_seed(seed, 4),
+                abort_after_beats=abort_point(beats_per_image, k),
+            )
+        )
         restart_from = min(n_images - 1, 8) if n_images > 8 else n_images // 2
-        phases.append(Phase("restart", restart_from, min(n_images - restart_from, 16), gap, stall,
-                            _harness_seed(seed, 5)))
+        phases.append(
+            Phase("restart", restart_from, min(n_images - restart_from, 16), gap, stall, _harness_seed(seed, 5))
+        )
     return phases
 
 
-def run_network(design: Design, images: np.ndarray, expected_classes: np.ndarray, expected_scores: np.ndarray,
-                simulator: str | Simulator, work_dir: Path, phases: list[Phase], *, waves: bool = False,
-                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+def run_network(
+    design: Design,
+    images: np.ndarray,
+    expected_classes: np.ndarray,
+    expected_scores: np.ndarray,
+    simulator: str | Simulator,
+    work_dir: Path,
+    phases: list[Phase],
+    *,
+    waves: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """Simulate `phases` over `images` and return {"phases": [...], "build_s", "run_s", "simulator"}.
 
     Raises SimulationFailed when the simulator could not build or run; result mismatches are reported in the
@@ -116,8 +145,10 @@ def run_network(design: Design, images: np.ndarray, expected_classes: np.ndarray
     work_dir.mkdir(parents=True, exist_ok=True)
     n = len(images)
     if not design.result.fits(expected_scores):
-        raise BnnError(f"reference scores span [{expected_scores.min()}, {expected_scores.max()}] but the design's "
-                       f"score fields are {design.result.score_bits} bits: the manifest and model disagree")
+        raise BnnError(
+            f"reference scores span [{expected_scores.min()}, {expected_scores.max()}] but the design's "
+            f"score fields are {design.result.score_bits} bits: the manifest and model disagree"
+        )
     if design.result.class_bits < max(1, (design.result.num_classes - 1).bit_length()):
         raise BnnError(f"class_bits {design.result.class_bits} cannot hold {design.result.num_classes} classes")
     image_slots = _slots(n)
@@ -126,8 +157,11 @@ def run_network(design: Design, images: np.ndarray, expected_classes: np.ndarray
     beats_file = work_dir / "beats.hex"
     design.pixels.write_hex(beats_file, beats)
     expected_file = work_dir / "expected.npz"
-    np.savez(expected_file, classes=np.asarray(expected_classes, dtype=np.int64),
-             scores=np.asarray(expected_scores, dtype=np.int64))
+    np.savez(
+        expected_file,
+        classes=np.asarray(expected_classes, dtype=np.int64),
+        scores=np.asarray(expected_scores, dtype=np.int64),
+    )
 
     cpi = design.cycles_per_image or 4 * design.pixels.beats_per_image + 64
     lat = design.latency or 4 * cpi
@@ -137,23 +171,39 @@ def run_network(design: Design, images: np.ndarray, expected_classes: np.ndarray
         if ph.first_image + ph.n_images > n:
             raise BnnError(f"phase {ph.name} needs images up to {ph.first_image + ph.n_images}, only {n} given")
         slow = 1.0 / max(1e-3, (1 - ph.gap) * (1 - ph.stall))
-        job_phases.append({
-            "name": ph.name, "first_image": ph.first_image, "n_images": ph.n_images,
-            "gap_prob": _prob16(ph.gap), "stall_prob": _prob16(ph.stall), "seed": ph.seed,
-            "abort_after_beats": ph.abort_after_beats, "report_progress": ph.report_progress,
-            "max_cycles": int(4 * slow * (ph.n_images * cpi + lat)) + 20000, "drain_cycles": drain,
-        })
+        job_phases.append(
+            {
+                "name": ph.name,
+                "first_image": ph.first_image,
+                "n_images": ph.n_images,
+                "gap_prob": _prob16(ph.gap),
+                "stall_prob": _prob16(ph.stall),
+                "seed": ph.seed,
+                "abort_after_beats": ph.abort_after_beats,
+                "report_progress": ph.report_progress,
+                "max_cycles": int(4 * slow * (ph.n_images * cpi + lat)) + 20000,
+                "drain_cycles": drain,
+            }
+        )
     test_dir = work_dir / "run"
     test_dir.mkdir(exist_ok=True)
     progress_file = work_dir / "progress.txt"
     progress_file.unlink(missing_ok=True)
     job = {
-        "clock_ns": CLOCK_NS, "out_dir": str(work_dir), "test_dir": str(test_dir), "expected": str(expected_file),
-        "result_format": {"class_bits": design.result.class_bits, "score_bits": design.result.score_bits,
-                          "num_classes": design.result.num_classes},
-        "phases": job_phases, "progress_file": str(progress_file),
+        "clock_ns": CLOCK_NS,
+        "out_dir": str(work_dir),
+        "test_dir": str(test_dir),
+        "expected": str(expected_file),
+        "result_format": {
+            "class_bits": design.result.class_bits,
+            "score_bits": design.result.score_bits,
+            "num_classes": design.result.num_classes,
+        },
+        "phases": job_phases,
+        "progress_file": str(progress_file),
         "progress_every": max(64, cpi),  # a Python wake-up costs ~50 us: negligible at one per image
-        "image_slots": image_slots, "result_slots": result_slots,
+        "image_slots": image_slots,
+        "result_slots": result_slots,
         # No handshake at all for this long means the DUT hangs: report it instead of waiting for max_cycles.
         "stall_window": int(8 * (lat + cpi) / max(1e-3, min((1 - p.gap) * (1 - p.stall) for p in phases))) + 2000,
     }
@@ -161,15 +211,26 @@ def run_network(design: Design, images: np.ndarray, expected_classes: np.ndarray
     job_file.write_text(json.dumps(job, indent=1))
     (work_dir / "phases.json").unlink(missing_ok=True)
 
-    bench = Bench(sim, [*design.sources, HARNESS], TOP, work_dir / f"build_{sim.name}",
-                  parameters={"PAYLOAD_W": design.pixels.width, "RESULT_W": design.result.width,
-                              "BEATS_PER_IMAGE": design.pixels.beats_per_image, "IMAGE_SLOTS": image_slots,
-                              "RESULT_SLOTS": result_slots}, waves=waves)
+    bench = Bench(
+        sim,
+        [*design.sources, HARNESS],
+        TOP,
+        work_dir / f"build_{sim.name}",
+        parameters={
+            "PAYLOAD_W": design.pixels.width,
+            "RESULT_W": design.result.width,
+            "BEATS_PER_IMAGE": design.pixels.beats_per_image,
+            "IMAGE_SLOTS": image_slots,
+            "RESULT_SLOTS": result_slots,
+        },
+        waves=waves,
+    )
     t0 = time.perf_counter()
     bench.build(log_file=work_dir / f"build_{sim.name}.log")
     t1 = time.perf_counter()
-    plus = [f"+bnn_beats={beats_file}"] + [f"+bnn_{k}={test_dir / (k + '.hex')}"
-                                           for k in ("results", "result_cycles", "first_cycles", "last_cycles")]
+    plus = [f"+bnn_beats={beats_file}"] + [
+        f"+bnn_{k}={test_dir / (k + '.hex')}" for k in ("results", "result_cycles", "first_cycles", "last_cycles")
+    ]
     stop = threading.Event()
     poller = None
     if progress is not None:
@@ -178,8 +239,13 @@ def run_network(design: Design, images: np.ndarray, expected_classes: np.ndarray
         poller.start()
     error: SimulationFailed | None = None
     try:
-        bench.run("sim.benches.network", env={"BNN_SIM_JOB": str(job_file)}, plusargs=plus,
-                  log_file=work_dir / f"sim_{sim.name}.log", test_dir=test_dir)
+        bench.run(
+            "bnn_hw.sim.benches.network",
+            env={"BNN_SIM_JOB": str(job_file)},
+            plusargs=plus,
+            log_file=work_dir / f"sim_{sim.name}.log",
+            test_dir=test_dir,
+        )
     except SimulationFailed as exc:
         error = exc
     finally:
@@ -190,8 +256,14 @@ def run_network(design: Design, images: np.ndarray, expected_classes: np.ndarray
     summary_file = work_dir / "phases.json"
     if not summary_file.is_file():
         raise error or SimulationFailed(f"the bench wrote no {summary_file}")
-    out = {"phases": json.loads(summary_file.read_text()), "build_s": t1 - t0, "run_s": t2 - t1,
-           "simulator": sim.name, "simulator_version": sim.version, "work_dir": str(work_dir)}
+    out = {
+        "phases": json.loads(summary_file.read_text()),
+        "build_s": t1 - t0,
+        "run_s": t2 - t1,
+        "simulator": sim.name,
+        "simulator_version": sim.version,
+        "work_dir": str(work_dir),
+    }
     if progress is not None:
         for ph in out["phases"]:
             if ph["name"] == "stream":
@@ -260,21 +332,42 @@ def utilization(layers: list[dict[str, Any]], cycles_per_image: float) -> dict[s
         vec = int(layer.get("input_vectors", 1))
         useful = mh * mw * vec
         busy = math.ceil(mh / pe) * math.ceil(mw / simd) * vec  # cycles the layer's array is busy per image
-        per_layer.append({"layer": i, "pe": pe, "simd": simd, "busy_cycles": busy,
-                          "busy_fraction": busy / cycles_per_image,
-                          "lane_utilization": useful / (pe * simd * cycles_per_image),
-                          "fold_efficiency": useful / (pe * simd * busy)})
+        per_layer.append(
+            {
+                "layer": i,
+                "pe": pe,
+                "simd": simd,
+                "busy_cycles": busy,
+                "busy_fraction": busy / cycles_per_image,
+                "lane_utilization": useful / (pe * simd * cycles_per_image),
+                "fold_efficiency": useful / (pe * simd * busy),
+            }
+        )
     if not per_layer:
         return {}
     bottleneck = max(per_layer, key=lambda x: x["busy_cycles"])
-    return {"layers": per_layer, "bottleneck_layer": bottleneck["layer"],
-            "bottleneck_utilization": bottleneck["lane_utilization"]}
+    return {
+        "layers": per_layer,
+        "bottleneck_layer": bottleneck["layer"],
+        "bottleneck_utilization": bottleneck["lane_utilization"],
+    }
 
 
-def run_python(design: Design, images: np.ndarray, expected_classes: np.ndarray, expected_scores: np.ndarray,
-               simulator: str | Simulator, work_dir: Path, phases: list[Phase], *, seed: int = 1,
-               gap: float = 0.0, stall: float = 0.0, waves: bool = False,
-               taps: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def run_python(
+    design: Design,
+    images: np.ndarray,
+    expected_classes: np.ndarray,
+    expected_scores: np.ndarray,
+    simulator: str | Simulator,
+    work_dir: Path,
+    phases: list[Phase],
+    *,
+    seed: int = 1,
+    gap: float = 0.0,
+    stall: float = 0.0,
+    waves: bool = False,
+    taps: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """Drive `bnn_top` directly from Python (sim.benches.network_py) through `phases`; returns their summaries.
     Gap and stall probabilities apply to the whole run (the Python driver draws them from one seeded generator).
     `taps` (the manifest's debug_taps) are monitored too: each summary's "taps" maps layer -> tap words (hex)."""
@@ -282,29 +375,55 @@ def run_python(design: Design, images: np.ndarray, expected_classes: np.ndarray,
     work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     data = work_dir / "py_data.npz"
-    np.savez(data, beats=design.pixels.beats(images), classes=np.asarray(expected_classes, dtype=np.int64),
-             scores=np.asarray(expected_scores, dtype=np.int64))
+    np.savez(
+        data,
+        beats=design.pixels.beats(images),
+        classes=np.asarray(expected_classes, dtype=np.int64),
+        scores=np.asarray(expected_scores, dtype=np.int64),
+    )
     cpi = design.cycles_per_image or 4 * design.pixels.beats_per_image + 64
     lat = design.latency or 4 * cpi
     slow = 1.0 / max(1e-3, (1 - gap) * (1 - stall))
     out = work_dir / "py_phases.json"
     out.unlink(missing_ok=True)
-    job = {"clock_ns": CLOCK_NS, "data": str(data), "beats_per_image": design.pixels.beats_per_image,
-           "result_format": {"class_bits": design.result.class_bits, "score_bits": design.result.score_bits,
-                             "num_classes": design.result.num_classes},
-           "seed": seed, "gap": gap, "stall": stall, "out": str(out), "taps": list(taps or []),
-           "phases": [{"name": p.name, "first_image": p.first_image, "n_images": p.n_images,
-                       "abort_after_beats": p.abort_after_beats,
-                       "max_cycles": int(4 * slow * (p.n_images * cpi + lat)) + 2000,
-                       "drain_cycles": 2 * lat + 2 * cpi + 64} for p in phases]}
+    job = {
+        "clock_ns": CLOCK_NS,
+        "data": str(data),
+        "beats_per_image": design.pixels.beats_per_image,
+        "result_format": {
+            "class_bits": design.result.class_bits,
+            "score_bits": design.result.score_bits,
+            "num_classes": design.result.num_classes,
+        },
+        "seed": seed,
+        "gap": gap,
+        "stall": stall,
+        "out": str(out),
+        "taps": list(taps or []),
+        "phases": [
+            {
+                "name": p.name,
+                "first_image": p.first_image,
+                "n_images": p.n_images,
+                "abort_after_beats": p.abort_after_beats,
+                "max_cycles": int(4 * slow * (p.n_images * cpi + lat)) + 2000,
+                "drain_cycles": 2 * lat + 2 * cpi + 64,
+            }
+            for p in phases
+        ],
+    }
     job_file = work_dir / "py_job.json"
     job_file.write_text(json.dumps(job, indent=1))
     bench = Bench(sim, design.sources, "bnn_top", work_dir / f"build_py_{sim.name}", waves=waves)
     bench.build(log_file=work_dir / f"build_py_{sim.name}.log")
     error: SimulationFailed | None = None
     try:
-        bench.run("sim.benches.network_py", env={"BNN_SIM_JOB": str(job_file)},
-                  log_file=work_dir / f"sim_py_{sim.name}.log", test_dir=work_dir / "py_run")
+        bench.run(
+            "bnn_hw.sim.benches.network_py",
+            env={"BNN_SIM_JOB": str(job_file)},
+            log_file=work_dir / f"sim_py_{sim.name}.log",
+            test_dir=work_dir / "py_run",
+        )
     except SimulationFailed as exc:
         error = exc
     if not out.is_file():

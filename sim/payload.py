@@ -33,8 +33,10 @@ class PixelStream:
         flat = np.ascontiguousarray(images, dtype=np.uint8).reshape(len(images), -1)
         slots = self.pixels_per_beat * self.beats_per_image
         if flat.shape[1] > slots or flat.shape[1] <= slots - self.pixels_per_beat:
-            raise BnnError(f"an image of {flat.shape[1]} pixels does not fill {self.beats_per_image} beats of "
-                           f"{self.pixels_per_beat} pixels: the build's manifest does not match these images")
+            raise BnnError(
+                f"an image of {flat.shape[1]} pixels does not fill {self.beats_per_image} beats of "
+                f"{self.pixels_per_beat} pixels: the build's manifest does not match these images"
+            )
         padded = np.zeros((len(flat), slots), dtype=np.uint8)
         padded[:, : flat.shape[1]] = flat
         return padded.reshape(-1, self.pixels_per_beat)
@@ -49,7 +51,7 @@ class PixelStream:
         """One beat per line in $readmemh format: the most significant pixel (highest index) first."""
         digits = 2 * beats.shape[1]
         text = np.ascontiguousarray(beats[:, ::-1]).tobytes().hex()
-        lines = [text[i:i + digits] for i in range(0, len(text), digits)]
+        lines = [text[i : i + digits] for i in range(0, len(text), digits)]
         Path(path).write_text("\n".join(lines) + "\n")
 
 

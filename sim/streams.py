@@ -107,8 +107,14 @@ class StreamSink:
         self._ready_now = False
 
 
-async def run_streams(clk, sources: Sequence[StreamSource], sinks: Sequence[StreamSink],
-                      until: Callable[[], bool], max_cycles: int, start_cycle: int = 0) -> int:
+async def run_streams(
+    clk,
+    sources: Sequence[StreamSource],
+    sinks: Sequence[StreamSink],
+    until: Callable[[], bool],
+    max_cycles: int,
+    start_cycle: int = 0,
+) -> int:
     """Clock the sources and sinks until `until()` or `max_cycles`; returns the cycle count reached.
     Call with the simulator at (or before) a falling edge of `clk`."""
     cycle = start_cycle

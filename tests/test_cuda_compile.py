@@ -12,14 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-from cuda_ref._device import KERNELS, NVCC_OPTIONS, source_path
+from bnn_hw.cuda_ref._device import KERNELS, NVCC_OPTIONS, source_path
 
 NVCC = shutil.which("nvcc")
 PTXAS = shutil.which("ptxas")
 ARCHS = ("sm_80", "sm_90")
-needs_nvcc = pytest.mark.skipif(NVCC is None or PTXAS is None,
-                                reason="nvcc/ptxas not on PATH (install the CUDA toolkit to compile the kernels)")
+needs_nvcc = pytest.mark.skipif(
+    NVCC is None or PTXAS is None, reason="nvcc/ptxas not on PATH (install the CUDA toolkit to compile the kernels)"
+)
 
 
 def test_every_source_is_listed() -> None:
@@ -30,12 +30,37 @@ def test_every_source_is_listed() -> None:
 def _compile(name: str, arch: str, out: Path) -> tuple[str, str]:
     """nvcc to PTX, then ptxas to a cubin: (error text or "", PTX text)."""
     ptx = out / f"{name}_{arch}.ptx"
-    front = subprocess.run([NVCC, *NVCC_OPTIONS, f"-arch={arch}", "-ptx", "-Werror", "all-warnings",
-                            "-o", str(ptx), str(source_path(name))], capture_output=True, text=True)
+    front = subprocess.run(
+        [
+            NVCC,
+            *NVCC_OPTIONS,
+            f"-arch={arch}",
+            "-ptx",
+            "-Werror",
+            "all-warnings",
+            "-o",
+            str(ptx),
+            str(source_path(name)),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if front.returncode:
         return f"nvcc failed on {name}.cu for {arch}:\n{front.stderr}", ""
-    back = subprocess.run([PTXAS, f"-arch={arch}", "-v", "--warn-on-spills", "--warning-as-error",
-                           "-o", str(out / f"{name}_{arch}.cubin"), str(ptx)], capture_output=True, text=True)
+    back = subprocess.run(
+        [
+            PTXAS,
+            f"-arch={arch}",
+            "-v",
+            "--warn-on-spills",
+            "--warning-as-error",
+            "-o",
+            str(out / f"{name}_{arch}.cubin"),
+            str(ptx),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if back.returncode:
         return f"ptxas failed on {name}.cu for {arch}:\n{back.stderr}", ""
     return "", ptx.read_text()
@@ -89,8 +114,10 @@ def test_nvrtc_compiles(name: str) -> None:
         pytest.skip("libnvrtc (nvidia-cuda-nvrtc wheel) not found")
     for arch in ("compute_80",):
         prog = ctypes.c_void_p()
-        assert lib.nvrtcCreateProgram(ctypes.byref(prog), source_path(name).read_bytes(), name.encode(), 0, None,
-                                      None) == 0
+        assert (
+            lib.nvrtcCreateProgram(ctypes.byref(prog), source_path(name).read_bytes(), name.encode(), 0, None, None)
+            == 0
+        )
         opts = [f"--gpu-architecture={arch}".encode(), *(o.encode() for o in NVCC_OPTIONS)]
         rc = lib.nvrtcCompileProgram(prog, len(opts), (ctypes.c_char_p * len(opts))(*opts))
         size = ctypes.c_size_t()

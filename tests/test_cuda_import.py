@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-import cuda_ref
+from bnn_hw import cuda_ref
 from bnn_hw.cli import main
 from bnn_hw.errors import BnnError
 from bnn_hw.synthetic import random_images, random_model
@@ -18,8 +18,7 @@ no_gpu = pytest.mark.skipif(bool(STATUS), reason="a GPU is available here; the n
 
 
 def test_import_is_light() -> None:
-    code = ("import sys, cuda_ref, cuda_ref.commands.bench; "
-            "print([m for m in ('cupy', 'torch') if m in sys.modules])")
+    code = "import sys, cuda_ref, cuda_ref.commands.bench; print([m for m in ('cupy', 'torch') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -10,19 +10,22 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from bnn_hw.cuda_ref import emulator
 
-import cuda_ref
-from bnn_hw import golden
+from bnn_hw import cuda_ref, golden
 from bnn_hw.model import Layer
 from bnn_hw.packing import pack_bits
-from cuda_ref import emulator
 
 STATUS = cuda_ref.available()
 BACKENDS = [
-    pytest.param("gpu", marks=[pytest.mark.gpu,
-                               pytest.mark.skipif(not STATUS, reason=f"GPU reference unavailable: {STATUS.reason}")]),
-    pytest.param("emulated", marks=pytest.mark.skipif(emulator.compiler() is None,
-                                                      reason="no g++ for the CPU emulation of the kernels")),
+    pytest.param(
+        "gpu",
+        marks=[pytest.mark.gpu, pytest.mark.skipif(not STATUS, reason=f"GPU reference unavailable: {STATUS.reason}")],
+    ),
+    pytest.param(
+        "emulated",
+        marks=pytest.mark.skipif(emulator.compiler() is None, reason="no g++ for the CPU emulation of the kernels"),
+    ),
 ]
 SHAPES = [(1, 1, 1), (3, 5, 33), (7, 9, 64), (129, 130, 300), (200, 257, 1000), (17, 300, 4097), (256, 128, 2048)]
 
@@ -32,8 +35,7 @@ def backend(request) -> SimpleNamespace:
     """cp (cupy or its numpy stand-in), K (the launchers), tensor_cores."""
     if request.param == "gpu":
         import cupy
-
-        from cuda_ref import kernels
+        from bnn_hw.cuda_ref import kernels
 
         return SimpleNamespace(name="gpu", cp=cupy, K=kernels, tensor_cores=STATUS.tensor_cores)
     cp, kernels, _ = emulator.load()
@@ -69,7 +71,7 @@ def test_tile_table_matches_the_kernel_instances(K) -> None:
     blocks or leave outputs unwritten."""
     import re
 
-    from cuda_ref._device import KERNELS, source_path
+    from bnn_hw.cuda_ref._device import KERNELS, source_path
 
     text = source_path("bmma_gemm").read_text()
     found = {}
@@ -114,18 +116,37 @@ def test_gather_u8_is_golden_im2col(backend, K, kernel_hw, stride, padding, pad)
     rng = np.random.default_rng(3)
     img = rng.integers(0, 256, (3, 9, 11, 3), dtype=np.uint8)
     k = kernel_hw[0]
-    layer = Layer("conv", "pixels", "bits", (9, 11, 3), 5, np.zeros((5, 1), np.uint64), kernel=k, stride=stride,
-                  padding=padding, pad_value=pad)
+    layer = Layer(
+        "conv",
+        "pixels",
+        "bits",
+        (9, 11, 3),
+        5,
+        np.zeros((5, 1), np.uint64),
+        kernel=k,
+        stride=stride,
+        padding=padding,
+        pad_value=pad,
+    )
     win = golden.im2col(img, layer, pad).reshape(-1, layer.fan_in)
     ld = K.row_words(layer.fan_in)
-    got = K.gather_u8(cp.asarray(img), kernel_hw=kernel_hw, stride=stride, padding=padding, out_hw=layer.conv_shape,
-                      pad_pixel=pad)
+    got = K.gather_u8(
+        cp.asarray(img), kernel_hw=kernel_hw, stride=stride, padding=padding, out_hw=layer.conv_shape, pad_pixel=pad
+    )
     got = cp.asnumpy(got).reshape(len(win), 8, ld)
     for p in range(8):
         assert np.array_equal(got[:, p], cp.asnumpy(K.upload_bits(pack_bits((win >> p) & 1), layer.fan_in, ld)))
     # one plane of thresholded bits (binarize_at), padding with a bit
-    got1 = K.gather_u8(cp.asarray(img), kernel_hw=kernel_hw, stride=stride, padding=padding,
-                       out_hw=layer.conv_shape, planes=1, thresh=100, pad_bit=1)
+    got1 = K.gather_u8(
+        cp.asarray(img),
+        kernel_hw=kernel_hw,
+        stride=stride,
+        padding=padding,
+        out_hw=layer.conv_shape,
+        planes=1,
+        thresh=100,
+        pad_bit=1,
+    )
     padded_bits = golden.im2col(img >= 100, layer, True).reshape(-1, layer.fan_in)
     assert cp.array_equal(got1, K.upload_bits(pack_bits(padded_bits), layer.fan_in))
 
@@ -136,12 +157,29 @@ def test_gather_bits_is_golden_im2col(backend, K, channels, pad_value) -> None:
     cp = backend.cp
     rng = np.random.default_rng(4 + channels)
     fmap = rng.random((2, 6, 7, channels)) < 0.5
-    layer = Layer("conv", "bits", "bits", (6, 7, channels), 4, np.zeros((4, 1), np.uint64), kernel=3, stride=2,
-                  padding=1, pad_value=pad_value)
+    layer = Layer(
+        "conv",
+        "bits",
+        "bits",
+        (6, 7, channels),
+        4,
+        np.zeros((4, 1), np.uint64),
+        kernel=3,
+        stride=2,
+        padding=1,
+        pad_value=pad_value,
+    )
     packed = K.upload_bits(pack_bits(fmap.reshape(-1, channels)), channels, K.words32(channels))
     packed = packed.reshape(2, 6, 7, -1)
-    got = K.gather_bits(packed, channels=channels, kernel_hw=(3, 3), stride=2, padding=1, out_hw=layer.conv_shape,
-                        pad_bit=int(pad_value > 0))
+    got = K.gather_bits(
+        packed,
+        channels=channels,
+        kernel_hw=(3, 3),
+        stride=2,
+        padding=1,
+        out_hw=layer.conv_shape,
+        pad_bit=int(pad_value > 0),
+    )
     win = golden.im2col(fmap, layer, pad_value > 0).reshape(-1, layer.fan_in)
     assert cp.array_equal(got, K.upload_bits(pack_bits(win), layer.fan_in))
     flat = K.gather_bits(packed, channels=channels, kernel_hw=(6, 7))  # HWC flattening
@@ -162,8 +200,9 @@ def test_row_weights_and_argmax(backend, K) -> None:
     cp = backend.cp
     rng = np.random.default_rng(6)
     bits = _bits(rng, 50, 1000)
-    assert np.array_equal(cp.asnumpy(K.row_weights(K.upload_bits(pack_bits(bits), 1000), K.row_words(1000))),
-                          bits.sum(axis=1))
+    assert np.array_equal(
+        cp.asnumpy(K.row_weights(K.upload_bits(pack_bits(bits), 1000), K.row_words(1000))), bits.sum(axis=1)
+    )
     pixels = rng.integers(0, 256, (20, 300), dtype=np.uint8)
     planes = K.pack_planes(cp.asarray(pixels))
     assert np.array_equal(cp.asnumpy(K.row_weights(planes, K.row_words(300), 8)), pixels.astype(np.int64).sum(1))
@@ -199,8 +238,9 @@ def test_pixel_matmul_is_golden(backend, K, m, n, k, kernel_name) -> None:
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 1, 1), (77, 33, 100), (300, 200, 513)])
-@pytest.mark.parametrize("kernel_name,order", [("tiled", "n"), *((name, "n") for name in BINARY_TILES),
-                                               ("bmma", "m"), ("bmma_v3", "m")])
+@pytest.mark.parametrize(
+    "kernel_name,order", [("tiled", "n"), *((name, "n") for name in BINARY_TILES), ("bmma", "m"), ("bmma_v3", "m")]
+)
 def test_fused_threshold_and_scores(backend, K, m, n, k, kernel_name, order) -> None:
     """The epilogue: packed output bits (acc >= t, zero past N) and dot + bias scores, with the accumulators
     (odd N: one 4-byte store per value; even N: 8-byte pairs), in both block orders."""
@@ -218,13 +258,40 @@ def test_fused_threshold_and_scores(backend, K, m, n, k, kernel_name, order) -> 
     ldo = K.row_words(n)
     bits = cp.full((m, ldo), 0xFFFFFFFF, dtype=cp.uint32)  # words must be overwritten, padding bits cleared
     acc_out = cp.empty((m, n), dtype=cp.int32)
-    K.gemm(a, b, m=m, n=n, ld=ld, planes=1, kernel_name=kernel_name, colc=colc, roww=roww, acc_out=acc_out,
-           thr=cp.asarray(thr.astype(np.int32)), bits_out=bits, ldo=ldo, order=order)
+    K.gemm(
+        a,
+        b,
+        m=m,
+        n=n,
+        ld=ld,
+        planes=1,
+        kernel_name=kernel_name,
+        colc=colc,
+        roww=roww,
+        acc_out=acc_out,
+        thr=cp.asarray(thr.astype(np.int32)),
+        bits_out=bits,
+        ldo=ldo,
+        order=order,
+    )
     assert np.array_equal(cp.asnumpy(acc_out), acc)
     assert cp.array_equal(bits, K.upload_bits(pack_bits(acc >= thr), n, ldo))
     scores = cp.empty((m, n), dtype=cp.int32)
-    K.gemm(a, b, m=m, n=n, ld=ld, planes=1, kernel_name=kernel_name, colc=colc, roww=roww, score_scale=2,
-           score_off=cp.asarray((bias - k).astype(np.int32)), scores_out=scores, order=order)
+    K.gemm(
+        a,
+        b,
+        m=m,
+        n=n,
+        ld=ld,
+        planes=1,
+        kernel_name=kernel_name,
+        colc=colc,
+        roww=roww,
+        score_scale=2,
+        score_off=cp.asarray((bias - k).astype(np.int32)),
+        scores_out=scores,
+        order=order,
+    )
     assert np.array_equal(cp.asnumpy(scores), 2 * acc - k + bias)
 
 
@@ -232,16 +299,29 @@ def test_fused_threshold_and_scores(backend, K, m, n, k, kernel_name, order) -> 
 def test_gather_bytes_is_golden_im2col(backend, K, kernel_hw, stride, padding, pad) -> None:
     cp = backend.cp
     img = np.random.default_rng(8).integers(0, 256, (3, 9, 11, 3), dtype=np.uint8)
-    layer = Layer("conv", "pixels", "bits", (9, 11, 3), 5, np.zeros((5, 1), np.uint64), kernel=kernel_hw[0],
-                  stride=stride, padding=padding, pad_value=pad)
+    layer = Layer(
+        "conv",
+        "pixels",
+        "bits",
+        (9, 11, 3),
+        5,
+        np.zeros((5, 1), np.uint64),
+        kernel=kernel_hw[0],
+        stride=stride,
+        padding=padding,
+        pad_value=pad,
+    )
     win = golden.im2col(img, layer, pad).reshape(-1, layer.fan_in)
     ld = K.byte_words(layer.fan_in)
-    got = cp.asnumpy(K.gather_bytes(cp.asarray(img), kernel_hw=kernel_hw, stride=stride, padding=padding,
-                                    out_hw=layer.conv_shape, pad_pixel=pad)).view(np.uint8)
+    got = cp.asnumpy(
+        K.gather_bytes(
+            cp.asarray(img), kernel_hw=kernel_hw, stride=stride, padding=padding, out_hw=layer.conv_shape, pad_pixel=pad
+        )
+    ).view(np.uint8)
     assert got.shape == (len(win), 4 * ld) and ld % 4 == 0
-    assert np.array_equal(got[:, :layer.fan_in], win) and not got[:, layer.fan_in:].any()
+    assert np.array_equal(got[:, : layer.fan_in], win) and not got[:, layer.fan_in :].any()
     dense = cp.asnumpy(K.gather_bytes(cp.asarray(img), kernel_hw=(9, 11))).view(np.uint8)
-    assert np.array_equal(dense[:, :9 * 11 * 3], img.reshape(3, -1)) and not dense[:, 9 * 11 * 3:].any()
+    assert np.array_equal(dense[:, : 9 * 11 * 3], img.reshape(3, -1)) and not dense[:, 9 * 11 * 3 :].any()
 
 
 def test_signs_i8_follow_the_format(backend, K) -> None:
@@ -288,13 +368,35 @@ def test_int8_fused_threshold_and_scores(backend, K, m, n, k, order) -> None:
     for name in int8_kernels(backend) or pytest.skip(f"no tensor cores: {STATUS.reason}"):
         bits = cp.full((m, ldo), 0xFFFFFFFF, dtype=cp.uint32)
         acc_out = cp.empty((m, n), dtype=cp.int32)
-        K.gemm(a, b, m=m, n=n, ld=ld, planes=1, kernel_name=name, acc_out=acc_out,
-               thr=cp.asarray(thr.astype(np.int32)), bits_out=bits, ldo=ldo, order=order)
+        K.gemm(
+            a,
+            b,
+            m=m,
+            n=n,
+            ld=ld,
+            planes=1,
+            kernel_name=name,
+            acc_out=acc_out,
+            thr=cp.asarray(thr.astype(np.int32)),
+            bits_out=bits,
+            ldo=ldo,
+            order=order,
+        )
         assert np.array_equal(cp.asnumpy(acc_out), acc), name
         assert cp.array_equal(bits, K.upload_bits(pack_bits(acc >= thr), n, ldo)), name
         scores = cp.empty((m, n), dtype=cp.int32)
-        K.gemm(a, b, m=m, n=n, ld=ld, planes=1, kernel_name=name, score_off=cp.asarray(bias.astype(np.int32)),
-               scores_out=scores, order=order)
+        K.gemm(
+            a,
+            b,
+            m=m,
+            n=n,
+            ld=ld,
+            planes=1,
+            kernel_name=name,
+            score_off=cp.asarray(bias.astype(np.int32)),
+            scores_out=scores,
+            order=order,
+        )
         assert np.array_equal(cp.asnumpy(scores), acc + bias), name
 
 
@@ -370,7 +472,7 @@ def test_misaligned_outputs(backend, K, n) -> None:
     args = dict(m=m, n=n, ld=ld, planes=1, kernel_name="bmma", colc=colc, roww=roww)
     buf = cp.zeros(m * n + 2, dtype=cp.int32)
     off = 1 if K._address(buf) % 8 == 0 else 0  # an int32 array whose first value is 4 bytes off 8-byte alignment
-    out = buf[off:off + m * n].reshape(m, n)
+    out = buf[off : off + m * n].reshape(m, n)
     assert K._address(out) % 8 == 4
     for what in ("acc_out", "scores_out"):
         extra = {"score_off": cp.zeros(n, dtype=cp.int32)} if what == "scores_out" else {}
@@ -438,8 +540,21 @@ def test_emulated_cp_async_lands_at_its_wait(tmp_path) -> None:
     src = tmp_path / "probe.cpp"
     src.write_text(f'#include "{emulator.HEADER}"\n' + CP_ASYNC_PROBE)
     lib = tmp_path / "probe.so"
-    subprocess.run([cxx, "-std=c++20", "-O1", "-U_FORTIFY_SOURCE", "-shared", "-fPIC", "-DBNN_HOST_EMULATION",
-                    "-o", str(lib), str(src)], check=True)
+    subprocess.run(
+        [
+            cxx,
+            "-std=c++20",
+            "-O1",
+            "-U_FORTIFY_SOURCE",
+            "-shared",
+            "-fPIC",
+            "-DBNN_HOST_EMULATION",
+            "-o",
+            str(lib),
+            str(src),
+        ],
+        check=True,
+    )
     fn = emulator.EmulatedKernel(ctypes.CDLL(str(lib)).emu_cp_async_probe, "cp_async_probe")
     data = np.arange(7, 15, dtype=np.uint32)
     out = np.zeros(4, dtype=np.uint32)
@@ -453,7 +568,7 @@ def test_emulation_catches_a_pipeline_that_waits_too_little(tmp_path) -> None:
     must then disagree with the golden model (so the passing tests above do check the pipeline's waits)."""
     if emulator.compiler() is None:
         pytest.skip("no g++ for the CPU emulation of the kernels")
-    from cuda_ref._device import source_path
+    from bnn_hw.cuda_ref._device import source_path
 
     text = source_path("bmma_gemm").read_text()
     broken = text.replace("cp_async_wait<STAGES - 2>();", "cp_async_wait<STAGES - 1>();")

@@ -10,30 +10,37 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from bnn_hw.cuda_ref import emulator
 
-import cuda_ref
-from bnn_hw import golden
+from bnn_hw import cuda_ref, golden
 from bnn_hw.synthetic import ConvSpec, random_images, random_model
-from cuda_ref import emulator
 
 STATUS = cuda_ref.available()
 BACKENDS = [
-    pytest.param("gpu", marks=[pytest.mark.gpu,
-                               pytest.mark.skipif(not STATUS, reason=f"GPU reference unavailable: {STATUS.reason}")]),
-    pytest.param("emulated", marks=pytest.mark.skipif(emulator.compiler() is None,
-                                                      reason="no g++ for the CPU emulation of the kernels")),
+    pytest.param(
+        "gpu",
+        marks=[pytest.mark.gpu, pytest.mark.skipif(not STATUS, reason=f"GPU reference unavailable: {STATUS.reason}")],
+    ),
+    pytest.param(
+        "emulated",
+        marks=pytest.mark.skipif(emulator.compiler() is None, reason="no g++ for the CPU emulation of the kernels"),
+    ),
 ]
 MODELS = {
     "mlp": dict(input_shape=(28, 28, 1), hidden=[256, 256]),
     "odd-mlp": dict(input_shape=(5, 7, 3), hidden=[33, 130, 65], num_classes=7),
     "binarized-mlp": dict(input_shape=(28, 28, 1), hidden=[100], binarize_at=128),
     "single-layer": dict(input_shape=(3, 3, 2), hidden=[], num_classes=4),
-    "conv": dict(input_shape=(12, 12, 3), hidden=[ConvSpec(8, 3, 1, 1, pad_value=17, pool=2),
-                                                  ConvSpec(40, 3, 2, 1, pad_value=1), 50]),
-    "conv-32ch": dict(input_shape=(10, 9, 1), hidden=[ConvSpec(32, 3, 1, 1, pool=2), ConvSpec(64, 2, 1, 0,
-                                                                                                pad_value=-1), 20]),
-    "binarized-conv": dict(input_shape=(9, 9, 2), hidden=[ConvSpec(16, 3, 1, 2, pad_value=1, pool=3), 10],
-                           binarize_at=60),
+    "conv": dict(
+        input_shape=(12, 12, 3),
+        hidden=[ConvSpec(8, 3, 1, 1, pad_value=17, pool=2), ConvSpec(40, 3, 2, 1, pad_value=1), 50],
+    ),
+    "conv-32ch": dict(
+        input_shape=(10, 9, 1), hidden=[ConvSpec(32, 3, 1, 1, pool=2), ConvSpec(64, 2, 1, 0, pad_value=-1), 20]
+    ),
+    "binarized-conv": dict(
+        input_shape=(9, 9, 2), hidden=[ConvSpec(16, 3, 1, 2, pad_value=1, pool=3), 10], binarize_at=60
+    ),
 }
 
 
@@ -41,12 +48,21 @@ MODELS = {
 def backend(request) -> SimpleNamespace:
     """run/predict of the chosen back end, the kernels it can use, and batch sizes it is quick enough for."""
     if request.param == "gpu":
-        return SimpleNamespace(run=cuda_ref.run, predict=cuda_ref.predict,
-                               kernels=["tiled"] + (TENSOR_CORE_CHOICES if STATUS.tensor_cores else []),
-                               counts=(1, 3, 131, 1000), real_images=3000)
+        return SimpleNamespace(
+            run=cuda_ref.run,
+            predict=cuda_ref.predict,
+            kernels=["tiled"] + (TENSOR_CORE_CHOICES if STATUS.tensor_cores else []),
+            counts=(1, 3, 131, 1000),
+            real_images=3000,
+        )
     _, _, network = emulator.load()
-    return SimpleNamespace(run=network.run, predict=network.predict, kernels=["tiled", *TENSOR_CORE_CHOICES],
-                           counts=(1, 13), real_images=40)
+    return SimpleNamespace(
+        run=network.run,
+        predict=network.predict,
+        kernels=["tiled", *TENSOR_CORE_CHOICES],
+        counts=(1, 13),
+        real_images=40,
+    )
 
 
 # kernel choice -> run()/predict() options: bits layers' kernel and the first pixel layer's

@@ -16,8 +16,10 @@ from bnn_hw.datasets import DATASETS, load_dataset, read_idx
 from bnn_hw.errors import BnnError
 
 DEBIAN = datasets.DEBIAN_FASHION_MNIST
-needs_debian = pytest.mark.skipif(not (DEBIAN / "train-images-idx3-ubyte.gz").is_file(),
-                                  reason=f"Debian package dataset-fashion-mnist not installed ({DEBIAN} missing)")
+needs_debian = pytest.mark.skipif(
+    not (DEBIAN / "train-images-idx3-ubyte.gz").is_file(),
+    reason=f"Debian package dataset-fashion-mnist not installed ({DEBIAN} missing)",
+)
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
@@ -34,8 +36,10 @@ def make_idx_set(folder: Path, n_train: int = 7, n_test: int = 5, compress: bool
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     made = {}
-    for split, (img, lab), n in (("train", datasets._IDX_FILES["train"], n_train),
-                                 ("test", datasets._IDX_FILES["test"], n_test)):
+    for split, (img, lab), n in (
+        ("train", datasets._IDX_FILES["train"], n_train),
+        ("test", datasets._IDX_FILES["test"], n_test),
+    ):
         images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
         labels = rng.integers(0, 10, n, dtype=np.uint8)
         write_idx(folder / img, images, compress)

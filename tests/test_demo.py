@@ -10,21 +10,24 @@ import os
 import pytest
 
 from bnn_hw.cli import main
-from bnn_hw.commands import demo
+from bnn_hw.flow import demo
 from bnn_hw.model import load_model, save_model
 from bnn_hw.synthetic import random_model
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--images", "-1"], "--images must be >= 0"),
-    (["--epochs", "0"], "--epochs must be >= 1"),
-    (["--pe", "0"], "--pe must be a positive integer"),
-    (["--simd", "16,x"], "--simd must be a positive integer"),
-    (["--preset", "bogus"], "unknown --preset 'bogus'"),
-    (["--dataset", "bogus"], "unknown --dataset 'bogus'"),
-    (["--seed", "-3"], "--seed must be >= 0"),
-    (["--images", "10001"], "--images 10001 but the fashion-mnist test split has only 10,000 images"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--images", "-1"], "--images must be >= 0"),
+        (["--epochs", "0"], "--epochs must be >= 1"),
+        (["--pe", "0"], "--pe must be a positive integer"),
+        (["--simd", "16,x"], "--simd must be a positive integer"),
+        (["--preset", "bogus"], "unknown --preset 'bogus'"),
+        (["--dataset", "bogus"], "unknown --dataset 'bogus'"),
+        (["--seed", "-3"], "--seed must be >= 0"),
+        (["--images", "10001"], "--images 10001 but the fashion-mnist test split has only 10,000 images"),
+    ],
+)
 def test_bad_options_fail_in_one_line_before_any_work(tmp_path, capsys, monkeypatch, argv, needle):
     stages = []
     monkeypatch.setattr(demo, "_stage", lambda title, args: stages.append(title) or 0.0)
@@ -42,16 +45,35 @@ def finished(tmp_path):
     run = tmp_path / "demo"
     (run / "train").mkdir(parents=True)
     (run / "rtl").mkdir()
-    (run / "train/metrics.json").write_text(json.dumps({
-        "epochs": [{"epoch": e} for e in (1, 2, 3)],
-        "train": {"preset": "mlp", "dataset": "fashion-mnist", "seed": 0, "epochs": 3}}))
+    (run / "train/metrics.json").write_text(
+        json.dumps(
+            {
+                "epochs": [{"epoch": e} for e in (1, 2, 3)],
+                "train": {"preset": "mlp", "dataset": "fashion-mnist", "seed": 0, "epochs": 3},
+            }
+        )
+    )
     (run / "train/checkpoint.pt").write_bytes(b"checkpoint")
     save_model(random_model((4, 4, 1), [16], num_classes=3), run / "model.bnn")
     os.utime(run / "train/checkpoint.pt", (1_000_000, 1_000_000))  # the model is newer than its checkpoint
-    (run / "rtl/manifest.json").write_text(json.dumps({
-        "model_hash": load_model(run / "model.bnn").hash,
-        "generator": {"args": {"pe": "16,3", "simd": "16,16", "pixels_per_beat": 16, "debug_taps": False,
-                               "auto": False, "requested_pe": "32", "requested_simd": "32"}}}))
+    (run / "rtl/manifest.json").write_text(
+        json.dumps(
+            {
+                "model_hash": load_model(run / "model.bnn").hash,
+                "generator": {
+                    "args": {
+                        "pe": "16,3",
+                        "simd": "16,16",
+                        "pixels_per_beat": 16,
+                        "debug_taps": False,
+                        "auto": False,
+                        "requested_pe": "32",
+                        "requested_simd": "32",
+                    }
+                },
+            }
+        )
+    )
     return run
 
 
@@ -88,14 +110,17 @@ def test_rtl_of_another_model_or_with_other_rtl_options_is_regenerated(finished,
     assert "rtl" in _stages(monkeypatch, finished)
 
 
-@pytest.mark.parametrize("argv,resume", [
-    (["--epochs", "5"], True),            # more epochs of the same run: continue it
-    (["--epochs", "2"], False),           # fewer: train again
-    (["--seed", "1"], False),
-    (["--preset", "cnn"], False),
-    (["--dataset", "mnist"], False),
-    (["--force"], False),
-])
+@pytest.mark.parametrize(
+    "argv,resume",
+    [
+        (["--epochs", "5"], True),  # more epochs of the same run: continue it
+        (["--epochs", "2"], False),  # fewer: train again
+        (["--seed", "1"], False),
+        (["--preset", "cnn"], False),
+        (["--dataset", "mnist"], False),
+        (["--force"], False),
+    ],
+)
 def test_changed_training_options_retrain_and_redo_everything_after(finished, monkeypatch, argv, resume):
     stages = _stages(monkeypatch, finished, *argv)
     assert list(stages)[:3] == ["train", "export", "verify"]

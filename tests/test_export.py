@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from bnn_hw.train.export import export_model, torch_layer_outputs
+from bnn_hw.train.layers import BinaryConv, BinaryDense, BinaryNet, ThresholdBatchNorm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -10,8 +12,6 @@ from bnn_hw import golden
 from bnn_hw.errors import BnnError
 from bnn_hw.model import parse_model, save_model
 from bnn_hw.packing import unpack_bits
-from train.export import export_model, torch_layer_outputs
-from train.layers import BinaryConv, BinaryDense, BinaryNet, ThresholdBatchNorm
 
 SCALES = st.sampled_from([0.0, -0.0, 1e-38, -1e-38, 1e-7, -1e-7, 1.0, -1.0, 3.7, -2.5, 1e30, -1e30])
 finite = st.floats(allow_nan=False, allow_infinity=False, width=32)
@@ -20,14 +20,28 @@ finite = st.floats(allow_nan=False, allow_infinity=False, width=32)
 def set_norm(norm: ThresholdBatchNorm, data, center: float, spread: float) -> None:
     n = norm.num_features
     with torch.no_grad():
-        norm.running_mean.copy_(torch.tensor(data.draw(st.lists(
-            st.floats(center - spread, center + spread, width=32), min_size=n, max_size=n))))
-        norm.running_var.copy_(torch.tensor(data.draw(st.lists(
-            st.sampled_from([0.0, 1e-12, 0.25, 1.0, 30.0, 1e6]), min_size=n, max_size=n))))
+        norm.running_mean.copy_(
+            torch.tensor(
+                data.draw(st.lists(st.floats(center - spread, center + spread, width=32), min_size=n, max_size=n))
+            )
+        )
+        norm.running_var.copy_(
+            torch.tensor(
+                data.draw(st.lists(st.sampled_from([0.0, 1e-12, 0.25, 1.0, 30.0, 1e6]), min_size=n, max_size=n))
+            )
+        )
         norm.weight.copy_(torch.tensor(data.draw(st.lists(SCALES, min_size=n, max_size=n))))
-        norm.bias.copy_(torch.tensor(data.draw(st.lists(
-            st.one_of(st.floats(-3, 3, width=32), st.sampled_from([0.0, -0.0, 1e20, -1e20])),
-            min_size=n, max_size=n))))
+        norm.bias.copy_(
+            torch.tensor(
+                data.draw(
+                    st.lists(
+                        st.one_of(st.floats(-3, 3, width=32), st.sampled_from([0.0, -0.0, 1e20, -1e20])),
+                        min_size=n,
+                        max_size=n,
+                    )
+                )
+            )
+        )
 
 
 def assert_bit_exact(net, model, images):
@@ -46,7 +60,7 @@ def test_bits_layer_every_reachable_sum(k, n, data):
     net = BinaryNet((1, 1, k), [BinaryDense(k, n), BinaryDense(n, 3, output="scores")], binarize_input=128).eval()
     set_norm(net.blocks[0].norm, data, 0.0, k + 1.0)
     model = export_model(net, ["a", "b", "c"])
-    signs = (net.blocks[0].linear.weight.detach().numpy() >= 0)
+    signs = net.blocks[0].linear.weight.detach().numpy() >= 0
     rows = []
     for neuron in range(n):
         for flips in range(k + 1):  # flip the first `flips` inputs: dot = K - 2*flips
@@ -94,13 +108,16 @@ def test_pixel_layer_at_its_thresholds(k, n, data):
 
 def test_convnet_with_padding_pooling_and_flatten_order(tmp_path):
     torch.manual_seed(3)
-    net = BinaryNet((2, 9, 7), [
-        BinaryConv(2, 5, 3, padding=1, pad_value=0, pool=2),
-        BinaryConv(5, 6, 3, padding=1, pad_value=-1),
-        BinaryConv(6, 4, 2, stride=2, padding=1, pad_value=1),
-        BinaryDense(4 * 3 * 2, 11),
-        BinaryDense(11, 5, output="scores"),
-    ]).eval()
+    net = BinaryNet(
+        (2, 9, 7),
+        [
+            BinaryConv(2, 5, 3, padding=1, pad_value=0, pool=2),
+            BinaryConv(5, 6, 3, padding=1, pad_value=-1),
+            BinaryConv(6, 4, 2, stride=2, padding=1, pad_value=1),
+            BinaryDense(4 * 3 * 2, 11),
+            BinaryDense(11, 5, output="scores"),
+        ],
+    ).eval()
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for m in net.modules():

@@ -43,28 +43,31 @@ def _rewrite_header(data: bytes, edit) -> bytes:
     import hashlib
 
     _, version, hlen = struct.unpack_from("<8sII", data)
-    header = json.loads(data[16:16 + hlen])
+    header = json.loads(data[16 : 16 + hlen])
     edit(header)
     text = json.dumps(header).encode()
     text += b" " * (-len(text) % 8)
-    body = struct.pack("<8sII", MAGIC, version, len(text)) + text + data[16 + hlen:-32]
+    body = struct.pack("<8sII", MAGIC, version, len(text)) + text + data[16 + hlen : -32]
     return body + hashlib.sha256(body).digest()
 
 
-@pytest.mark.parametrize("damage,message", [
-    (lambda d: d[:40], "truncated|checksum"),
-    (lambda d: d[:-1], "checksum"),
-    (lambda d: d[:100] + bytes([d[100] ^ 1]) + d[101:], "checksum"),
-    (lambda d: b"NOTAMODL" + d[8:], "magic"),
-    (lambda d: d[:8] + struct.pack("<I", 99) + d[12:], "version 99"),
-    (lambda d: b"", "truncated"),
-    (lambda d: _rewrite_header(d, lambda h: h["layers"][1].update(in_shape=[17])), "does not match"),
-    (lambda d: _rewrite_header(d, lambda h: h["layers"][0]["arrays"]["weights"].update(offset=10**6)), "outside"),
-    (lambda d: _rewrite_header(d, lambda h: h.update(classes=["a"])), "class names"),
-    (lambda d: _rewrite_header(d, lambda h: h["layers"][0].update(kind="lstm")), "unknown kind"),
-    (lambda d: _rewrite_header(d, lambda h: h.pop("layers")), "malformed header"),
-    (lambda d: _rewrite_header(d, lambda h: h["input"].update(binarize_at=128)), "input must be 'bits'"),
-])
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda d: d[:40], "truncated|checksum"),
+        (lambda d: d[:-1], "checksum"),
+        (lambda d: d[:100] + bytes([d[100] ^ 1]) + d[101:], "checksum"),
+        (lambda d: b"NOTAMODL" + d[8:], "magic"),
+        (lambda d: d[:8] + struct.pack("<I", 99) + d[12:], "version 99"),
+        (lambda d: b"", "truncated"),
+        (lambda d: _rewrite_header(d, lambda h: h["layers"][1].update(in_shape=[17])), "does not match"),
+        (lambda d: _rewrite_header(d, lambda h: h["layers"][0]["arrays"]["weights"].update(offset=10**6)), "outside"),
+        (lambda d: _rewrite_header(d, lambda h: h.update(classes=["a"])), "class names"),
+        (lambda d: _rewrite_header(d, lambda h: h["layers"][0].update(kind="lstm")), "unknown kind"),
+        (lambda d: _rewrite_header(d, lambda h: h.pop("layers")), "malformed header"),
+        (lambda d: _rewrite_header(d, lambda h: h["input"].update(binarize_at=128)), "input must be 'bits'"),
+    ],
+)
 def test_bad_files_are_rejected_with_a_clear_error(tmp_path, model, damage, message):
     save_model(model, tmp_path / "m.bnn")
     with pytest.raises(BnnError, match=message) as info:
@@ -96,8 +99,11 @@ def test_a_checkpoint_passed_as_a_model_says_export_it(tmp_path):
     ckpt = tmp_path / "checkpoint.pt"
     with zipfile.ZipFile(ckpt, "w") as archive:  # torch.save writes a zip archive
         archive.writestr("checkpoint/data.pkl", b"x" * 200)
-    with pytest.raises(BnnError, match=r"this is a PyTorch checkpoint, not a \.bnn model; export it first: "
-                                       r"`bnn-hw export .*checkpoint\.pt`"):
+    with pytest.raises(
+        BnnError,
+        match=r"this is a PyTorch checkpoint, not a \.bnn model; export it first: "
+        r"`bnn-hw export .*checkpoint\.pt`",
+    ):
         load_model(ckpt)
 
 

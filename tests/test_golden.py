@@ -24,12 +24,12 @@ def naive_run(model, images):
             p, k, s = layer.padding, layer.kernel, layer.stride
             pad = layer.pad_value
             xp = np.full((b, h + 2 * p, wd + 2 * p, c), pad, dtype=np.int64)
-            xp[:, p:p + h, p:p + wd] = x
+            xp[:, p : p + h, p : p + wd] = x
             oh, ow = layer.conv_shape
             dot = np.zeros((b, oh, ow, layer.out_features), dtype=np.int64)
             for oy in range(oh):
                 for ox in range(ow):
-                    window = xp[:, oy * s:oy * s + k, ox * s:ox * s + k, :].reshape(b, -1)
+                    window = xp[:, oy * s : oy * s + k, ox * s : ox * s + k, :].reshape(b, -1)
                     dot[:, oy, ox] = window @ w.T
         if layer.output == "scores":
             x = dot + layer.bias
@@ -43,7 +43,7 @@ def naive_run(model, images):
             pooled = np.full((b, h // q, wd // q, c), -1)
             for i in range(h // q):
                 for j in range(wd // q):
-                    pooled[:, i, j] = y[:, i * q:(i + 1) * q, j * q:(j + 1) * q].max(axis=(1, 2))
+                    pooled[:, i, j] = y[:, i * q : (i + 1) * q, j * q : (j + 1) * q].max(axis=(1, 2))
             y = pooled
         outs.append(y > 0)
         x = y

@@ -7,8 +7,15 @@ def test_report_has_every_section_and_traceable_numbers(run_dir):
     assert main(["report", str(run_dir)]) == 0
     page = (run_dir / "report/report.html").read_text()
     markdown = (run_dir / "report/report.md").read_text()
-    for title in ("Model", "Training", "Export agreement", "Hardware folding", "Synthesis", "RTL simulation",
-                  "Throughput comparison"):
+    for title in (
+        "Model",
+        "Training",
+        "Export agreement",
+        "Hardware folding",
+        "Synthesis",
+        "RTL simulation",
+        "Throughput comparison",
+    ):
         assert f"<h2>{title}" in page and f"## {title}" in markdown
     for number in ("73.45", "4,321", "8,765", "2,468", "43.2", "12,345"):
         assert number in page, number
@@ -37,22 +44,43 @@ def _table_row(markdown: str, section: str, first_cell: str) -> str:
 
 def test_simulation_figures_are_read_from_the_metrics_block(run_dir):
     # `bnn-hw sim` writes its measured figures under "metrics" (as in runs/demo/rtl/sim_report.json)
-    _write(run_dir / "rtl/sim_report.json", {
-        "simulator": "verilator", "images": 200, "reference": "numpy-golden", "mismatches_total": 0,
-        "metrics": {"cycles_per_image": 4321.0, "predicted_cycles_per_image": 4322, "latency_cycles": 8765,
-                    "utilization": {"bottleneck_layer": 1, "bottleneck_utilization": 0.98, "layers": []}}})
+    _write(
+        run_dir / "rtl/sim_report.json",
+        {
+            "simulator": "verilator",
+            "images": 200,
+            "reference": "numpy-golden",
+            "mismatches_total": 0,
+            "metrics": {
+                "cycles_per_image": 4321.0,
+                "predicted_cycles_per_image": 4322,
+                "latency_cycles": 8765,
+                "utilization": {"bottleneck_layer": 1, "bottleneck_utilization": 0.98, "layers": []},
+            },
+        },
+    )
     assert main(["report", str(run_dir)]) == 0
     markdown = (run_dir / "report/report.md").read_text()
-    assert _table_row(markdown, "RTL simulation", "cycles per image (predicted)") == \
-        "| cycles per image (predicted) | 4,322 |"
-    assert _table_row(markdown, "RTL simulation", "PE-array utilization") == \
-        "| PE-array utilization | 98.0 % (bottleneck layer 1) |"
+    assert (
+        _table_row(markdown, "RTL simulation", "cycles per image (predicted)")
+        == "| cycles per image (predicted) | 4,322 |"
+    )
+    assert (
+        _table_row(markdown, "RTL simulation", "PE-array utilization")
+        == "| PE-array utilization | 98.0 % (bottleneck layer 1) |"
+    )
     assert _table_row(markdown, "RTL simulation", "latency, cycles") == "| latency, cycles | 8,765 |"
 
 
 def test_block_ram_column_has_the_target_unit(run_dir):
-    _write(run_dir / "rtl/synth_ice40.json", {"target": "ice40", "layers": {"0": {"luts": 1111, "bram_cells": 20}},
-                                              "total": {"luts": 2468, "ffs": 1357, "bram_cells": 26}})
+    _write(
+        run_dir / "rtl/synth_ice40.json",
+        {
+            "target": "ice40",
+            "layers": {"0": {"luts": 1111, "bram_cells": 20}},
+            "total": {"luts": 2468, "ffs": 1357, "bram_cells": 26},
+        },
+    )
     assert main(["report", str(run_dir)]) == 0
     markdown = (run_dir / "report/report.md").read_text()
     assert "| part | LUTs | flip-flops | block RAM (SB_RAM40_4K, 4 kbit) | carry cells |" in markdown
@@ -60,8 +88,10 @@ def test_block_ram_column_has_the_target_unit(run_dir):
     assert "36k" not in markdown and "36 kbit" not in markdown
 
     (run_dir / "rtl/synth_ice40.json").unlink()
-    _write(run_dir / "rtl/synth_xilinx.json", {"target": "xilinx", "layers": {},
-                                               "total": {"luts": 2468, "ffs": 1357, "bram36": 12.5, "bram_cells": 25}})
+    _write(
+        run_dir / "rtl/synth_xilinx.json",
+        {"target": "xilinx", "layers": {}, "total": {"luts": 2468, "ffs": 1357, "bram36": 12.5, "bram_cells": 25}},
+    )
     assert main(["report", str(run_dir)]) == 0
     markdown = (run_dir / "report/report.md").read_text()
     assert "block RAM (RAMB36 equivalents, 36 kbit)" in markdown

@@ -14,8 +14,10 @@ import pytest
 from bnn_hw.cli import main
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"),
+]
 
 # Appended to a copy of the page: after the load event, list every <img> that did not decode.
 PROBE = """<script>window.addEventListener('load', function () {
@@ -28,24 +30,41 @@ PROBE = """<script>window.addEventListener('load', function () {
 
 def _chromium(tmp_path, url, *flags):
     profile = tmp_path / f"profile{len(list(tmp_path.glob('profile*')))}"
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--no-first-run", f"--user-data-dir={profile}", *flags, url]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        *flags,
+        url,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
 
 
 def render_and_check(page, tmp_path):
     """(screenshot path, console messages, number of images, broken images) of `page` in headless chromium."""
     shot = tmp_path / f"{page.stem}.png"
-    proc = _chromium(tmp_path, page.resolve().as_uri(), "--enable-logging=stderr", "--v=0",
-                     f"--screenshot={shot}", "--window-size=1200,2400", "--hide-scrollbars")
+    proc = _chromium(
+        tmp_path,
+        page.resolve().as_uri(),
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--screenshot={shot}",
+        "--window-size=1200,2400",
+        "--hide-scrollbars",
+    )
     assert shot.is_file(), f"chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr[-2000:]}"
     console = re.findall(r":CONSOLE[^\]]*\] (.*)", proc.stderr)
     probed = tmp_path / f"{page.stem}_probe.html"
     probed.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
     shutil.copytree(page.parent, tmp_path / "assets", dirs_exist_ok=True)  # relative files, if a page has any
     (tmp_path / "assets" / probed.name).write_text(probed.read_text())
-    dom = _chromium(tmp_path, (tmp_path / "assets" / probed.name).as_uri(), "--virtual-time-budget=10000",
-                    "--dump-dom").stdout
+    dom = _chromium(
+        tmp_path, (tmp_path / "assets" / probed.name).as_uri(), "--virtual-time-budget=10000", "--dump-dom"
+    ).stdout
     m = re.search(r"images=(\d+) broken=(\[.*?\])", dom)
     assert m, f"the image probe did not run: {dom[-500:]}"
     return shot, console, int(m.group(1)), json.loads(m.group(2))
@@ -72,10 +91,12 @@ def test_report_renders_in_headless_chromium(report_page, tmp_path):
 def test_the_checks_catch_a_broken_page(tmp_path):
     page = tmp_path / "pages" / "bad.html"
     page.parent.mkdir()
-    page.write_text("<!doctype html><html><body><h1>bad</h1><img alt='gone' src='missing.png'>"
-                    "<img alt='fine' src='data:image/gif;base64,"
-                    "R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7' width=1>"
-                    "<script>console.error('boom'); notAFunction();</script></body></html>")
+    page.write_text(
+        "<!doctype html><html><body><h1>bad</h1><img alt='gone' src='missing.png'>"
+        "<img alt='fine' src='data:image/gif;base64,"
+        "R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7' width=1>"
+        "<script>console.error('boom'); notAFunction();</script></body></html>"
+    )
     _, console, n_images, broken = render_and_check(page, tmp_path)
     assert any("boom" in c for c in console) and any("notAFunction" in c for c in console)
     assert n_images == 2 and broken == ["gone"]

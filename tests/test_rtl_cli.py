@@ -8,9 +8,10 @@ import pytest
 
 pytest.importorskip("amaranth")
 
+from bnn_hw.rtl.testing import random_dense_model  # noqa: E402
+
 from bnn_hw import save_model  # noqa: E402
 from bnn_hw.cli import main  # noqa: E402
-from rtl.testing import random_dense_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +42,20 @@ def test_rtl_writes_verilog_and_manifest(model_file, tmp_path, capsys):
     assert "tap1_payload" in text
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--pe", "0"], "PE=0 must be between 1"),
-    (["--pe", "25,4,5"], "PE=25 must be between 1 and the layer's 24"),
-    (["--simd", "26,4,4"], "SIMD=26 must be between 1 and the layer's fan-in 25"),
-    (["--pe", "4,4,11"], "PE=11 must be between 1 and the layer's 10"),
-    (["--pe", "4,4"], "lists 2 values but the model has 3 layers"),
-    (["--simd", "x"], "--simd must be an integer"),
-    (["--auto"], "needs exactly one of --target-cycles"),
-    (["--target-cycles", "10"], "only apply with --auto"),
-    (["--pixels-per-beat", "0"], "--pixels-per-beat=0 must be between 1"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--pe", "0"], "PE=0 must be between 1"),
+        (["--pe", "25,4,5"], "PE=25 must be between 1 and the layer's 24"),
+        (["--simd", "26,4,4"], "SIMD=26 must be between 1 and the layer's fan-in 25"),
+        (["--pe", "4,4,11"], "PE=11 must be between 1 and the layer's 10"),
+        (["--pe", "4,4"], "lists 2 values but the model has 3 layers"),
+        (["--simd", "x"], "--simd must be an integer"),
+        (["--auto"], "needs exactly one of --target-cycles"),
+        (["--target-cycles", "10"], "only apply with --auto"),
+        (["--pixels-per-beat", "0"], "--pixels-per-beat=0 must be between 1"),
+    ],
+)
 def test_bad_requests_are_one_line_errors(model_file, tmp_path, capsys, argv, message):
     assert main(["rtl", str(model_file), "-o", str(tmp_path / "b"), *argv]) == 1
     err = capsys.readouterr().err
@@ -61,9 +65,10 @@ def test_bad_requests_are_one_line_errors(model_file, tmp_path, capsys, argv, me
 
 
 def test_single_values_are_fitted_to_each_layer(model_file, tmp_path):
+    from bnn_hw.rtl.commands.rtl import _single
+    from bnn_hw.rtl.folding import fit_value
+
     from bnn_hw.model import load_model
-    from rtl.commands.rtl import _single
-    from rtl.folding import fit_value
 
     model = load_model(model_file)
     assert [fit_value(32, layer, "pe") for layer in model.layers] == [24, 12, 10]
@@ -97,23 +102,31 @@ def wide_file(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--pe", "300", "--simd", "300"],
-     "layer 1 (dense 300 -> 300 [bits in, bits out]): PE x SIMD = 300 x 300 = 90,000 bits per weight word; "
-     "Amaranth signals are limited to 65,535 bits: lower --pe or --simd"),
-    (["--pe", "4,256,10", "--simd", "100,256,300"], "PE x SIMD = 256 x 256 = 65,536 bits per weight word"),
-    (["--auto", "--target-cycles", "1"],
-     "--target-cycles 1: layer 1 (dense 300 -> 300 [bits in, bits out]) cannot meet it with every signal within "
-     "Amaranth's 65,535-bit limit"),
-])
-def test_too_wide_signals_are_one_line_errors_before_elaboration(wide_file, tmp_path, capsys, monkeypatch, argv,
-                                                                 message):
-    import rtl.generate
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--pe", "300", "--simd", "300"],
+            "layer 1 (dense 300 -> 300 [bits in, bits out]): PE x SIMD = 300 x 300 = 90,000 bits per weight word; "
+            "Amaranth signals are limited to 65,535 bits: lower --pe or --simd",
+        ),
+        (["--pe", "4,256,10", "--simd", "100,256,300"], "PE x SIMD = 256 x 256 = 65,536 bits per weight word"),
+        (
+            ["--auto", "--target-cycles", "1"],
+            "--target-cycles 1: layer 1 (dense 300 -> 300 [bits in, bits out]) cannot meet it with every signal within "
+            "Amaranth's 65,535-bit limit",
+        ),
+    ],
+)
+def test_too_wide_signals_are_one_line_errors_before_elaboration(
+    wide_file, tmp_path, capsys, monkeypatch, argv, message
+):
+    from bnn_hw.rtl import generate as rtl_generate
 
     def never(*args, **kwargs):
         raise AssertionError("the folding reached Amaranth elaboration")
 
-    monkeypatch.setattr(rtl.generate, "generate", never)
+    monkeypatch.setattr(rtl_generate, "generate", never)
     assert main(["rtl", str(wide_file), "-o", str(tmp_path / "b"), *argv]) == 1
     err = capsys.readouterr().err
     assert message in err
@@ -128,10 +141,13 @@ def test_auto_with_an_unreachable_target_names_the_fastest_buildable_one(wide_fi
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("argv, cycles, widest", [
-    (["--auto", "--target-cycles", "2"], 2, None),
-    (["--pe", "4,255,10", "--simd", "100,257,300"], 75, 65_535),  # the widest weight word Amaranth can build
-])
+@pytest.mark.parametrize(
+    "argv, cycles, widest",
+    [
+        (["--auto", "--target-cycles", "2"], 2, None),
+        (["--pe", "4,255,10", "--simd", "100,257,300"], 75, 65_535),  # the widest weight word Amaranth can build
+    ],
+)
 def test_designs_at_the_width_limit_are_generated(wide_file, tmp_path, argv, cycles, widest):
     out = tmp_path / "build"
     assert main(["rtl", str(wide_file), *argv, "-o", str(out), "-q"]) == 0

@@ -8,18 +8,18 @@ import pytest
 pytest.importorskip("amaranth")
 
 from amaranth.sim import Simulator  # noqa: E402
+from bnn_hw.rtl.adder_tree import AdderTree  # noqa: E402
+from bnn_hw.rtl.argmax import ArgMax  # noqa: E402
+from bnn_hw.rtl.bitheap import heap_latency  # noqa: E402
+from bnn_hw.rtl.engine import LayerEngine  # noqa: E402
+from bnn_hw.rtl.folding import fold_layer, signed_width  # noqa: E402
+from bnn_hw.rtl.pe_array import PEArray  # noqa: E402
+from bnn_hw.rtl.popcount import Popcount  # noqa: E402
+from bnn_hw.rtl.testing import decode_result, random_dense_model  # noqa: E402
+from bnn_hw.rtl.width_converter import WidthConverter  # noqa: E402
 
 from bnn_hw import golden  # noqa: E402
 from bnn_hw.errors import BnnError  # noqa: E402
-from rtl.adder_tree import AdderTree  # noqa: E402
-from rtl.argmax import ArgMax  # noqa: E402
-from rtl.bitheap import heap_latency  # noqa: E402
-from rtl.engine import LayerEngine  # noqa: E402
-from rtl.folding import fold_layer, signed_width  # noqa: E402
-from rtl.pe_array import PEArray  # noqa: E402
-from rtl.popcount import Popcount  # noqa: E402
-from rtl.testing import decode_result, random_dense_model  # noqa: E402
-from rtl.width_converter import WidthConverter  # noqa: E402
 
 
 def _run(dut, bench):
@@ -29,8 +29,7 @@ def _run(dut, bench):
     sim.run()
 
 
-@pytest.mark.parametrize("width, first_group", [(1, 6), (2, 6), (3, 3), (7, 6), (13, 3), (64, 3), (100, 6),
-                                                (257, 3)])
+@pytest.mark.parametrize("width, first_group", [(1, 6), (2, 6), (3, 3), (7, 6), (13, 3), (64, 3), (100, 6), (257, 3)])
 def test_popcount_random(width, first_group):
     dut = Popcount(width, first_group=first_group)
     rng = np.random.default_rng(width)
@@ -50,8 +49,10 @@ def test_popcount_random(width, first_group):
     assert got == [bin(w).count("1") for w in words]
 
 
-@pytest.mark.parametrize("count, vw, group", [(1, 8, 6), (5, 8, 6), (16, 8, 6), (3, 1, 6), (11, 4, 6), (1, 8, 3),
-                                             (7, 8, 3), (32, 8, 3), (11, 4, 3)])
+@pytest.mark.parametrize(
+    "count, vw, group",
+    [(1, 8, 6), (5, 8, 6), (16, 8, 6), (3, 1, 6), (11, 4, 6), (1, 8, 3), (7, 8, 3), (32, 8, 3), (11, 4, 3)],
+)
 def test_adder_tree_random(count, vw, group):
     dut = AdderTree(count, vw, first_group=group)
     rng = np.random.default_rng(count * 7 + vw)
@@ -61,8 +62,9 @@ def test_adder_tree_random(count, vw, group):
     async def bench(ctx):
         for cycle in range(len(vecs) + dut.latency):
             if cycle < len(vecs):
-                planes = sum(((int(v) >> b) & 1) << (b * count + i) for i, v in enumerate(vecs[cycle])
-                             for b in range(vw))
+                planes = sum(
+                    ((int(v) >> b) & 1) << (b * count + i) for i, v in enumerate(vecs[cycle]) for b in range(vw)
+                )
                 ctx.set(dut.planes, planes)
             if cycle >= dut.latency:
                 got.append(ctx.get(dut.total))
@@ -97,8 +99,10 @@ def test_signed_width():
     assert signed_width(0, 128) == 9
 
 
-@pytest.mark.parametrize("ni, no, total, eb", [(4, 4, 13, 1), (3, 8, 19, 1), (8, 3, 19, 1), (6, 4, 7, 8),
-                                               (5, 7, 5, 1), (1, 1, 3, 8), (16, 6, 50, 1)])
+@pytest.mark.parametrize(
+    "ni, no, total, eb",
+    [(4, 4, 13, 1), (3, 8, 19, 1), (8, 3, 19, 1), (6, 4, 7, 8), (5, 7, 5, 1), (1, 1, 3, 8), (16, 6, 50, 1)],
+)
 def test_width_converter_regroups_and_zero_pads(ni, no, total, eb):
     dut = WidthConverter(ni, no, total, elem_bits=eb)
     rng = np.random.default_rng(ni * 100 + no)
@@ -107,12 +111,14 @@ def test_width_converter_regroups_and_zero_pads(ni, no, total, eb):
     beats = []
     for v in vectors:
         padded = np.concatenate([v, rng.integers(0, 1 << eb, in_beats * ni - total)])  # noise in spare slots
-        beats += [sum(int(e) << (j * eb) for j, e in enumerate(padded[b * ni:(b + 1) * ni])) for b in range(in_beats)]
+        beats += [sum(int(e) << (j * eb) for j, e in enumerate(padded[b * ni : (b + 1) * ni])) for b in range(in_beats)]
     words_per = -(-total // no)
     expect = []
     for v in vectors:
         padded = np.concatenate([v, np.zeros(words_per * no - total, dtype=v.dtype)])
-        expect += [sum(int(e) << (j * eb) for j, e in enumerate(padded[w * no:(w + 1) * no])) for w in range(words_per)]
+        expect += [
+            sum(int(e) << (j * eb) for j, e in enumerate(padded[w * no : (w + 1) * no])) for w in range(words_per)
+        ]
     got = []
     gaps = np.random.default_rng(3)
 
@@ -147,8 +153,10 @@ def test_argmax_first_index_of_maximum(classes, pe):
     beats = []
     for s in images:
         padded = np.concatenate([s, rng.integers(-32, 32, beats_per * pe - classes)])  # noise in padding fields
-        beats += [sum((int(v) & 63) << (p * sb) for p, v in enumerate(padded[f * pe:(f + 1) * pe]))
-                  for f in range(beats_per)]
+        beats += [
+            sum((int(v) & 63) << (p * sb) for p, v in enumerate(padded[f * pe : (f + 1) * pe]))
+            for f in range(beats_per)
+        ]
     got = []
 
     async def bench(ctx):
@@ -173,12 +181,15 @@ def test_argmax_first_index_of_maximum(classes, pe):
     assert [d[1] for d in decoded] == [s.tolist() for s in images]
 
 
-@pytest.mark.parametrize("sizes, shape, pe, simd, binarize", [
-    ([11, 4], (1, 1, 23), 3, 5, 128),  # bits in, bits out, odd everything
-    ([9], (1, 1, 17), 4, 6, 128),  # bits in, scores out
-    ([7, 3], (1, 1, 10), 2, 3, None),  # pixels in, bits out
-    ([5], (1, 1, 6), 5, 4, None),  # pixels in, scores out
-])
+@pytest.mark.parametrize(
+    "sizes, shape, pe, simd, binarize",
+    [
+        ([11, 4], (1, 1, 23), 3, 5, 128),  # bits in, bits out, odd everything
+        ([9], (1, 1, 17), 4, 6, 128),  # bits in, scores out
+        ([7, 3], (1, 1, 10), 2, 3, None),  # pixels in, bits out
+        ([5], (1, 1, 6), 5, 4, None),  # pixels in, scores out
+    ],
+)
 def test_engine_against_golden(sizes, shape, pe, simd, binarize):
     model = random_dense_model(sizes, shape, seed=pe * simd, binarize_at=binarize)
     layer = model.layers[0]
@@ -194,8 +205,9 @@ def test_engine_against_golden(sizes, shape, pe, simd, binarize):
     words = []
     for v in x.astype(np.int64):
         padded = np.concatenate([v, np.zeros(fold.SF * simd - fold.MW, dtype=np.int64)])
-        words += [sum(int(e) << (j * eb) for j, e in enumerate(padded[s * simd:(s + 1) * simd]))
-                  for s in range(fold.SF)]
+        words += [
+            sum(int(e) << (j * eb) for j, e in enumerate(padded[s * simd : (s + 1) * simd])) for s in range(fold.SF)
+        ]
     got = []
     n_beats = len(images) * fold.NF
 
@@ -219,7 +231,7 @@ def test_engine_against_golden(sizes, shape, pe, simd, binarize):
     ob = dut.out_bits
     fields = [[(w >> (p * ob)) & ((1 << ob) - 1) for p in range(pe)] for w in got]
     out = np.array([sum((fields[i * fold.NF + f] for f in range(fold.NF)), []) for i in range(len(images))])
-    out = out[:, :fold.MH]
+    out = out[:, : fold.MH]
     if layer.output == "scores":
         out = np.where(out >= 1 << (ob - 1), out - (1 << ob), out)
         np.testing.assert_array_equal(out, ref)

@@ -9,15 +9,15 @@ import pytest
 pytest.importorskip("amaranth")
 
 from amaranth.sim import Simulator  # noqa: E402
+from bnn_hw.rtl.folding import make_plan  # noqa: E402
+from bnn_hw.rtl.pool import OrPool  # noqa: E402
+from bnn_hw.rtl.testing import random_model, random_patterns, simulate_top  # noqa: E402
+from bnn_hw.rtl.timing import simulate_control  # noqa: E402
+from bnn_hw.rtl.window import SlidingWindow  # noqa: E402
 
 from bnn_hw import golden  # noqa: E402
 from bnn_hw.cli import main  # noqa: E402
 from bnn_hw.model import Layer  # noqa: E402
-from rtl.folding import make_plan  # noqa: E402
-from rtl.pool import OrPool  # noqa: E402
-from rtl.testing import random_model, random_patterns, simulate_top  # noqa: E402
-from rtl.timing import simulate_control  # noqa: E402
-from rtl.window import SlidingWindow  # noqa: E402
 
 
 def _stream(dut, words, n_out, seed):
@@ -46,53 +46,95 @@ def _stream(dut, words, n_out, seed):
     return got
 
 
-@pytest.mark.parametrize("h, w, c, simd, k, s, p", [
-    (5, 4, 2, 1, 3, 1, 1),  # every border, SIMD 1
-    (6, 7, 4, 2, 3, 2, 1),  # stride 2, two words per pixel
-    (4, 5, 3, 3, 2, 1, 0),  # no padding, even kernel
-    (3, 3, 2, 2, 3, 1, 2),  # padding 2: windows entirely outside the map
-    (5, 5, 1, 1, 5, 3, 0),  # kernel = map
-])
+@pytest.mark.parametrize(
+    "h, w, c, simd, k, s, p",
+    [
+        (5, 4, 2, 1, 3, 1, 1),  # every border, SIMD 1
+        (6, 7, 4, 2, 3, 2, 1),  # stride 2, two words per pixel
+        (4, 5, 3, 3, 2, 1, 0),  # no padding, even kernel
+        (3, 3, 2, 2, 3, 1, 2),  # padding 2: windows entirely outside the map
+        (5, 5, 1, 1, 5, 3, 0),  # kernel = map
+    ],
+)
 def test_window_matches_im2col(h, w, c, simd, k, s, p):
     rng = np.random.default_rng(h * 31 + w)
     pad_bit = bool(rng.integers(0, 2))
-    layer = Layer(kind="conv", input="bits", output="bits", in_shape=(h, w, c), out_features=1,
-                  weights=np.zeros((1, 1), np.uint64), kernel=k, stride=s, padding=p, pad_value=1 if pad_bit else -1)
+    layer = Layer(
+        kind="conv",
+        input="bits",
+        output="bits",
+        in_shape=(h, w, c),
+        out_features=1,
+        weights=np.zeros((1, 1), np.uint64),
+        kernel=k,
+        stride=s,
+        padding=p,
+        pad_value=1 if pad_bit else -1,
+    )
     maps = rng.random((3, h, w, c)) < 0.5
     ref = golden.im2col(maps, layer, pad_bit)  # (B, OH, OW, k*k*c)
     cw = c // simd
-    words = [int(sum(int(b) << j for j, b in enumerate(maps[i, y, x, q * simd:(q + 1) * simd])))
-             for i in range(3) for y in range(h) for x in range(w) for q in range(cw)]
+    words = [
+        int(sum(int(b) << j for j, b in enumerate(maps[i, y, x, q * simd : (q + 1) * simd])))
+        for i in range(3)
+        for y in range(h)
+        for x in range(w)
+        for q in range(cw)
+    ]
     dut = SlidingWindow(h, w, cw, k, s, p, simd, (1 << simd) - 1 if pad_bit else 0)
     n_out = ref.size // simd
     got = _stream(dut, words, n_out, seed=h)
-    expect = [int(sum(int(b) << j for j, b in enumerate(v[q * simd:(q + 1) * simd])))
-              for v in ref.reshape(-1, k * k * c) for q in range(k * k * cw)]
+    expect = [
+        int(sum(int(b) << j for j, b in enumerate(v[q * simd : (q + 1) * simd])))
+        for v in ref.reshape(-1, k * k * c)
+        for q in range(k * k * cw)
+    ]
     assert got == expect
 
 
-@pytest.mark.parametrize("oh, ow, pool, nf, pe", [(4, 4, 2, 1, 3), (5, 7, 2, 3, 2), (6, 6, 3, 2, 4), (3, 5, 1, 2, 2),
-                                                  (7, 5, 3, 1, 1)])
+@pytest.mark.parametrize(
+    "oh, ow, pool, nf, pe", [(4, 4, 2, 1, 3), (5, 7, 2, 3, 2), (6, 6, 3, 2, 4), (3, 5, 1, 2, 2), (7, 5, 3, 1, 1)]
+)
 def test_or_pool_matches_golden(oh, ow, pool, nf, pe):
     rng = np.random.default_rng(oh * 10 + ow)
     n = nf * pe
     bits = rng.random((3, oh, ow, n)) < 0.3
     ref = golden.or_pool(bits, pool)
-    words = [int(sum(int(b) << j for j, b in enumerate(bits[i, y, x, f * pe:(f + 1) * pe])))
-             for i in range(3) for y in range(oh) for x in range(ow) for f in range(nf)]
+    words = [
+        int(sum(int(b) << j for j, b in enumerate(bits[i, y, x, f * pe : (f + 1) * pe])))
+        for i in range(3)
+        for y in range(oh)
+        for x in range(ow)
+        for f in range(nf)
+    ]
     dut = OrPool(oh, ow, pool, nf, pe)
-    expect = [int(sum(int(b) << j for j, b in enumerate(v[f * pe:(f + 1) * pe])))
-              for v in ref.reshape(-1, n) for f in range(nf)]
+    expect = [
+        int(sum(int(b) << j for j, b in enumerate(v[f * pe : (f + 1) * pe])))
+        for v in ref.reshape(-1, n)
+        for f in range(nf)
+    ]
     assert _stream(dut, words, len(expect), seed=pe) == expect
 
 
 NETS = [
     # spec, input shape, pe, simd, pixels_per_beat, binarize_at
-    ([("conv", 4, 3, 1, 1, None, 2), ("conv", 6, 3, 2, 1, None, 0), ("dense", 5)], (7, 6, 2), [2, 3, 5], [2, 2, 9],
-     None, None),
+    (
+        [("conv", 4, 3, 1, 1, None, 2), ("conv", 6, 3, 2, 1, None, 0), ("dense", 5)],
+        (7, 6, 2),
+        [2, 3, 5],
+        [2, 2, 9],
+        None,
+        None,
+    ),
     ([("conv", 3, 3, 1, 0, None, 2), ("dense", 7), ("dense", 3)], (7, 7, 1), [3, 7, 3], [1, 9, 7], 5, None),
-    ([("conv", 4, 2, 1, 1, None, 3), ("conv", 2, 3, 1, 1, 1, 2), ("dense", 4)], (8, 8, 1), [4, 1, 2], [1, 2, 2],
-     8, 100),
+    (
+        [("conv", 4, 2, 1, 1, None, 3), ("conv", 2, 3, 1, 1, 1, 2), ("dense", 4)],
+        (8, 8, 1),
+        [4, 1, 2],
+        [1, 2, 2],
+        8,
+        100,
+    ),
 ]
 
 

@@ -9,9 +9,10 @@ import pytest
 
 pytest.importorskip("amaranth")
 
+from bnn_hw.rtl.testing import random_dense_model  # noqa: E402
+
 from bnn_hw import save_model  # noqa: E402
 from bnn_hw.cli import main  # noqa: E402
-from rtl.testing import random_dense_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +71,8 @@ def test_pe_array_within_lut_per_lane_target(tmp_path):
     structure of 32 x 32), accumulator as for a 512-input layer: <= 1.5 LUTs per lane in synth_xilinx."""
     _yosys_or_skip()
     from amaranth.back import verilog
-
-    from rtl.pe_array import StandaloneArray
-    from rtl.synthesis import run_yosys
+    from bnn_hw.rtl.pe_array import StandaloneArray
+    from bnn_hw.rtl.synthesis import run_yosys
 
     pe, simd = 8, 32
     src = tmp_path / "array.v"
@@ -102,16 +102,19 @@ def test_pixel_mlp_weights_map_to_block_ram(tmp_path):
 
 def test_failed_place_and_route_exits_non_zero_with_one_line(build, capsys, monkeypatch):
     """--pnr that yields no Fmax is an error (exit 1, one line), though the synthesis report is still written."""
-    from rtl import synthesis
-    from rtl.commands import synth
+    from bnn_hw.rtl import synthesis
+    from bnn_hw.rtl.commands import synth
 
     def fake_yosys(sources, top, target, build_dir, **kw):
         return {"modules": {}, "total": {"luts": 1, "latches": 0}, "log": "fake.log"}
 
     monkeypatch.setattr(synthesis, "find_yosys", lambda: "yosys")
     monkeypatch.setattr(synthesis, "run_yosys", fake_yosys)
-    monkeypatch.setattr(synth, "_nextpnr", lambda *a: {"status": "failed: ERROR: Unable to find a placement location "
-                                                       "for sb_io", "fmax_mhz": None})
+    monkeypatch.setattr(
+        synth,
+        "_nextpnr",
+        lambda *a: {"status": "failed: ERROR: Unable to find a placement location for sb_io", "fmax_mhz": None},
+    )
     assert main(["synth", str(build), "--target", "ice40", "--pnr", "-q"]) == 1
     _one_line_error(capsys, "place and route gave no Fmax (failed: ERROR: Unable to find a placement location")
     rep = json.loads((build / "synth_ice40.json").read_text())
@@ -144,7 +147,7 @@ def test_kept_module_instances_are_not_counted_as_cells(tmp_path, target):
     """A kept submodule's instance in its parent's cell table is hierarchy: its cells are counted in its own module
     (and once per instance in the total), so it is no "other" cell of the parent (it used to be one)."""
     _yosys_or_skip()
-    from rtl.synthesis import run_yosys
+    from bnn_hw.rtl.synthesis import run_yosys
 
     src = tmp_path / "top.v"
     src.write_text(_KEPT_VERILOG)
@@ -155,5 +158,6 @@ def test_kept_module_instances_are_not_counted_as_cells(tmp_path, target):
         assert counts["other"] == 0, (name, counts)
     assert mods["bnn_top.layer0.array"]["ffs"] == 1 and mods["bnn_top"]["ffs"] == 1
     assert rep["total"]["ffs"] == 3 and rep["total"]["other"] == 0  # two array instances, one top register
-    assert rep["total"]["luts"] == (mods["bnn_top"]["luts"] + mods["bnn_top.layer0"]["luts"]
-                                    + 2 * mods["bnn_top.layer0.array"]["luts"])
+    assert rep["total"]["luts"] == (
+        mods["bnn_top"]["luts"] + mods["bnn_top.layer0"]["luts"] + 2 * mods["bnn_top.layer0.array"]["luts"]
+    )

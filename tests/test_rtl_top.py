@@ -8,10 +8,11 @@ import pytest
 
 pytest.importorskip("amaranth")
 
+from bnn_hw.rtl.folding import make_plan  # noqa: E402
+from bnn_hw.rtl.testing import random_dense_model, random_patterns, simulate_top  # noqa: E402
+from bnn_hw.rtl.timing import simulate_control  # noqa: E402
+
 from bnn_hw import golden  # noqa: E402
-from rtl.folding import make_plan  # noqa: E402
-from rtl.testing import random_dense_model, random_patterns, simulate_top  # noqa: E402
-from rtl.timing import simulate_control  # noqa: E402
 
 CASES = [
     # sizes, input shape, pe, simd, pixels_per_beat, binarize_at

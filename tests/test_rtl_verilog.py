@@ -11,29 +11,49 @@ import pytest
 
 pytest.importorskip("amaranth")
 
-from bnn_hw import golden  # noqa: E402
-from rtl.bitheap import heap_latency  # noqa: E402
-from rtl.folding import make_plan  # noqa: E402
-from rtl.generate import generate  # noqa: E402
-from rtl.heap_verilog import adder_tree_module_name, adder_tree_verilog, popcount_module_name, popcount_verilog  # noqa: E402,E501
-from rtl.testing import decode_result, image_beats, random_dense_model, random_model  # noqa: E402
+from bnn_hw.rtl.bitheap import heap_latency  # noqa: E402
+from bnn_hw.rtl.folding import make_plan  # noqa: E402
+from bnn_hw.rtl.generate import generate  # noqa: E402
+from bnn_hw.rtl.heap_verilog import adder_tree_module_name, adder_tree_verilog, popcount_module_name, popcount_verilog  # noqa: E402,E501
+from bnn_hw.rtl.testing import decode_result, image_beats, random_dense_model, random_model  # noqa: E402
 
-pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None or shutil.which("vvp") is None,
-                                reason="Icarus Verilog (iverilog, vvp) is not installed: apt-get install iverilog")
+from bnn_hw import golden  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("iverilog") is None or shutil.which("vvp") is None,
+    reason="Icarus Verilog (iverilog, vvp) is not installed: apt-get install iverilog",
+)
 
 
 def _run(tmp_path, sources, tb):
     (tmp_path / "tb.v").write_text(tb)
     exe = tmp_path / "sim.vvp"
-    subprocess.run(["iverilog", "-g2012", "-o", str(exe), str(tmp_path / "tb.v"), *map(str, sources)], check=True,
-                   capture_output=True, text=True)
+    subprocess.run(
+        ["iverilog", "-g2012", "-o", str(exe), str(tmp_path / "tb.v"), *map(str, sources)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     out = subprocess.run(["vvp", "-n", str(exe)], check=True, capture_output=True, text=True, cwd=tmp_path).stdout
     return out
 
 
-@pytest.mark.parametrize("kind, a, b", [("pc", 1, 6), ("pc", 7, 3), ("pc", 13, 3), ("pc", 64, 3), ("pc", 100, 6),
-                                        ("pc", 257, 3), ("at", 5, 8), ("at", 16, 8), ("at", 3, 1), ("at3", 7, 8),
-                                        ("at3", 32, 8)])
+@pytest.mark.parametrize(
+    "kind, a, b",
+    [
+        ("pc", 1, 6),
+        ("pc", 7, 3),
+        ("pc", 13, 3),
+        ("pc", 64, 3),
+        ("pc", 100, 6),
+        ("pc", 257, 3),
+        ("at", 5, 8),
+        ("at", 16, 8),
+        ("at", 3, 1),
+        ("at3", 7, 8),
+        ("at3", 32, 8),
+    ],
+)
 def test_heap_modules_count_right(tmp_path, kind, a, b):
     if kind == "pc":
         name, text, width = popcount_module_name(a, b), popcount_verilog(a, b), a
@@ -73,7 +93,7 @@ endmodule
         expect = [bin(v).count("1") for v in vecs]
     else:  # bit planes: bit b of value i at b*count + i
         expect = [sum(((v >> (bb * a + i)) & 1) << bb for i in range(a) for bb in range(b)) for v in vecs]
-    assert got[:len(expect)] == expect
+    assert got[: len(expect)] == expect
 
 
 def _top_tb(man, n_beats, n_images):
@@ -97,7 +117,7 @@ module tb;
     if (valid && ready) i <= i + 1;
     if (rvalid) begin $display("R %h", rpayload); n = n + 1; if (n == {n_images}) $finish; end
   end
-  initial begin #{(n_images + 3) * (man['predicted']['cycles_per_image'] + 100) * 10 + 100000} $display("TIMEOUT");
+  initial begin #{(n_images + 3) * (man["predicted"]["cycles_per_image"] + 100) * 10 + 100000} $display("TIMEOUT");
     $finish; end
 endmodule
 """

@@ -20,18 +20,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bnn_hw.sim import tools
 
 from bnn_hw import golden
 from bnn_hw.cli import main as cli
 from bnn_hw.model import load_model
 from bnn_hw.packing import pack_bits, unpack_bits
-from sim import tools
 
 pytest.importorskip("amaranth")
 pytest.importorskip("cocotb")
 
-from sim.manifest import load_design  # noqa: E402
-from sim.network import Phase, run_network  # noqa: E402
+from bnn_hw.sim.manifest import load_design  # noqa: E402
+from bnn_hw.sim.network import Phase, run_network  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CNN = ROOT / "runs" / "gpu-cnn-gpu" / "model.bnn"
@@ -52,11 +52,22 @@ def need_verilator() -> None:
 def trained_cnn(fashion, tmp_path_factory) -> Path:
     """Train the small `cnn`-preset ConvNet (one epoch, 1,000 images, seed 0) and export it."""
     pytest.importorskip("torch")
-    from train.loop import TrainConfig, train
+    from bnn_hw.train.loop import TrainConfig, train
 
     d = tmp_path_factory.mktemp("cnn")
-    cfg = TrainConfig(out=d / "run", preset="cnn", dataset="fashion-mnist", hidden=[16], epochs=1, batch_size=50,
-                      train_limit=1000, test_limit=500, seed=0, threads=1, progress=False)
+    cfg = TrainConfig(
+        out=d / "run",
+        preset="cnn",
+        dataset="fashion-mnist",
+        hidden=[16],
+        epochs=1,
+        batch_size=50,
+        train_limit=1000,
+        test_limit=500,
+        seed=0,
+        threads=1,
+        progress=False,
+    )
     train(cfg, *fashion)
     model = d / "model.bnn"
     assert cli(["export", str(d / "run" / "checkpoint.pt"), "-o", str(model)]) == 0
@@ -69,8 +80,10 @@ def trained_cnn(fashion, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def cnn_build(trained_cnn, tmp_path_factory) -> Path:
     build = tmp_path_factory.mktemp("cnn_build") / "build"
-    assert cli(["rtl", str(trained_cnn), "--auto", "--target-cycles", str(TEST_TARGET_CYCLES), "-o", str(build),
-                "-q"]) == 0
+    assert (
+        cli(["rtl", str(trained_cnn), "--auto", "--target-cycles", str(TEST_TARGET_CYCLES), "-o", str(build), "-q"])
+        == 0
+    )
     return build
 
 
@@ -141,8 +154,15 @@ def test_flipped_conv_weight_is_caught(cnn_build, trained_cnn, fashion) -> None:
     assert changed is not None and 0 < len(changed) < len(images), "no single conv weight flip changes some images"
     design = load_design(cnn_build)
     # Same work folder and image count as the CLI run: the Verilator model is reused, not rebuilt.
-    out = run_network(design, images, got.classes, got.scores, "verilator", cnn_build / "sim",
-                      [Phase("stream", 0, len(images), 0.2, 0.2, seed=9)])
+    out = run_network(
+        design,
+        images,
+        got.classes,
+        got.scores,
+        "verilator",
+        cnn_build / "sim",
+        [Phase("stream", 0, len(images), 0.2, 0.2, seed=9)],
+    )
     stream = out["phases"][0]
     assert stream["results"] == len(images)
     assert stream["mismatch_count"] == len(changed)
@@ -161,8 +181,10 @@ def test_default_convnet_1000_images_verilator(tmp_path: Path, sim_cli) -> None:
     if not DEFAULT_CNN.is_file():
         pytest.skip(f"{DEFAULT_CNN} not found (train and export the cnn preset there)")
     build = tmp_path / "build"
-    assert cli(["rtl", str(DEFAULT_CNN), "--auto", "--target-cycles", str(TEST_TARGET_CYCLES), "-o", str(build),
-                "-q"]) == 0
+    assert (
+        cli(["rtl", str(DEFAULT_CNN), "--auto", "--target-cycles", str(TEST_TARGET_CYCLES), "-o", str(build), "-q"])
+        == 0
+    )
     rc, report, text = sim_cli(build, DEFAULT_CNN, "verilator", 1000, seed=5)
     assert rc == 0, text
     check_report(report, 1000, DEFAULT_CNN)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bnn_hw.sim import tools
+from bnn_hw.sim.network import Design, Phase, measure, plan_phases, run_network, run_python
+from bnn_hw.sim.payload import PixelStream, ResultFormat, read_hex_words
+from bnn_hw.sim.scoreboard import Scoreboard
 
 from bnn_hw.errors import BnnError
-from sim import tools
-from sim.network import Design, Phase, measure, plan_phases, run_network, run_python
-from sim.payload import PixelStream, ResultFormat, read_hex_words
-from sim.scoreboard import Scoreboard
 
 # A stand-in for the generated top: per image it sums the NPIX real pixels (slots past NPIX in the last beat are
 # ignored); class = sum mod 2^CB, score n = sum - 7n. One image per BEATS cycles, result one cycle after the last beat.
@@ -119,18 +119,21 @@ def _score(received) -> list[tuple[str, int]]:
     return [(m.kind, m.position) for m in sb.finish()]
 
 
-@pytest.mark.parametrize("received, want", [
-    (EXP, []),
-    (EXP[:2] + EXP[3:], [("lost", 2)]),
-    (EXP[:3] + [EXP[2]] + EXP[3:], [("duplicate", 2)]),
-    ([EXP[0], EXP[2], EXP[1]] + EXP[3:], [("reordered", 1)]),
-    (EXP[:4] + [(0, (99, 9))] + EXP[5:], [("wrong", 4)]),
-    (EXP[:4] + [(EXP[4][0], (4, -5))] + EXP[5:], [("wrong", 4)]),  # one score bit pattern off
-    (EXP + [(0, (99, 9))], [("extra", 6)]),
-    (EXP[:3] + [None] + EXP[4:], [("unknown-bits", 3)]),
-    (EXP[:3], [("lost", 3), ("lost", 4), ("lost", 5)]),
-    ([], [("lost", i) for i in range(6)]),
-])
+@pytest.mark.parametrize(
+    "received, want",
+    [
+        (EXP, []),
+        (EXP[:2] + EXP[3:], [("lost", 2)]),
+        (EXP[:3] + [EXP[2]] + EXP[3:], [("duplicate", 2)]),
+        ([EXP[0], EXP[2], EXP[1]] + EXP[3:], [("reordered", 1)]),
+        (EXP[:4] + [(0, (99, 9))] + EXP[5:], [("wrong", 4)]),
+        (EXP[:4] + [(EXP[4][0], (4, -5))] + EXP[5:], [("wrong", 4)]),  # one score bit pattern off
+        (EXP + [(0, (99, 9))], [("extra", 6)]),
+        (EXP[:3] + [None] + EXP[4:], [("unknown-bits", 3)]),
+        (EXP[:3], [("lost", 3), ("lost", 4), ("lost", 5)]),
+        ([], [("lost", i) for i in range(6)]),
+    ],
+)
 def test_scoreboard_classifies(received, want) -> None:
     assert _score(received) == want
 
@@ -200,8 +203,7 @@ def test_harness_on_toy_is_exact_and_measures(sim: str, tmp_path: Path, toy_imag
     need(sim)
     design = toy_design(tmp_path)
     classes, scores = toy_reference(toy_images)
-    phases = plan_phases(len(toy_images), seed=5, gap=0.3, stall=0.3, reset_check=True, measure=True,
-                         beats_per_image=3)
+    phases = plan_phases(len(toy_images), seed=5, gap=0.3, stall=0.3, reset_check=True, measure=True, beats_per_image=3)
     out = run_network(design, toy_images, classes, scores, sim, tmp_path / "work", phases)
     by = {p["name"]: p for p in out["phases"]}
     assert set(by) == {"latency", "throughput", "stream", "abort", "restart"}
@@ -221,8 +223,15 @@ def test_harness_on_toy_is_exact_and_measures(sim: str, tmp_path: Path, toy_imag
 def test_harness_catches_duplicated_result(tmp_path: Path, toy_images: np.ndarray) -> None:
     need("icarus")
     classes, scores = toy_reference(toy_images[:40])
-    out = run_network(toy_design(tmp_path, "TOY_BUG_DUP"), toy_images[:40], classes, scores, "icarus",
-                      tmp_path / "work", [Phase("stream", 0, 40, 0.2, 0.2, seed=3)])
+    out = run_network(
+        toy_design(tmp_path, "TOY_BUG_DUP"),
+        toy_images[:40],
+        classes,
+        scores,
+        "icarus",
+        tmp_path / "work",
+        [Phase("stream", 0, 40, 0.2, 0.2, seed=3)],
+    )
     stream = out["phases"][0]
     kinds = [m["kind"] for m in stream["mismatches"]]
     assert kinds == ["duplicate"] or kinds == ["extra"], stream["mismatches"]
@@ -233,8 +242,9 @@ def test_reset_check_catches_stale_state(tmp_path: Path, toy_images: np.ndarray)
     need("icarus")
     classes, scores = toy_reference(toy_images[:40])
     phases = plan_phases(40, seed=2, gap=0.2, stall=0.2, reset_check=True, measure=False, beats_per_image=3)
-    out = run_network(toy_design(tmp_path, "TOY_BUG_STALE"), toy_images[:40], classes, scores, "icarus",
-                      tmp_path / "work", phases)
+    out = run_network(
+        toy_design(tmp_path, "TOY_BUG_STALE"), toy_images[:40], classes, scores, "icarus", tmp_path / "work", phases
+    )
     by = {p["name"]: p for p in out["phases"]}
     # The DUT's accumulator survives reset: after the mid-stream reset the first result is polluted.
     assert by["restart"]["mismatch_count"] >= 1
@@ -246,21 +256,39 @@ def test_python_driver_on_toy(tmp_path: Path, toy_images: np.ndarray) -> None:
     images = toy_images[:60]
     classes, scores = toy_reference(images)
     phases = [Phase("stream", 0, 60), Phase("abort", 0, 8, abort_after_beats=7), Phase("restart", 20, 16)]
-    out = run_python(toy_design(tmp_path), images, classes, scores, "icarus", tmp_path / "py", phases, seed=4,
-                     gap=0.3, stall=0.3)
+    out = run_python(
+        toy_design(tmp_path), images, classes, scores, "icarus", tmp_path / "py", phases, seed=4, gap=0.3, stall=0.3
+    )
     by = {p["name"]: p for p in out}
     assert all(p["mismatch_count"] == 0 for p in out), out
     assert by["stream"]["results"] == 60 and by["restart"]["results"] == 16
-    dup = run_python(toy_design(tmp_path, "TOY_BUG_DUP"), images, classes, scores, "icarus", tmp_path / "py2",
-                     [Phase("stream", 0, 60)], seed=4, gap=0.3, stall=0.3)
+    dup = run_python(
+        toy_design(tmp_path, "TOY_BUG_DUP"),
+        images,
+        classes,
+        scores,
+        "icarus",
+        tmp_path / "py2",
+        [Phase("stream", 0, 60)],
+        seed=4,
+        gap=0.3,
+        stall=0.3,
+    )
     assert dup[0]["mismatch_count"] >= 1
 
 
 def test_hanging_dut_is_reported_not_waited_for(tmp_path: Path, toy_images: np.ndarray) -> None:
     need("icarus")
     classes, scores = toy_reference(toy_images)
-    out = run_network(toy_design(tmp_path, "TOY_BUG_HANG"), toy_images, classes, scores, "icarus",
-                      tmp_path / "work", [Phase("stream", 0, 300, 0.1, 0.1, seed=1)])
+    out = run_network(
+        toy_design(tmp_path, "TOY_BUG_HANG"),
+        toy_images,
+        classes,
+        scores,
+        "icarus",
+        tmp_path / "work",
+        [Phase("stream", 0, 300, 0.1, 0.1, seed=1)],
+    )
     stream = out["phases"][0]
     assert stream["timed_out"] and stream["hung"]
     assert stream["results"] == 5 and stream["matched"] == 5

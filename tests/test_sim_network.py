@@ -14,18 +14,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bnn_hw.sim import tools
 
 from bnn_hw import golden
 from bnn_hw.cli import main as cli
 from bnn_hw.model import BnnModel, Layer, load_model, save_model
 from bnn_hw.packing import pack_bits, unpack_bits
-from sim import tools
 
 pytest.importorskip("amaranth")
 pytest.importorskip("cocotb")
 
-from sim.manifest import load_design  # noqa: E402
-from sim.network import Phase, run_network, run_python  # noqa: E402
+from bnn_hw.sim.manifest import load_design  # noqa: E402
+from bnn_hw.sim.network import Phase, run_network, run_python  # noqa: E402
 
 TRAINED = Path(__file__).resolve().parents[1] / "runs" / "quick-mlp" / "model.bnn"
 
@@ -36,8 +36,7 @@ def need(sim: str) -> None:
         pytest.skip(why)
 
 
-def calibrated_model(sizes: list[int], calib: np.ndarray, *, seed: int, binarize_at: int | None,
-                     name: str) -> BnnModel:
+def calibrated_model(sizes: list[int], calib: np.ndarray, *, seed: int, binarize_at: int | None, name: str) -> BnnModel:
     """A random dense model whose thresholds sit at per-neuron quantiles of its accumulators on real images, so
     hidden bits are mixed on real data (a random model with arbitrary thresholds saturates); small biases make tied
     scores, which exercise the first-index rule of the class choice."""
@@ -49,21 +48,33 @@ def calibrated_model(sizes: list[int], calib: np.ndarray, *, seed: int, binarize
     layers = []
     for i, n in enumerate(sizes):
         last = i == len(sizes) - 1
-        layer = Layer(kind="dense", input="pixels" if i == 0 and binarize_at is None else "bits",
-                      output="scores" if last else "bits", in_shape=(k,), out_features=n,
-                      weights=pack_bits(rng.random((n, k)) < 0.5))
+        layer = Layer(
+            kind="dense",
+            input="pixels" if i == 0 and binarize_at is None else "bits",
+            output="scores" if last else "bits",
+            in_shape=(k,),
+            out_features=n,
+            weights=pack_bits(rng.random((n, k)) < 0.5),
+        )
         acc = golden.layer_accumulators(layer, x)
         if last:
             layer.bias = rng.integers(-3, 4, size=n).astype(np.int64)
         else:
             q = rng.uniform(0.25, 0.75, size=n)
-            layer.thresholds = np.array([np.quantile(acc[:, j], q[j], method="nearest") for j in range(n)],
-                                        dtype=np.int64)
+            layer.thresholds = np.array(
+                [np.quantile(acc[:, j], q[j], method="nearest") for j in range(n)], dtype=np.int64
+            )
             x = acc >= layer.thresholds
         layers.append(layer)
         k = n
-    model = BnnModel(layers=layers, input_shape=(28, 28, 1), classes=[f"c{j}" for j in range(sizes[-1])],
-                     binarize_at=binarize_at, name=name, source={"dataset": "fashion-mnist", "synthetic_seed": seed})
+    model = BnnModel(
+        layers=layers,
+        input_shape=(28, 28, 1),
+        classes=[f"c{j}" for j in range(sizes[-1])],
+        binarize_at=binarize_at,
+        name=name,
+        source={"dataset": "fashion-mnist", "synthetic_seed": seed},
+    )
     model.validate()
     return model
 
@@ -166,8 +177,15 @@ def test_corrupted_weight_bit_is_caught(bits_build, fashion, tmp_path: Path, cap
     bad._hash = None
     build = generate(bad, tmp_path / "bad.bnn", tmp_path / "bad_build", 8, 32)
     design = load_design(build)
-    out = run_network(design, images, want.classes, want.scores, "icarus", tmp_path / "work",
-                      [Phase("stream", 0, len(images), 0.2, 0.2, seed=9)])
+    out = run_network(
+        design,
+        images,
+        want.classes,
+        want.scores,
+        "icarus",
+        tmp_path / "work",
+        [Phase("stream", 0, len(images), 0.2, 0.2, seed=9)],
+    )
     stream = out["phases"][0]
     assert stream["results"] == len(images)
     assert stream["mismatch_count"] == len(changed)
@@ -193,8 +211,19 @@ def test_python_driven_bench_with_debug_taps(fashion, tmp_path: Path) -> None:
     images = test.images[:12]
     ref = golden.run(model, images)
     phases = [Phase("stream", 0, 12), Phase("abort", 0, 5, abort_after_beats=30), Phase("restart", 6, 6)]
-    out = run_python(design, images, ref.classes, ref.scores, "icarus", tmp_path / "work", phases, seed=3,
-                     gap=0.3, stall=0.3, taps=taps)
+    out = run_python(
+        design,
+        images,
+        ref.classes,
+        ref.scores,
+        "icarus",
+        tmp_path / "work",
+        phases,
+        seed=3,
+        gap=0.3,
+        stall=0.3,
+        taps=taps,
+    )
     by = {p["name"]: p for p in out}
     assert all(p["mismatch_count"] == 0 for p in out), out
     assert by["stream"]["results"] == 12 and by["restart"]["results"] == 6

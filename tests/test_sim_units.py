@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bnn_hw.sim import tools
 
 from bnn_hw import golden
 from bnn_hw.model import Layer
 from bnn_hw.packing import pack_bits
-from sim import tools
 
 pytest.importorskip("amaranth")
 pytest.importorskip("cocotb")
 
-from rtl.adder_tree import AdderTree  # noqa: E402
-from rtl.engine import LayerEngine  # noqa: E402
-from rtl.folding import fold_layer  # noqa: E402
-from rtl.popcount import Popcount  # noqa: E402
-from sim.units import run_pipeline, run_stream, to_verilog  # noqa: E402
+from bnn_hw.rtl.adder_tree import AdderTree  # noqa: E402
+from bnn_hw.rtl.engine import LayerEngine  # noqa: E402
+from bnn_hw.rtl.folding import fold_layer  # noqa: E402
+from bnn_hw.rtl.popcount import Popcount  # noqa: E402
+from bnn_hw.sim.units import run_pipeline, run_stream, to_verilog  # noqa: E402
 
 SIMS = ["icarus", pytest.param("verilator", marks=pytest.mark.slow)]
 
@@ -34,8 +34,14 @@ def need(sim: str) -> None:
 
 def corner_vectors(k: int, n_random: int, rng: np.random.Generator) -> np.ndarray:
     """bool (n, k): all zeros, all ones, 0101..., 1010..., first bit only, last bit only, then random rows."""
-    fixed = [np.zeros(k, bool), np.ones(k, bool), np.arange(k) % 2 == 1, np.arange(k) % 2 == 0,
-             np.arange(k) == 0, np.arange(k) == k - 1]
+    fixed = [
+        np.zeros(k, bool),
+        np.ones(k, bool),
+        np.arange(k) % 2 == 1,
+        np.arange(k) % 2 == 0,
+        np.arange(k) == 0,
+        np.arange(k) == k - 1,
+    ]
     rand = rng.random((n_random, k)) < rng.uniform(0.05, 0.95, size=(n_random, 1))
     return np.vstack([np.array(fixed), rand])
 
@@ -47,9 +53,18 @@ def bits_to_int(row: np.ndarray) -> int:
 # -------------------------------------------------------------------------------------------------- popcount
 
 
-@pytest.mark.parametrize("sim, width", [("icarus", 1), ("icarus", 7), ("icarus", 37), ("icarus", 100),
-                                        ("icarus", 300), pytest.param("verilator", 100, marks=pytest.mark.slow),
-                                        pytest.param("verilator", 37, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "sim, width",
+    [
+        ("icarus", 1),
+        ("icarus", 7),
+        ("icarus", 37),
+        ("icarus", 100),
+        ("icarus", 300),
+        pytest.param("verilator", 100, marks=pytest.mark.slow),
+        pytest.param("verilator", 37, marks=pytest.mark.slow),
+    ],
+)
 def test_popcount_matches_golden(sim: str, width: int, tmp_path_factory) -> None:
     need(sim)
     work = tmp_path_factory.mktemp(f"pc{width}")
@@ -57,8 +72,7 @@ def test_popcount_matches_golden(sim: str, width: int, tmp_path_factory) -> None
     x = corner_vectors(width, 120, rng)
     pc = Popcount(width)
     src = to_verilog(pc, f"popcount_{width}", work)
-    got = run_pipeline(src, f"popcount_{width}", "bits", "count", [bits_to_int(r) for r in x], pc.latency, sim,
-                       work)
+    got = run_pipeline(src, f"popcount_{width}", "bits", "count", [bits_to_int(r) for r in x], pc.latency, sim, work)
     # golden's XNOR popcount against an all-ones row counts the ones of x
     want = golden.xnor_popcount(pack_bits(x), pack_bits(np.ones((1, width), bool)), width)[:, 0]
     assert got == want.tolist()
@@ -75,8 +89,9 @@ def test_adder_tree_sums_pixels(sim: str, tmp_path_factory) -> None:
     tree = AdderTree(count, bits)
     src = to_verilog(tree, "adder_tree_13", work)
     # bit planes: bit b of value i is bit b*count + i of the input word
-    words = [sum(((int(v) >> b) & 1) << (b * count + i) for i, v in enumerate(row) for b in range(bits))
-             for row in vals]
+    words = [
+        sum(((int(v) >> b) & 1) << (b * count + i) for i, v in enumerate(row) for b in range(bits)) for row in vals
+    ]
     got = run_pipeline(src, "adder_tree_13", "planes", "total", words, tree.latency, sim, work)
     assert got == vals.sum(axis=1).tolist()
 
@@ -94,8 +109,14 @@ def make_layer(kind_in: str, kind_out: str, mw: int, mh: int, seed: int) -> tupl
         x = rng.integers(0, 256, size=(46, mw)).astype(np.uint8)
         x[0], x[1] = 0, 255
         x[2] = np.where(np.arange(mw) % 2, 255, 0)
-    layer = Layer(kind="dense", input=kind_in, output=kind_out, in_shape=(mw,), out_features=mh,
-                  weights=pack_bits(rng.random((mh, mw)) < 0.5))
+    layer = Layer(
+        kind="dense",
+        input=kind_in,
+        output=kind_out,
+        in_shape=(mw,),
+        out_features=mh,
+        weights=pack_bits(rng.random((mh, mw)) < 0.5),
+    )
     if kind_out == "bits":
         acc = golden.layer_accumulators(layer, x)
         q = rng.uniform(0.2, 0.8, size=mh)
@@ -134,7 +155,7 @@ def test_layer_engine_matches_golden(sim: str, case, tmp_path_factory) -> None:
         padded = np.zeros(fold.SF * simd, dtype=np.int64)
         padded[:mw] = row
         for sf in range(fold.SF):
-            lanes = padded[sf * simd:(sf + 1) * simd]
+            lanes = padded[sf * simd : (sf + 1) * simd]
             words.append(sum(int(v) << (eb * j) for j, v in enumerate(lanes)))
     n_out = len(x) * fold.NF
     res = run_stream(src, name, words, n_out, sim, work, gap=0.3, stall=0.3, seed=mw)

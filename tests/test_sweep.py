@@ -11,10 +11,11 @@ import pytest
 
 pytest.importorskip("amaranth")
 
+from bnn_hw.rtl.testing import random_dense_model  # noqa: E402
+
 from bnn_hw import save_model  # noqa: E402
 from bnn_hw.cli import main  # noqa: E402
-from bnn_hw.commands.sweep import block_roms, pareto_front, readmem_verilog  # noqa: E402
-from rtl.testing import random_dense_model  # noqa: E402
+from bnn_hw.flow.sweep import block_roms, pareto_front, readmem_verilog  # noqa: E402
 
 needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys is not installed (apt-get install yosys)")
 
@@ -34,8 +35,7 @@ def swept(model_file, tmp_path_factory):
     if shutil.which("yosys") is None:
         pytest.skip("yosys is not installed (apt-get install yosys)")
     out = tmp_path_factory.mktemp("sweep") / "out"
-    argv = ["sweep", str(model_file), "--pe", "8,4", "--simd", "16", "--target", "ice40", "--jobs", "2",
-            "-o", str(out)]
+    argv = ["sweep", str(model_file), "--pe", "8,4", "--simd", "16", "--target", "ice40", "--jobs", "2", "-o", str(out)]
     assert main(argv) == 0
     return out, argv
 
@@ -89,7 +89,7 @@ def test_a_second_run_reuses_finished_points(swept, capsys):
 
 
 def test_an_interrupted_point_is_redone_from_its_verilog(swept, capsys, monkeypatch):
-    import bnn_hw.commands.sweep as sweep
+    import bnn_hw.flow.sweep as sweep
 
     out, argv = swept
     before = _points(out)
@@ -153,11 +153,23 @@ def test_readmemh_rewrite_gives_yosys_the_same_memory_contents(swept, tmp_path):
 
     def memories(verilog, cwd):
         js = cwd / "mem.json"
-        subprocess.run(["yosys", "-q", "-p", f"read_verilog {verilog}; hierarchy -top bnn_top; proc; memory_collect; "
-                        f"write_json {js}"], cwd=cwd, check=True)
+        subprocess.run(
+            [
+                "yosys",
+                "-q",
+                "-p",
+                f"read_verilog {verilog}; hierarchy -top bnn_top; proc; memory_collect; write_json {js}",
+            ],
+            cwd=cwd,
+            check=True,
+        )
         mods = json.loads(js.read_text())["modules"]
-        return {(m, c["parameters"]["MEMID"]): c["parameters"]["INIT"] for m, mod in mods.items()
-                for c in mod["cells"].values() if c["type"] == "$mem_v2"}
+        return {
+            (m, c["parameters"]["MEMID"]): c["parameters"]["INIT"]
+            for m, mod in mods.items()
+            for c in mod["cells"].values()
+            if c["type"] == "$mem_v2"
+        }
 
     (tmp_path / "orig").mkdir()
     a = memories(original, tmp_path / "orig")
@@ -167,9 +179,11 @@ def test_readmemh_rewrite_gives_yosys_the_same_memory_contents(swept, tmp_path):
 
 
 def test_readmem_rewrite_leaves_what_it_cannot_express(tmp_path):
-    text = ("module m;\n  reg [7:0] a [2:0];\n  initial begin\n    a[0] = 8'h01;\n    a[1] = 8'b11;\n    a[2] = 8'd9;\n"
-            "  end\n  reg [3:0] g [2:0];\n  initial begin\n    g[0] = 4'h1;\n    g[2] = 4'h2;\n  end\n"
-            "  reg [3:0] x [0:0];\n  initial begin\n    x[0] = 4'hx;\n  end\nendmodule\n")
+    text = (
+        "module m;\n  reg [7:0] a [2:0];\n  initial begin\n    a[0] = 8'h01;\n    a[1] = 8'b11;\n    a[2] = 8'd9;\n"
+        "  end\n  reg [3:0] g [2:0];\n  initial begin\n    g[0] = 4'h1;\n    g[2] = 4'h2;\n  end\n"
+        "  reg [3:0] x [0:0];\n  initial begin\n    x[0] = 4'hx;\n  end\nendmodule\n"
+    )
     new, n = readmem_verilog(text, tmp_path)
     assert n == 1 and (tmp_path / "mem0.hex").read_text() == "01\n03\n09\n"
     assert 'initial $readmemh("mem0.hex", a);' in new
@@ -177,21 +191,26 @@ def test_readmem_rewrite_leaves_what_it_cannot_express(tmp_path):
 
 
 def test_pareto_front():
-    pts = [{"pe": 1, "simd": 1, "luts": 100, "cycles_per_image": 1000},
-           {"pe": 2, "simd": 1, "luts": 200, "cycles_per_image": 500},
-           {"pe": 1, "simd": 2, "luts": 250, "cycles_per_image": 500},  # dominated by the one above
-           {"pe": 4, "simd": 1, "luts": 400, "cycles_per_image": 250},
-           {"pe": 3, "simd": 3, "luts": None, "cycles_per_image": 1}]  # failed synthesis: not on the front
+    pts = [
+        {"pe": 1, "simd": 1, "luts": 100, "cycles_per_image": 1000},
+        {"pe": 2, "simd": 1, "luts": 200, "cycles_per_image": 500},
+        {"pe": 1, "simd": 2, "luts": 250, "cycles_per_image": 500},  # dominated by the one above
+        {"pe": 4, "simd": 1, "luts": 400, "cycles_per_image": 250},
+        {"pe": 3, "simd": 3, "luts": None, "cycles_per_image": 1},
+    ]  # failed synthesis: not on the front
     assert [(p["pe"], p["simd"]) for p in pareto_front(pts)] == [(1, 1), (2, 1), (4, 1)]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--pe", "0,4"], "argument --pe: expected comma-separated positive integers, got '0,4'"),
-    (["--simd", "16,x"], "argument --simd: expected comma-separated positive integers, got '16,x'"),
-    (["--pe", ""], "argument --pe: expected comma-separated positive integers"),
-    (["--target", "vivado"], "argument --target: invalid choice: 'vivado'"),
-    (["--flow", "quick"], "argument --flow: invalid choice: 'quick'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--pe", "0,4"], "argument --pe: expected comma-separated positive integers, got '0,4'"),
+        (["--simd", "16,x"], "argument --simd: expected comma-separated positive integers, got '16,x'"),
+        (["--pe", ""], "argument --pe: expected comma-separated positive integers"),
+        (["--target", "vivado"], "argument --target: invalid choice: 'vivado'"),
+        (["--flow", "quick"], "argument --flow: invalid choice: 'quick'"),
+    ],
+)
 def test_bad_lists_and_targets_are_one_line_errors(model_file, tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
         main(["sweep", str(model_file), "-o", str(tmp_path / "s"), *argv])
@@ -201,11 +220,14 @@ def test_bad_lists_and_targets_are_one_line_errors(model_file, tmp_path, capsys,
     assert not (tmp_path / "s").exists()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--jobs", "0"], "--jobs must be >= 1, got 0"),
-    (["--clock-mhz", "0"], "--clock-mhz must be positive"),
-    (["--simulate", "-1"], "--simulate must be >= 0 images"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--jobs", "0"], "--jobs must be >= 1, got 0"),
+        (["--clock-mhz", "0"], "--clock-mhz must be positive"),
+        (["--simulate", "-1"], "--simulate must be >= 0 images"),
+    ],
+)
 def test_bad_values_are_one_line_errors(model_file, tmp_path, capsys, argv, message):
     assert main(["sweep", str(model_file), "-o", str(tmp_path / "s"), *argv]) == 1
     err = capsys.readouterr().err
@@ -223,18 +245,30 @@ def test_missing_model_and_missing_yosys(model_file, tmp_path, capsys, monkeypat
 
 
 def test_a_failing_point_is_reported_and_the_rest_kept(model_file, tmp_path, capsys, monkeypatch):
-    import bnn_hw.commands.sweep as sweep
+    import bnn_hw.flow.sweep as sweep
 
     def fake_point(model, model_hash, pe, simd, args):
         if pe == 2:
             raise sweep.BnnError("yosys failed for ice40 (boom)")
-        return {"pe": pe, "simd": simd, "pe_per_layer": [pe, pe], "simd_per_layer": [simd, simd], "lanes": 2 * pe,
-                "cycles_per_image": 64 // pe, "luts": 100 * pe, "ffs": 50, "brams": 1, "reused": False,
-                "seconds": {"rtl": 0.0, "synth": 0.0}}
+        return {
+            "pe": pe,
+            "simd": simd,
+            "pe_per_layer": [pe, pe],
+            "simd_per_layer": [simd, simd],
+            "lanes": 2 * pe,
+            "cycles_per_image": 64 // pe,
+            "luts": 100 * pe,
+            "ffs": 50,
+            "brams": 1,
+            "reused": False,
+            "seconds": {"rtl": 0.0, "synth": 0.0},
+        }
 
     monkeypatch.setattr(sweep, "_point", fake_point)
-    assert main(["sweep", str(model_file), "--pe", "1,2", "--simd", "8", "--target", "ice40",
-                 "-o", str(tmp_path / "s")]) == 1
+    assert (
+        main(["sweep", str(model_file), "--pe", "1,2", "--simd", "8", "--target", "ice40", "-o", str(tmp_path / "s")])
+        == 1
+    )
     out = capsys.readouterr().out
     assert "failed: PE=2 SIMD=8: yosys failed for ice40 (boom)" in out
     summary = json.loads((tmp_path / "s" / "sweep.json").read_text())
@@ -244,7 +278,7 @@ def test_a_failing_point_is_reported_and_the_rest_kept(model_file, tmp_path, cap
 def test_a_point_for_another_request_is_not_reused(tmp_path):
     import argparse
 
-    from bnn_hw.commands.sweep import _finished, _request
+    from bnn_hw.flow.sweep import _finished, _request
 
     args = argparse.Namespace(target="ice40", flow="fast", simulate=0)
     req = _request("abc", 4, 16, args)
@@ -262,8 +296,25 @@ def test_a_point_for_another_request_is_not_reused(tmp_path):
 @needs_yosys
 def test_fast_and_full_flows_agree_on_xilinx(model_file, tmp_path):
     for flow in ("fast", "full"):
-        assert main(["sweep", str(model_file), "--pe", "8", "--simd", "16", "--target", "xilinx", "--flow", flow,
-                     "-o", str(tmp_path / flow)]) == 0
+        assert (
+            main(
+                [
+                    "sweep",
+                    str(model_file),
+                    "--pe",
+                    "8",
+                    "--simd",
+                    "16",
+                    "--target",
+                    "xilinx",
+                    "--flow",
+                    flow,
+                    "-o",
+                    str(tmp_path / flow),
+                ]
+            )
+            == 0
+        )
     fast = json.loads((tmp_path / "fast" / "pe8_simd16" / "synth_xilinx.json").read_text())
     full = json.loads((tmp_path / "full" / "pe8_simd16" / "synth_xilinx.json").read_text())
     assert fast["total"]["bram36"] >= 0.5
@@ -273,8 +324,26 @@ def test_fast_and_full_flows_agree_on_xilinx(model_file, tmp_path):
 @pytest.mark.slow
 @needs_yosys
 def test_sweep_with_simulation_measures_the_predicted_cycles(model_file, tmp_path):
-    assert main(["sweep", str(model_file), "--pe", "4", "--simd", "16", "--target", "ice40", "--simulate", "20",
-                 "--random-images", "-o", str(tmp_path / "s")]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(model_file),
+                "--pe",
+                "4",
+                "--simd",
+                "16",
+                "--target",
+                "ice40",
+                "--simulate",
+                "20",
+                "--random-images",
+                "-o",
+                str(tmp_path / "s"),
+            ]
+        )
+        == 0
+    )
     (p,) = json.loads((tmp_path / "s" / "sweep.json").read_text())["points"]
     assert p["sim_mismatches"] == 0
     assert p["measured_cycles_per_image"] == p["cycles_per_image"]
@@ -284,7 +353,7 @@ def test_sweep_with_simulation_measures_the_predicted_cycles(model_file, tmp_pat
 def test_fast_flow_does_not_count_kept_instances_as_cells(tmp_path):
     """The glue's and a layer engine's kept submodule instances are hierarchy, not "other" cells (as in `bnn-hw
     synth`, tests/test_rtl_synth.py)."""
-    from bnn_hw.commands.sweep import _yosys_fast
+    from bnn_hw.flow.sweep import _yosys_fast
 
     (tmp_path / "bnn_top.v").write_text(
         "module \\bnn_top.layer0.array (input clk, input [5:0] a, output reg q);\n"
@@ -293,7 +362,8 @@ def test_fast_flow_does_not_count_kept_instances_as_cells(tmp_path):
         "  \\bnn_top.layer0.array array (.clk(clk), .a(a), .q(q));\nendmodule\n"
         "module bnn_top (input clk, input [5:0] a, output q);\n  reg r;\n  wire x;\n"
         "  \\bnn_top.layer0 layer0 (.clk(clk), .a(a), .q(x));\n"
-        "  always @(posedge clk) r <= x & a[0];\n  assign q = r;\nendmodule\n")
+        "  always @(posedge clk) r <= x & a[0];\n  assign q = r;\nendmodule\n"
+    )
     manifest = {"top": "bnn_top", "verilog": ["bnn_top.v"], "layers": [{"index": 0}]}
     rep = _yosys_fast(tmp_path, manifest, "xilinx", timeout=120)
     assert rep["glue"]["other"] == 0 and rep["layers"]["0"]["other"] == 0, rep

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from bnn_hw.train.layers import BinaryConv, BinaryDense, BinaryNet, SignSTE, clip_weights
+from bnn_hw.train.loop import lr_scales, param_groups
+from bnn_hw.train.models import PRESETS, ModelConfig, build_model, make_config
 
 from bnn_hw.errors import BnnError
-from train.layers import BinaryConv, BinaryDense, BinaryNet, SignSTE, clip_weights
-from train.loop import lr_scales, param_groups
-from train.models import PRESETS, ModelConfig, build_model, make_config
 
 
 def test_sign_of_zero_is_plus_one():

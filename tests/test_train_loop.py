@@ -9,13 +9,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from bnn_hw.train import loop
+from bnn_hw.train.checkpoint import load_checkpoint, save_checkpoint
+from bnn_hw.train.loop import TrainConfig, train
 
 from bnn_hw.cli import main as cli_main
 from bnn_hw.datasets import DEBIAN_FASHION_MNIST, Dataset, load_dataset
 from bnn_hw.errors import BnnError
-from train import loop
-from train.checkpoint import load_checkpoint, save_checkpoint
-from train.loop import TrainConfig, train
 
 DIGITS = dict(dataset="digits", hidden=[32, 32], batch_size=64, progress=False, threads=1)
 
@@ -196,11 +196,14 @@ def test_short_training_beats_chance(tmp_path, digits):
     assert result.test_acc >= 0.80  # chance is 10 %
 
 
-@pytest.mark.skipif(not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
-                    reason="Debian package dataset-fashion-mnist not installed")
+@pytest.mark.skipif(
+    not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
+    reason="Debian package dataset-fashion-mnist not installed",
+)
 def test_fashion_mnist_slice_beats_chance(tmp_path):
-    cfg = TrainConfig(out=tmp_path / "fm", hidden=[128], epochs=1, train_limit=6000, test_limit=2000,
-                      progress=False, threads=1)
+    cfg = TrainConfig(
+        out=tmp_path / "fm", hidden=[128], epochs=1, train_limit=6000, test_limit=2000, progress=False, threads=1
+    )
     result = train(cfg)
     assert result.metrics["train"]["train_images"] == 6000
     assert result.test_acc >= 0.65  # chance is 10 %
@@ -208,15 +211,49 @@ def test_fashion_mnist_slice_beats_chance(tmp_path):
 
 def test_cli_train(tmp_path, capsys):
     out = tmp_path / "cli"
-    code = cli_main(["train", "--dataset", "digits", "--hidden", "16", "--epochs", "2", "--out", str(out),
-                     "--seed", "5", "--quiet", "--threads", "1"])
+    code = cli_main(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--hidden",
+            "16",
+            "--epochs",
+            "2",
+            "--out",
+            str(out),
+            "--seed",
+            "5",
+            "--quiet",
+            "--threads",
+            "1",
+        ]
+    )
     assert code == 0
     said = capsys.readouterr().out
     assert "test accuracy" in said and "checkpoint" in said
     ckpt = load_checkpoint(out / "checkpoint.pt")
     assert ckpt.config.hidden == [16] and ckpt.train["seed"] == 5 and ckpt.epoch == 2
-    assert cli_main(["train", "--dataset", "digits", "--hidden", "16", "--epochs", "3", "--out", str(out),
-                     "--seed", "5", "--quiet", "--resume"]) == 0
+    assert (
+        cli_main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--hidden",
+                "16",
+                "--epochs",
+                "3",
+                "--out",
+                str(out),
+                "--seed",
+                "5",
+                "--quiet",
+                "--resume",
+            ]
+        )
+        == 0
+    )
     assert load_checkpoint(out / "checkpoint.pt").epoch == 3
     capsys.readouterr()
     assert cli_main(["train", "--preset", "nope", "--out", str(tmp_path / "x")]) == 1
@@ -230,15 +267,20 @@ def test_cli_train(tmp_path, capsys):
     assert "expected comma-separated integers" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("settings", [
-    dict(preset="mlp", hidden=[32, 16]),
-    dict(preset="cnn", hidden=[16], binarize_input=100),
-    dict(preset="cnn", hidden=[16]),
-], ids=["mlp", "cnn-binarized-input", "cnn-pixels"])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(preset="mlp", hidden=[32, 16]),
+        dict(preset="cnn", hidden=[16], binarize_input=100),
+        dict(preset="cnn", hidden=[16]),
+    ],
+    ids=["mlp", "cnn-binarized-input", "cnn-pixels"],
+)
 def test_trained_presets_export_bit_exact(tmp_path, digits, settings):
     """What the trainer makes, the exporter turns into an integer model the golden model agrees with on every image."""
+    from bnn_hw.train.export import export_model
+
     from bnn_hw import golden
-    from train.export import export_model
 
     result = run(tmp_path, "exp", digits, epochs=2, **settings)
     ckpt = load_checkpoint(result.checkpoint)
@@ -260,5 +302,8 @@ def test_gpu_speed_flags_are_restored() -> None:
         assert torch.backends.cudnn.benchmark
     finally:
         loop._restore_flags(saved)
-    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
-            torch.backends.cudnn.benchmark) == before == saved
+    assert (
+        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)
+        == before
+        == saved
+    )

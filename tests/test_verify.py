@@ -16,14 +16,35 @@ from bnn_hw.model import load_model, save_model
 def trained(tmp_path_factory):
     """A small MLP trained for a few seconds on the 8x8 digits, exported: (run dir, model path)."""
     run = tmp_path_factory.mktemp("verify")
-    assert main(["train", "--dataset", "digits", "--hidden", "64,64", "--epochs", "8", "--batch-size", "32",
-                 "--seed", "3", "--threads", "1", "--quiet", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--hidden",
+                "64,64",
+                "--epochs",
+                "8",
+                "--batch-size",
+                "32",
+                "--seed",
+                "3",
+                "--threads",
+                "1",
+                "--quiet",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     assert main(["export", str(run), "-o", str(run / "model.bnn")]) == 0
     return run, run / "model.bnn"
 
 
 def test_verify_is_bit_exact_in_chunks(trained, tmp_path, monkeypatch, capsys) -> None:
-    from train.commands import verify
+    from bnn_hw.train.commands import verify
 
     run, model = trained
     monkeypatch.setattr(verify, "VERIFY_CHUNK", 47)  # several chunks and a ragged last one
@@ -40,7 +61,8 @@ def test_verify_reports_a_changed_threshold(trained, tmp_path, capsys) -> None:
     model = load_model(path)
     layer = model.layers[0]
     layer.thresholds = layer.thresholds + np.where(np.arange(layer.thresholds.size) == 0, 3, 0).reshape(
-        layer.thresholds.shape)
+        layer.thresholds.shape
+    )
     save_model(model, tmp_path / "bad.bnn")
     assert main(["verify", str(tmp_path / "bad.bnn"), "--against", str(run), "--json", str(tmp_path / "v.json")]) == 1
     assert "MISMATCH" in capsys.readouterr().out

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bnn_hw.train.models import ModelConfig, build_model
+
 from bnn_hw.datasets import DatasetInfo
 from bnn_hw.errors import BnnError
 from bnn_hw.model import MAGIC
-from train.models import ModelConfig, build_model
 
 FORMAT = "bnn-hw-checkpoint"
 VERSION = 1
@@ -52,8 +53,17 @@ def _plain(data: dict) -> dict:
     return json.loads(json.dumps(data, default=str))
 
 
-def save_checkpoint(path: str | Path, model, config: ModelConfig, dataset: DatasetInfo, *, epoch: int,
-                    metrics: dict | None = None, train: dict | None = None, optimizer_state: dict | None = None) -> str:
+def save_checkpoint(
+    path: str | Path,
+    model,
+    config: ModelConfig,
+    dataset: DatasetInfo,
+    *,
+    epoch: int,
+    metrics: dict | None = None,
+    train: dict | None = None,
+    optimizer_state: dict | None = None,
+) -> str:
     """Write a checkpoint atomically; returns its sha256 hex digest."""
     import torch
 
@@ -93,11 +103,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     with path.open("rb") as handle:
         head = handle.read(8)
     if head == MAGIC:
-        raise BnnError(f"{path} is an exported .bnn model, not a training checkpoint; pass the run's checkpoint.pt "
-                       f"(written by `bnn-hw train --out DIR`)")
+        raise BnnError(
+            f"{path} is an exported .bnn model, not a training checkpoint; pass the run's checkpoint.pt "
+            f"(written by `bnn-hw train --out DIR`)"
+        )
     if head[:4] != b"PK\x03\x04":  # torch.save writes a zip archive
-        raise BnnError(f"{path} is not a PyTorch checkpoint (not a zip archive); pass DIR/checkpoint.pt written by "
-                       f"`bnn-hw train`")
+        raise BnnError(
+            f"{path} is not a PyTorch checkpoint (not a zip archive); pass DIR/checkpoint.pt written by `bnn-hw train`"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError, AttributeError, KeyError) as exc:
@@ -106,8 +119,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             first = "it holds Python objects other than tensors and plain data"
         raise BnnError(f"{path} is not a readable bnn-hw checkpoint ({first[:160]})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise BnnError(f"{path} is not a bnn-hw checkpoint (no '{FORMAT}' marker); pass DIR/checkpoint.pt "
-                       f"written by `bnn-hw train`")
+        raise BnnError(
+            f"{path} is not a bnn-hw checkpoint (no '{FORMAT}' marker); pass DIR/checkpoint.pt "
+            f"written by `bnn-hw train`"
+        )
     if payload.get("version") != VERSION:
         raise BnnError(f"{path} is checkpoint version {payload.get('version')}; this bnn-hw reads version {VERSION}")
     try:
@@ -120,6 +135,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BnnError(f"{path}: checkpoint content does not rebuild a model ({first[:160]})") from exc
     model.eval()
-    return Checkpoint(model=model, config=config, dataset=dataset, hash=file_hash(path),
-                      epoch=int(payload.get("epoch", 0)), metrics=dict(payload.get("metrics") or {}),
-                      train=dict(payload.get("train") or {}), optimizer_state=payload.get("optimizer"), path=path)
+    return Checkpoint(
+        model=model,
+        config=config,
+        dataset=dataset,
+        hash=file_hash(path),
+        epoch=int(payload.get("epoch", 0)),
+        metrics=dict(payload.get("metrics") or {}),
+        train=dict(payload.get("train") or {}),
+        optimizer_state=payload.get("optimizer"),
+        path=path,
+    )

@@ -33,8 +33,9 @@ def to_tensors(dataset: Dataset, device: str | torch.device = "cpu") -> TensorDa
     return TensorData(images.to(device), torch.from_numpy(dataset.labels).to(device))
 
 
-def batches(data: TensorData, batch_size: int, generator: torch.Generator | None = None) -> Iterator[
-        tuple[torch.Tensor, torch.Tensor]]:
+def batches(
+    data: TensorData, batch_size: int, generator: torch.Generator | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(float pixels, labels) mini-batches; shuffled with `generator` when given, in order otherwise."""
     n = len(data)
     if generator is not None:
@@ -43,9 +44,9 @@ def batches(data: TensorData, batch_size: int, generator: torch.Generator | None
         order = None
     for start in range(0, n, batch_size):
         if order is None:
-            x, y = data.images[start:start + batch_size], data.labels[start:start + batch_size]
+            x, y = data.images[start : start + batch_size], data.labels[start : start + batch_size]
         else:
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             x, y = data.images[idx], data.labels[idx]
         yield x.float(), y
 
@@ -61,8 +62,9 @@ def augment_params(n: int, kind: str, generator: torch.Generator, max_shift: int
     s = max_shift
     dy = torch.randint(-s, s + 1, (n,), generator=generator)
     dx = torch.randint(-s, s + 1, (n,), generator=generator)
-    flip = (torch.rand(n, generator=generator) < 0.5).long() if kind == "shift-flip" else torch.zeros(n,
-                                                                                                       dtype=torch.long)
+    flip = (
+        (torch.rand(n, generator=generator) < 0.5).long() if kind == "shift-flip" else torch.zeros(n, dtype=torch.long)
+    )
     return torch.stack([dy, dx, flip], 1)
 
 
@@ -78,11 +80,10 @@ def apply_augment(x: torch.Tensor, kind: str, params: torch.Tensor, max_shift: i
     dev = x.device
     dy, dx, flip = params[:, 0], params[:, 1], params[:, 2]
     padded = F.pad(x, (s, s, s, s))
-    iy = (torch.arange(h, device=dev)[None, :] + s + dy[:, None])  # (B, H)
-    ix = (torch.arange(w, device=dev)[None, :] + s + dx[:, None])  # (B, W)
+    iy = torch.arange(h, device=dev)[None, :] + s + dy[:, None]  # (B, H)
+    ix = torch.arange(w, device=dev)[None, :] + s + dx[:, None]  # (B, W)
     if kind == "shift-flip":
         ix = torch.where(flip[:, None].bool(), ix.flip(1), ix)
     bi = torch.arange(b, device=dev)[:, None, None, None]
     ci = torch.arange(x.shape[1], device=dev)[None, :, None, None]
     return padded[bi, ci, iy[:, None, :, None], ix[:, None, None, :]]
-

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from bnn_hw.train.layers import BinaryConv, BinaryDense, BinaryNet, ThresholdBatchNorm
 
 from bnn_hw import __version__
 from bnn_hw.errors import BnnError
 from bnn_hw.model import BnnModel, Layer
 from bnn_hw.packing import pack_bits
-from train.layers import BinaryConv, BinaryDense, BinaryNet, ThresholdBatchNorm
 
 
 def _fires(norm: ThresholdBatchNorm, acc: np.ndarray, layer: Layer) -> np.ndarray:
@@ -79,11 +79,10 @@ def _check_boundaries(norm: ThresholdBatchNorm, layer: Layer, thresholds: np.nda
 
 def _weight_bits(weight: torch.Tensor) -> np.ndarray:
     """Latent real weights -> bits of sign(w) (sign(0) = +1), as the layers' forward binarizes them."""
-    return (weight.detach().cpu().numpy() >= 0)
+    return weight.detach().cpu().numpy() >= 0
 
 
-def export_model(net: BinaryNet, classes: list[str], name: str = "model",
-                 source: dict | None = None) -> BnnModel:
+def export_model(net: BinaryNet, classes: list[str], name: str = "model", source: dict | None = None) -> BnnModel:
     """Turn a trained (eval-mode) BinaryNet into its integer model."""
     net = net.cpu().eval()
     c, h, w = net.input_shape
@@ -102,10 +101,20 @@ def export_model(net: BinaryNet, classes: list[str], name: str = "model",
             pad_value = conv.pad_value
             if pad_value != int(pad_value):
                 raise BnnError(f"block {index}: padding value {pad_value} is not an integer")
-            layer = Layer(kind="conv", input=input_kind, output="bits", in_shape=shape,
-                          out_features=conv.out_channels, weights=pack_bits(bits),
-                          thresholds=np.zeros(conv.out_channels, np.int64), kernel=conv.kernel_size[0],
-                          stride=conv.stride[0], padding=conv.pad, pad_value=int(pad_value), pool=block.pool)
+            layer = Layer(
+                kind="conv",
+                input=input_kind,
+                output="bits",
+                in_shape=shape,
+                out_features=conv.out_channels,
+                weights=pack_bits(bits),
+                thresholds=np.zeros(conv.out_channels, np.int64),
+                kernel=conv.kernel_size[0],
+                stride=conv.stride[0],
+                padding=conv.pad,
+                pad_value=int(pad_value),
+                pool=block.pool,
+            )
         elif isinstance(block, BinaryDense):
             bits = _weight_bits(block.linear.weight)
             if chw is not None and len(shape) == 3:  # flatten order: PyTorch (C, H, W) -> file (H, W, C)
@@ -117,11 +126,25 @@ def export_model(net: BinaryNet, classes: list[str], name: str = "model",
             n = bits.shape[0]
             if block.output == "scores":
                 bias = torch.round(block.norm.bias.detach()).cpu().numpy().astype(np.int64)
-                layer = Layer(kind="dense", input=input_kind, output="scores", in_shape=(k,), out_features=n,
-                              weights=pack_bits(bits), bias=bias)
+                layer = Layer(
+                    kind="dense",
+                    input=input_kind,
+                    output="scores",
+                    in_shape=(k,),
+                    out_features=n,
+                    weights=pack_bits(bits),
+                    bias=bias,
+                )
             else:
-                layer = Layer(kind="dense", input=input_kind, output="bits", in_shape=(k,), out_features=n,
-                              weights=pack_bits(bits), thresholds=np.zeros(n, np.int64))
+                layer = Layer(
+                    kind="dense",
+                    input=input_kind,
+                    output="bits",
+                    in_shape=(k,),
+                    out_features=n,
+                    weights=pack_bits(bits),
+                    thresholds=np.zeros(n, np.int64),
+                )
         else:
             raise BnnError(f"block {index}: {type(block).__name__} has no integer form")
         if layer.output == "bits":
@@ -134,8 +157,14 @@ def export_model(net: BinaryNet, classes: list[str], name: str = "model",
         chw = (shape[2], shape[0], shape[1]) if len(shape) == 3 else None
     meta = {"exporter": f"bnn-hw {__version__}"}
     meta.update(source or {})
-    model = BnnModel(layers=layers, input_shape=(h, w, c), classes=list(classes),
-                     binarize_at=net.binarize_input, name=name, source=meta)
+    model = BnnModel(
+        layers=layers,
+        input_shape=(h, w, c),
+        classes=list(classes),
+        binarize_at=net.binarize_input,
+        name=name,
+        source=meta,
+    )
     model.validate()
     return model
 
@@ -147,7 +176,7 @@ def torch_layer_outputs(net: BinaryNet, images: np.ndarray, batch_size: int = 10
     outputs: list[list[np.ndarray]] = [[] for _ in net.blocks]
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            x = torch.from_numpy(np.array(images[start:start + batch_size])).permute(0, 3, 1, 2).float()
+            x = torch.from_numpy(np.array(images[start : start + batch_size])).permute(0, 3, 1, 2).float()
             x = net.input_binarize(x)
             for i, block in enumerate(net.blocks):
                 x = block(x)

@@ -63,8 +63,15 @@ class BinaryLinear(nn.Linear):
 class BinaryConv2d(nn.Conv2d):
     """3x3-style convolution with binarized weights; padding is applied explicitly with `pad_value`."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
-                 pad_value: float = -1.0) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        pad_value: float = -1.0,
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, bias=False)
         nn.init.uniform_(self.weight, -1.0, 1.0)
         self.pad = padding
@@ -144,8 +151,18 @@ class BinaryDense(nn.Module):
 class BinaryConv(nn.Module):
     """BinaryConv2d -> ThresholdBatchNorm -> sign -> optional max-pool (after the sign: an OR of bits)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, *, stride: int = 1,
-                 padding: int = 0, pad_value: float = -1.0, pool: int = 0, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        *,
+        stride: int = 1,
+        padding: int = 0,
+        pad_value: float = -1.0,
+        pool: int = 0,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.conv = BinaryConv2d(in_channels, out_channels, kernel_size, stride, padding, pad_value)
@@ -175,8 +192,9 @@ class BinaryNet(nn.Module):
     reorders those weights to the channels-last order of the model file.
     """
 
-    def __init__(self, input_shape: tuple[int, int, int], blocks: list[nn.Module],
-                 binarize_input: int | None = None) -> None:
+    def __init__(
+        self, input_shape: tuple[int, int, int], blocks: list[nn.Module], binarize_input: int | None = None
+    ) -> None:
         super().__init__()
         self.input_shape = tuple(input_shape)
         self.binarize_input = binarize_input

@@ -20,14 +20,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from bnn_hw.train.checkpoint import load_checkpoint, save_checkpoint
+from bnn_hw.train.data import AUGMENTATIONS, TensorData, apply_augment, augment_params, batches, to_tensors
+from bnn_hw.train.layers import BinaryConv2d, BinaryLinear, BinaryNet, clip_weights
+from bnn_hw.train.models import ModelConfig, build_model, get_preset, make_config
 from torch import nn
 
 from bnn_hw.datasets import DATASETS, Dataset, dataset_info, load_dataset
 from bnn_hw.errors import BnnError
-from train.checkpoint import load_checkpoint, save_checkpoint
-from train.data import AUGMENTATIONS, TensorData, apply_augment, augment_params, batches, to_tensors
-from train.layers import BinaryConv2d, BinaryLinear, BinaryNet, clip_weights
-from train.models import ModelConfig, build_model, get_preset, make_config
 
 LOSSES = ("squared-hinge", "cross-entropy")
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -262,9 +262,15 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
     train_data, test_data = train_data.subset(cfg.train_limit), test_data.subset(cfg.test_limit)
 
     torch.manual_seed(cfg.seed)
-    model_cfg = make_config(cfg.preset, info.input_shape, info.num_classes, hidden=cfg.hidden,
-                            dropout_in=cfg.dropout_in, dropout_hidden=cfg.dropout_hidden,
-                            binarize_input=cfg.binarize_input)
+    model_cfg = make_config(
+        cfg.preset,
+        info.input_shape,
+        info.num_classes,
+        hidden=cfg.hidden,
+        dropout_in=cfg.dropout_in,
+        dropout_hidden=cfg.dropout_hidden,
+        binarize_input=cfg.binarize_input,
+    )
     start_epoch = 0
     metrics: dict[str, Any] = {"epochs": []}
     resumed = None
@@ -273,15 +279,22 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
             raise BnnError(f"--resume: no checkpoint at {ckpt_path}; run without --resume to start training")
         resumed = load_checkpoint(ckpt_path)
         if resumed.config.input_shape != model_cfg.input_shape or resumed.dataset.name != info.name:
-            raise BnnError(f"--resume: {ckpt_path} was trained on {resumed.dataset.name} "
-                           f"{resumed.config.input_shape} (C, H, W), not {info.name} {model_cfg.input_shape}")
+            raise BnnError(
+                f"--resume: {ckpt_path} was trained on {resumed.dataset.name} "
+                f"{resumed.config.input_shape} (C, H, W), not {info.name} {model_cfg.input_shape}"
+            )
         if resumed.config != model_cfg:
-            raise BnnError(f"--resume: {ckpt_path} holds a different model ({resumed.config.preset}, hidden "
-                           f"{resumed.config.hidden}); use the same --preset and --hidden, or a new --out")
+            raise BnnError(
+                f"--resume: {ckpt_path} holds a different model ({resumed.config.preset}, hidden "
+                f"{resumed.config.hidden}); use the same --preset and --hidden, or a new --out"
+            )
         start_epoch = resumed.epoch
         if start_epoch >= values["epochs"]:
-            print(f"{ckpt_path} already holds {start_epoch} epochs (>= --epochs {values['epochs']}): nothing to "
-                  f"train; pass a larger --epochs to continue it", file=sys.stderr)
+            print(
+                f"{ckpt_path} already holds {start_epoch} epochs (>= --epochs {values['epochs']}): nothing to "
+                f"train; pass a larger --epochs to continue it",
+                file=sys.stderr,
+            )
         metrics = resumed.metrics or metrics
         metrics["epochs"] = list(metrics.get("epochs", []))[:start_epoch]
     elif ckpt_path.exists():
@@ -293,8 +306,9 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
     device = torch.device(cfg.device)
     model.to(device)
     if train_data.images.shape[1:] != info.input_shape:
-        raise BnnError(f"training images have shape {train_data.images.shape[1:]}, the model expects "
-                       f"{info.input_shape} (H, W, C)")
+        raise BnnError(
+            f"training images have shape {train_data.images.shape[1:]}, the model expects {info.input_shape} (H, W, C)"
+        )
     train_t, test_t = to_tensors(train_data, device), to_tensors(test_data, device)
 
     groups = param_groups(model, cfg.lr_scale)
@@ -304,12 +318,20 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
         optimizer.load_state_dict(resumed.optimizer_state)
     criterion = loss_fn(cfg.loss)
 
-    metrics.update({
-        "model": model_cfg.to_dict(),
-        "dataset": info.to_dict(),
-        "train": {**cfg.to_dict(), **values, "train_images": len(train_data), "test_images": len(test_data),
-                  "torch": str(torch.__version__), "threads": torch.get_num_threads()},
-    })
+    metrics.update(
+        {
+            "model": model_cfg.to_dict(),
+            "dataset": info.to_dict(),
+            "train": {
+                **cfg.to_dict(),
+                **values,
+                "train_images": len(train_data),
+                "test_images": len(test_data),
+                "torch": str(torch.__version__),
+                "threads": torch.get_num_threads(),
+            },
+        }
+    )
     steps_per_epoch = math.ceil(len(train_data) / batch_size)
     out.mkdir(parents=True, exist_ok=True)
     digest = ""
@@ -328,8 +350,15 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
             gen = torch.Generator().manual_seed(seed)  # order and augmentation
             model.train()
             started = time.perf_counter()
-            bar = tqdm(batches(train_t, batch_size, gen), total=steps_per_epoch, disable=not cfg.progress,
-                       desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=True, dynamic_ncols=True)
+            bar = tqdm(
+                batches(train_t, batch_size, gen),
+                total=steps_per_epoch,
+                disable=not cfg.progress,
+                desc=f"epoch {epoch + 1}/{epochs}",
+                unit="batch",
+                leave=True,
+                dynamic_ncols=True,
+            )
             # Everything random for the epoch is drawn up front and the running sums stay on the device: a step never
             # waits for the GPU (the loss is checked for NaN every CHECK_EVERY steps, naming the step where it began).
             aug = augment_params(len(train_t), cfg.augment, gen).to(device) if cfg.augment != "none" else None
@@ -339,7 +368,7 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
             for step, (x, y) in enumerate(bar):
                 n = int(y.shape[0])
                 if aug is not None:
-                    x = apply_augment(x, cfg.augment, aug[seen:seen + n])
+                    x = apply_augment(x, cfg.augment, aug[seen : seen + n])
                 logits = model.logits(x)
                 loss = criterion(logits, y)
                 optimizer.zero_grad(set_to_none=True)
@@ -350,34 +379,53 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
                 correct_t += (logits.detach().argmax(1) == y).sum()
                 seen += n
                 if step % CHECK_EVERY == 0 or step == steps_per_epoch - 1:
-                    losses = step_losses[:step + 1]
+                    losses = step_losses[: step + 1]
                     if not bool(torch.isfinite(losses).all()):
                         bad = int((~torch.isfinite(losses)).nonzero()[0])
                         value = float(losses[bad])
-                        raise BnnError(f"the loss became {value} at epoch {epoch + 1}, step {bad + 1} "
-                                       f"(global step {epoch * steps_per_epoch + bad + 1}); lower --lr-start "
-                                       f"(now {values['lr_start']:g})")
+                        raise BnnError(
+                            f"the loss became {value} at epoch {epoch + 1}, step {bad + 1} "
+                            f"(global step {epoch * steps_per_epoch + bad + 1}); lower --lr-start "
+                            f"(now {values['lr_start']:g})"
+                        )
                     if cfg.progress:
-                        bar.set_postfix(loss=f"{float(losses.sum()) / seen:.4f}",
-                                        acc=f"{100 * int(correct_t) / seen:.2f}%")
+                        bar.set_postfix(
+                            loss=f"{float(losses.sum()) / seen:.4f}", acc=f"{100 * int(correct_t) / seen:.2f}%"
+                        )
             total_loss, correct = float(step_losses.sum()), int(correct_t)
             test_acc = evaluate(model, test_t)
             seconds = time.perf_counter() - started
-            row = {"epoch": epoch + 1, "lr": lr, "loss": total_loss / max(1, seen), "train_acc": correct / max(1, seen),
-                   "test_acc": test_acc, "seconds": seconds}
+            row = {
+                "epoch": epoch + 1,
+                "lr": lr,
+                "loss": total_loss / max(1, seen),
+                "train_acc": correct / max(1, seen),
+                "test_acc": test_acc,
+                "seconds": seconds,
+            }
             metrics["epochs"].append(row)
             metrics["test_acc"] = test_acc
             metrics["best_test_acc"] = max(r["test_acc"] for r in metrics["epochs"])
             metrics["train_seconds"] = sum(r["seconds"] for r in metrics["epochs"])
             if cfg.progress:
-                bar.write(f"epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f}, train {100 * row['train_acc']:.2f}%, "
-                          f"test {100 * test_acc:.2f}%, {seconds:.1f} s")
+                bar.write(
+                    f"epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f}, train {100 * row['train_acc']:.2f}%, "
+                    f"test {100 * test_acc:.2f}%, {seconds:.1f} s"
+                )
             if (epoch + 1) % cfg.checkpoint_every and epoch + 1 < epochs:
                 _write_json(out / METRICS_NAME, metrics)
                 continue
             model.eval()
-            digest = save_checkpoint(ckpt_path, model, model_cfg, info, epoch=epoch + 1, metrics=metrics,
-                                     train=metrics["train"], optimizer_state=optimizer.state_dict())
+            digest = save_checkpoint(
+                ckpt_path,
+                model,
+                model_cfg,
+                info,
+                epoch=epoch + 1,
+                metrics=metrics,
+                train=metrics["train"],
+                optimizer_state=optimizer.state_dict(),
+            )
             metrics["checkpoint_hash"] = digest
             _write_json(out / METRICS_NAME, metrics)
             curve = _plot(metrics, out / CURVE_NAME)
@@ -387,5 +435,13 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
     if not digest:  # nothing left to train (resumed at the end): report the existing checkpoint
         digest = resumed.hash if resumed is not None else ""
     model.cpu().eval()
-    return TrainResult(checkpoint=ckpt_path, metrics_path=out / METRICS_NAME, curve=curve, model=model,
-                       config=model_cfg, test_acc=test_acc, hash=digest, metrics=metrics)
+    return TrainResult(
+        checkpoint=ckpt_path,
+        metrics_path=out / METRICS_NAME,
+        curve=curve,
+        model=model,
+        config=model_cfg,
+        test_acc=test_acc,
+        hash=digest,
+        metrics=metrics,
+    )

@@ -78,20 +78,40 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "mlp": Preset("fast binarized MLP for Fashion-MNIST (2 x 512 hidden), the default",
-                  conv=(), hidden=(512, 512), defaults=TrainDefaults(5, 100, 3e-3, 3e-4)),
-    "cnn": Preset("binarized ConvNet sized for Fashion-MNIST on a CPU (32C3-MP2-64C3-MP2-128C3-MP2-512FC)",
-                  conv=((32, 2), (64, 2), (128, 2)), hidden=(512,),
-                  defaults=TrainDefaults(25, 100, 3e-3, 3e-5), dropout_hidden=0.2, adapt_pools=True),
-    "paper-mnist": Preset("BinaryNet paper MNIST MLP: 3 x 4096, dropout 0.2 input / 0.5 hidden",
-                          conv=(), hidden=(4096, 4096, 4096), defaults=TrainDefaults(1000, 100, 3e-3, 3e-7),
-                          dropout_in=0.2, dropout_hidden=0.5),
-    "paper-cifar10": Preset("BinaryNet paper CIFAR-10 ConvNet: 2x128C3-MP2-2x256C3-MP2-2x512C3-MP2-2x1024FC",
-                            conv=((128, 0), (128, 2), (256, 0), (256, 2), (512, 0), (512, 2)),
-                            hidden=(1024, 1024), defaults=TrainDefaults(500, 50, 1e-3, 3e-7)),
-    "paper-svhn": Preset("BinaryNet paper SVHN ConvNet: the CIFAR-10 net at half width",
-                         conv=((64, 0), (64, 2), (128, 0), (128, 2), (256, 0), (256, 2)),
-                         hidden=(512, 512), defaults=TrainDefaults(200, 50, 1e-3, 3e-7)),
+    "mlp": Preset(
+        "fast binarized MLP for Fashion-MNIST (2 x 512 hidden), the default",
+        conv=(),
+        hidden=(512, 512),
+        defaults=TrainDefaults(5, 100, 3e-3, 3e-4),
+    ),
+    "cnn": Preset(
+        "binarized ConvNet sized for Fashion-MNIST on a CPU (32C3-MP2-64C3-MP2-128C3-MP2-512FC)",
+        conv=((32, 2), (64, 2), (128, 2)),
+        hidden=(512,),
+        defaults=TrainDefaults(25, 100, 3e-3, 3e-5),
+        dropout_hidden=0.2,
+        adapt_pools=True,
+    ),
+    "paper-mnist": Preset(
+        "BinaryNet paper MNIST MLP: 3 x 4096, dropout 0.2 input / 0.5 hidden",
+        conv=(),
+        hidden=(4096, 4096, 4096),
+        defaults=TrainDefaults(1000, 100, 3e-3, 3e-7),
+        dropout_in=0.2,
+        dropout_hidden=0.5,
+    ),
+    "paper-cifar10": Preset(
+        "BinaryNet paper CIFAR-10 ConvNet: 2x128C3-MP2-2x256C3-MP2-2x512C3-MP2-2x1024FC",
+        conv=((128, 0), (128, 2), (256, 0), (256, 2), (512, 0), (512, 2)),
+        hidden=(1024, 1024),
+        defaults=TrainDefaults(500, 50, 1e-3, 3e-7),
+    ),
+    "paper-svhn": Preset(
+        "BinaryNet paper SVHN ConvNet: the CIFAR-10 net at half width",
+        conv=((64, 0), (64, 2), (128, 0), (128, 2), (256, 0), (256, 2)),
+        hidden=(512, 512),
+        defaults=TrainDefaults(200, 50, 1e-3, 3e-7),
+    ),
 }
 
 
@@ -101,9 +121,16 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def make_config(preset: str, input_shape: tuple[int, int, int], num_classes: int, *,
-                hidden: list[int] | None = None, dropout_in: float | None = None,
-                dropout_hidden: float | None = None, binarize_input: int | None = None) -> ModelConfig:
+def make_config(
+    preset: str,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    *,
+    hidden: list[int] | None = None,
+    dropout_in: float | None = None,
+    dropout_hidden: float | None = None,
+    binarize_input: int | None = None,
+) -> ModelConfig:
     """A preset adapted to a data set: `input_shape` is the data set's (H, W, C); flags override the preset."""
     spec = get_preset(preset)
     h, w, c = (int(v) for v in input_shape)
@@ -131,24 +158,31 @@ def make_config(preset: str, input_shape: tuple[int, int, int], num_classes: int
             need = MIN_FEATURE_MAP
             for p in pools:
                 need *= p
-            raise BnnError(f"preset {preset!r} pools {len(pools)} times: a {h}x{w} image would shrink to {fh}x{fw}; "
-                           f"it needs images of at least {need}x{need} (try --preset mlp or cnn)")
+            raise BnnError(
+                f"preset {preset!r} pools {len(pools)} times: a {h}x{w} image would shrink to {fh}x{fw}; "
+                f"it needs images of at least {need}x{need} (try --preset mlp or cnn)"
+            )
     for name, value in (("dropout_in", dropout_in), ("dropout_hidden", dropout_hidden)):
         if value is not None and not 0.0 <= value < 1.0:
             raise BnnError(f"{name.replace('_', '-')} must be in [0, 1), got {value}")
     if binarize_input is not None and not 1 <= binarize_input <= 255:
         raise BnnError(f"binarize-input threshold must be 1..255 (bit = pixel >= T), got {binarize_input}")
     return ModelConfig(
-        preset=preset, input_shape=(c, h, w), num_classes=int(num_classes), conv=conv, hidden=widths,
+        preset=preset,
+        input_shape=(c, h, w),
+        num_classes=int(num_classes),
+        conv=conv,
+        hidden=widths,
         padding=spec.padding,
         dropout_in=spec.dropout_in if dropout_in is None else float(dropout_in),
         dropout_hidden=spec.dropout_hidden if dropout_hidden is None else float(dropout_hidden),
-        binarize_input=binarize_input)
+        binarize_input=binarize_input,
+    )
 
 
 def build_model(config: ModelConfig):
     """The BinaryNet described by `config`, freshly initialized (uses torch's global RNG: seed it first)."""
-    from train.layers import BinaryConv, BinaryDense, BinaryNet
+    from bnn_hw.train.layers import BinaryConv, BinaryDense, BinaryNet
 
     c, h, w = config.input_shape
     blocks = []
@@ -157,9 +191,17 @@ def build_model(config: ModelConfig):
         first = index == 0
         # Raw pixels are padded with a pixel value; +-1 inputs (hidden layers, binarized input) with a +-1 value.
         pad_value = config.first_pad_value if first and config.binarize_input is None else config.pad_value
-        blocks.append(BinaryConv(channels, out_channels, config.kernel, padding=config.padding,
-                                 pad_value=float(pad_value), pool=pool,
-                                 dropout=config.dropout_in if first else 0.0))
+        blocks.append(
+            BinaryConv(
+                channels,
+                out_channels,
+                config.kernel,
+                padding=config.padding,
+                pad_value=float(pad_value),
+                pool=pool,
+                dropout=config.dropout_in if first else 0.0,
+            )
+        )
         channels = out_channels
         h = (h + 2 * config.padding - config.kernel) + 1
         w = (w + 2 * config.padding - config.kernel) + 1

@@ -35,15 +35,29 @@ def _batches(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", choices=("cpu", "gpu"),
-                        help="cpu: golden (numpy) vs PyTorch float on the CPU; gpu: kernels and networks on the GPU")
-    parser.add_argument("--model", metavar="FILE.bnn",
-                        help="model to run (default: a seeded random 784-256-256-10 MLP, said so in the output)")
-    parser.add_argument("--images", type=_positive, default=10_000,
-                        help="images per run (default 10000; Fashion-MNIST test images, repeated if needed)")
+    parser.add_argument(
+        "target",
+        choices=("cpu", "gpu"),
+        help="cpu: golden (numpy) vs PyTorch float on the CPU; gpu: kernels and networks on the GPU",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="FILE.bnn",
+        help="model to run (default: a seeded random 784-256-256-10 MLP, said so in the output)",
+    )
+    parser.add_argument(
+        "--images",
+        type=_positive,
+        default=10_000,
+        help="images per run (default 10000; Fashion-MNIST test images, repeated if needed)",
+    )
     parser.add_argument("--data-dir", help="directory with the data set files (default: the usual places)")
-    parser.add_argument("--repeats", type=_positive, default=None,
-                        help="timed runs per measurement, median reported (default: cpu 3, gpu 10)")
+    parser.add_argument(
+        "--repeats",
+        type=_positive,
+        default=None,
+        help="timed runs per measurement, median reported (default: cpu 3, gpu 10)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random model, images and operands")
     parser.add_argument("-o", "--output", help="JSON record to write (default: runs/bench/<target>.json)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -51,22 +65,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cpu.add_argument("--batch-size", type=_positive, default=2048, help="images per golden/PyTorch call")
     cpu.add_argument("--threads", type=_positive, help="PyTorch CPU threads (default: PyTorch's choice)")
     gpu = parser.add_argument_group("gpu")
-    gpu.add_argument("--mlp", action="append", metavar="SIZES",
-                     help="extra random MLP shapes for the layer and network parts, e.g. 784-4096-4096-4096-10 "
-                          "(repeatable; default: 784-256-256-10 and the paper's 784-4096-4096-4096-10)")
+    gpu.add_argument(
+        "--mlp",
+        action="append",
+        metavar="SIZES",
+        help="extra random MLP shapes for the layer and network parts, e.g. 784-4096-4096-4096-10 "
+        "(repeatable; default: 784-256-256-10 and the paper's 784-4096-4096-4096-10)",
+    )
     gpu.add_argument("--matmul-size", type=_positive, default=8192, help="M = N = K of the square matmul (8192)")
     gpu.add_argument("--batches", type=_batches, help="layer batch sizes (default 1,4,16,...,65536)")
     gpu.add_argument("--network-batches", type=_batches, help="whole-network batch sizes (default 256,4096,65536)")
-    gpu.add_argument("--if-available", action="store_true",
-                     help="without a usable GPU, print the one-line reason and exit 0 instead of 1")
+    gpu.add_argument(
+        "--if-available",
+        action="store_true",
+        help="without a usable GPU, print the one-line reason and exit 0 instead of 1",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from cuda_ref.bench_common import DEFAULT_MLP, load_workload, parse_mlp, write_json
+    from bnn_hw.cuda_ref.bench_common import DEFAULT_MLP, load_workload, parse_mlp, write_json
 
     out = args.output or DEFAULT_OUT[args.target]
     if args.target == "gpu":
-        import cuda_ref
+        from bnn_hw import cuda_ref
 
         status = cuda_ref.available()
         if not status:
@@ -74,21 +95,35 @@ def run(args: argparse.Namespace) -> int:
             if args.if_available:
                 print(message)
                 return 0
-            raise BnnError(f"not measured: {status.reason}; run `bnn-hw bench gpu` on a machine with a CUDA GPU "
-                           "(an H100/H200 for the recorded numbers)")
+            raise BnnError(
+                f"not measured: {status.reason}; run `bnn-hw bench gpu` on a machine with a CUDA GPU "
+                "(an H100/H200 for the recorded numbers)"
+            )
     work = load_workload(args.model, args.images, seed=args.seed, data_dir=args.data_dir)
     if args.target == "cpu":
-        from cuda_ref.bench_cpu import bench_cpu, summary
+        from bnn_hw.cuda_ref.bench_cpu import bench_cpu, summary
 
-        record = bench_cpu(work, repeats=args.repeats or 3, batch_size=args.batch_size, threads=args.threads,
-                           progress=not args.quiet and sys.stderr.isatty())
+        record = bench_cpu(
+            work,
+            repeats=args.repeats or 3,
+            batch_size=args.batch_size,
+            threads=args.threads,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
     else:
-        from cuda_ref.bench_gpu import BATCHES, NETWORK_BATCHES, PAPER_MLP, bench_gpu, summary
+        from bnn_hw.cuda_ref.bench_gpu import BATCHES, NETWORK_BATCHES, PAPER_MLP, bench_gpu, summary
 
         mlps = [parse_mlp(m) for m in args.mlp] if args.mlp else [DEFAULT_MLP, PAPER_MLP]
-        record = bench_gpu(work, mlps=mlps, matmul_size=args.matmul_size, batches=args.batches or BATCHES,
-                           network_batches=args.network_batches or NETWORK_BATCHES, repeats=args.repeats or 10,
-                           seed=args.seed, progress=not args.quiet and sys.stderr.isatty())
+        record = bench_gpu(
+            work,
+            mlps=mlps,
+            matmul_size=args.matmul_size,
+            batches=args.batches or BATCHES,
+            network_batches=args.network_batches or NETWORK_BATCHES,
+            repeats=args.repeats or 10,
+            seed=args.seed,
+            progress=not args.quiet and sys.stderr.isatty(),
+        )
     record["arguments"] = {key: value for key, value in vars(args).items() if not callable(value)}
     for line in summary(record):
         print(line)

@@ -11,42 +11,64 @@ from bnn_hw.errors import BnnError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="exported model (.bnn)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="output folder for bnn_top.v and manifest.json")
-    parser.add_argument("--pe", default=None,
-                        help="processing elements (output neurons in parallel): one value for every layer (capped "
-                             "at each layer's size; for convolutions the largest divisor of the output channels "
-                             "not above it) or a comma-separated list, one exact value per layer (default 16)")
-    parser.add_argument("--simd", default=None,
-                        help="input lanes per PE: one value (fitted like --pe; for convolutions a divisor of the "
-                             "input channels) or one exact value per layer (default 32)")
-    parser.add_argument("--auto", action="store_true",
-                        help="choose PE and SIMD per layer automatically (needs --target-cycles or --lut-budget)")
-    parser.add_argument("--target-cycles", type=int, default=None,
-                        help="with --auto: the cheapest folding whose every layer needs at most this many cycles "
-                             "per image")
-    parser.add_argument("--lut-budget", type=int, default=None,
-                        help="with --auto: the fastest balanced folding whose estimated LUTs fit this budget")
-    parser.add_argument("--pixels-per-beat", type=int, default=None,
-                        help="pixels per input beat (default: the first layer's SIMD)")
-    parser.add_argument("--debug-taps", action="store_true",
-                        help="add output ports tap<l>_valid/tap<l>_payload with each hidden layer's output beats")
+    parser.add_argument(
+        "--pe",
+        default=None,
+        help="processing elements (output neurons in parallel): one value for every layer (capped "
+        "at each layer's size; for convolutions the largest divisor of the output channels "
+        "not above it) or a comma-separated list, one exact value per layer (default 16)",
+    )
+    parser.add_argument(
+        "--simd",
+        default=None,
+        help="input lanes per PE: one value (fitted like --pe; for convolutions a divisor of the "
+        "input channels) or one exact value per layer (default 32)",
+    )
+    parser.add_argument(
+        "--auto",
+        action="store_true",
+        help="choose PE and SIMD per layer automatically (needs --target-cycles or --lut-budget)",
+    )
+    parser.add_argument(
+        "--target-cycles",
+        type=int,
+        default=None,
+        help="with --auto: the cheapest folding whose every layer needs at most this many cycles per image",
+    )
+    parser.add_argument(
+        "--lut-budget",
+        type=int,
+        default=None,
+        help="with --auto: the fastest balanced folding whose estimated LUTs fit this budget",
+    )
+    parser.add_argument(
+        "--pixels-per-beat", type=int, default=None, help="pixels per input beat (default: the first layer's SIMD)"
+    )
+    parser.add_argument(
+        "--debug-taps",
+        action="store_true",
+        help="add output ports tap<l>_valid/tap<l>_payload with each hidden layer's output beats",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
 
 def run(args: argparse.Namespace) -> int:
+    from bnn_hw.rtl.folding import fit_value, make_plan, parse_list
+
     from bnn_hw.model import load_model
-    from rtl.folding import fit_value, make_plan, parse_list
 
     model = load_model(args.model)
     n = len(model.layers)
     if args.auto:
-        from rtl.autofold import auto_fold
+        from bnn_hw.rtl.autofold import auto_fold
 
         if args.pe is not None or args.simd is not None:
             raise BnnError("--auto chooses PE and SIMD itself: drop --pe/--simd or drop --auto")
         if (args.target_cycles is None) == (args.lut_budget is None):
             raise BnnError("--auto needs exactly one of --target-cycles N or --lut-budget N")
-        pe, simd = auto_fold(model, target_cycles=args.target_cycles, lut_budget=args.lut_budget,
-                             pixels_per_beat=args.pixels_per_beat)
+        pe, simd = auto_fold(
+            model, target_cycles=args.target_cycles, lut_budget=args.lut_budget, pixels_per_beat=args.pixels_per_beat
+        )
     else:
         if args.target_cycles is not None or args.lut_budget is not None:
             raise BnnError("--target-cycles and --lut-budget only apply with --auto")
@@ -58,12 +80,20 @@ def run(args: argparse.Namespace) -> int:
         if _single(args.simd) and simd[0] >= 1:
             simd = [fit_value(v, layer, "simd") for v, layer in zip(simd, model.layers, strict=True)]
     plan = make_plan(model, pe, simd, args.pixels_per_beat)  # also refuses signals too wide for Amaranth, at once
-    record = {"model": str(args.model), "pe": ",".join(map(str, pe)), "simd": ",".join(map(str, simd)),
-              "pixels_per_beat": plan.pixels_per_beat, "debug_taps": bool(args.debug_taps),
-              "auto": bool(args.auto), "target_cycles": args.target_cycles, "lut_budget": args.lut_budget,
-              "requested_pe": args.pe, "requested_simd": args.simd}
+    record = {
+        "model": str(args.model),
+        "pe": ",".join(map(str, pe)),
+        "simd": ",".join(map(str, simd)),
+        "pixels_per_beat": plan.pixels_per_beat,
+        "debug_taps": bool(args.debug_taps),
+        "auto": bool(args.auto),
+        "target_cycles": args.target_cycles,
+        "lut_budget": args.lut_budget,
+        "requested_pe": args.pe,
+        "requested_simd": args.simd,
+    }
 
-    from rtl.generate import generate
+    from bnn_hw.rtl.generate import generate
 
     manifest = generate(model, plan, args.out, record, debug_taps=args.debug_taps, progress=not args.quiet)
     if not args.quiet:
@@ -77,12 +107,18 @@ def _single(text: str | None) -> bool:
 
 def _summary(man: dict, out: Path) -> None:
     print(f"{out / man['verilog'][0]}  (model {man['model_name']} {man['model_hash'][:12]})")
-    print(f"{'layer':>5} {'kind':<6} {'MW':>6} {'MH':>6} {'PE':>4} {'SIMD':>4} {'NF':>5} {'SF':>5} "
-          f"{'cycles':>8} {'weight bits':>12}")
+    print(
+        f"{'layer':>5} {'kind':<6} {'MW':>6} {'MH':>6} {'PE':>4} {'SIMD':>4} {'NF':>5} {'SF':>5} "
+        f"{'cycles':>8} {'weight bits':>12}"
+    )
     for d in man["layers"]:
-        print(f"{d['index']:>5} {d['kind']:<6} {d['MW']:>6} {d['MH']:>6} {d['PE']:>4} {d['SIMD']:>4} {d['NF']:>5} "
-              f"{d['SF']:>5} {d['cycles_per_image']:>8} {d['weight_memory_bits']:>12}")
+        print(
+            f"{d['index']:>5} {d['kind']:<6} {d['MW']:>6} {d['MH']:>6} {d['PE']:>4} {d['SIMD']:>4} {d['NF']:>5} "
+            f"{d['SF']:>5} {d['cycles_per_image']:>8} {d['weight_memory_bits']:>12}"
+        )
     p = man["predicted"]
-    print(f"cycles/image {p['cycles_per_image']} (limited by {p['limited_by']}), latency {p['latency_cycles']} "
-          f"cycles; {man['beats_per_image']} input beats of {man['pixels_per_beat']} pixels; "
-          f"memory {man['memory_bits']['total']} bits; {man['generation_seconds']} s")
+    print(
+        f"cycles/image {p['cycles_per_image']} (limited by {p['limited_by']}), latency {p['latency_cycles']} "
+        f"cycles; {man['beats_per_image']} input beats of {man['pixels_per_beat']} pixels; "
+        f"memory {man['memory_bits']['total']} bits; {man['generation_seconds']} s"
+    )

@@ -1,7 +1,7 @@
 """cocotb test for the fast network harness (sim/hdl/bnn_tb.v): phases of streamed images, checked in Python.
 
 Loaded by the simulator (COCOTB_TEST_MODULES=sim.benches.network); the job comes from the JSON file named by the
-environment variable BNN_SIM_JOB (written by `sim.network`). Python wakes up only every few thousand cycles: the
+environment variable BNN_SIM_JOB (written by `bnn_hw.sim.network`). Python wakes up only every few thousand cycles: the
 harness streams beats, applies random gaps and backpressure and records results; here each phase is started, waited
 for, dumped and scored. Phases run back to back in one simulator process, separated by a synchronous reset; a phase
 with `abort_after_beats` is cut off by that reset mid-stream, which is how the reset-and-restart check works.
@@ -15,11 +15,10 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
+from bnn_hw.sim.payload import ResultFormat, read_hex_words
+from bnn_hw.sim.scoreboard import Scoreboard
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, Timer
-
-from sim.payload import ResultFormat, read_hex_words
-from sim.scoreboard import Scoreboard
 
 DUMPS = ("results", "result_cycles", "first_cycles", "last_cycles")
 
@@ -124,9 +123,11 @@ async def network_phases(dut) -> None:
         words = read_hex_words(files["results"], kept) if kept else []
         ok = [w is not None for w in words]
         classes, scores = fmt.decode([w or 0 for w in words])
-        sb = Scoreboard(expected["classes"][phase["first_image"]:phase["first_image"] + phase["n_images"]],
-                        expected["scores"][phase["first_image"]:phase["first_image"] + phase["n_images"]],
-                        first_index=phase["first_image"])
+        sb = Scoreboard(
+            expected["classes"][phase["first_image"] : phase["first_image"] + phase["n_images"]],
+            expected["scores"][phase["first_image"] : phase["first_image"] + phase["n_images"]],
+            first_index=phase["first_image"],
+        )
         sb.push_many(classes, scores, ok)
         mismatches = sb.finish()
         if abort is not None:
@@ -135,11 +136,18 @@ async def network_phases(dut) -> None:
         if n_results > slots:
             mismatches.append(_overflow(n_results, slots))
         summary = {
-            "name": name, "first_image": phase["first_image"], "n_images": phase["n_images"],
-            "results": n_results, "beats_sent": beats_sent, "cycles": cycles, "timed_out": timed_out,
+            "name": name,
+            "first_image": phase["first_image"],
+            "n_images": phase["n_images"],
+            "results": n_results,
+            "beats_sent": beats_sent,
+            "cycles": cycles,
+            "timed_out": timed_out,
             "hung": stalled,
-            "aborted": abort is not None, "matched": sb.matched,
-            "mismatch_count": len(mismatches), "mismatches": [m.as_dict() for m in mismatches[:20]],
+            "aborted": abort is not None,
+            "matched": sb.matched,
+            "mismatch_count": len(mismatches),
+            "mismatches": [m.as_dict() for m in mismatches[:20]],
             "result_words": [None if w is None else format(w, "x") for w in words],
             "result_cycles": _ints(files["result_cycles"], kept),
             "first_beat_cycles": _ints(files["first_cycles"], min(phase["n_images"], int(job["image_slots"]))),
@@ -177,7 +185,10 @@ def _ints(path: Path, count: int) -> list[int]:
 
 
 def _overflow(n_results: int, slots: int):
-    from sim.scoreboard import Mismatch
+    from bnn_hw.sim.scoreboard import Mismatch
 
-    return Mismatch(slots, "extra", f"{n_results} results arrived, more than the harness keeps ({slots}); "
-                    "the DUT emitted many extra results")
+    return Mismatch(
+        slots,
+        "extra",
+        f"{n_results} results arrived, more than the harness keeps ({slots}); the DUT emitted many extra results",
+    )

@@ -1,7 +1,7 @@
 """cocotb test that drives the generated `bnn_top` directly from Python, beat by beat (no HDL harness).
 
 Slower than the harness (two simulator callbacks per cycle) but independent of it: the same images, the same
-scoreboard, driven by `sim.streams` with seeded random gaps and backpressure, and a reset in the middle of the
+scoreboard, driven by `bnn_hw.sim.streams` with seeded random gaps and backpressure, and a reset in the middle of the
 stream followed by a clean restart. The job (JSON, path in BNN_SIM_JOB) is written by `sim.network.run_python`.
 """
 
@@ -14,12 +14,11 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
+from bnn_hw.sim.payload import ResultFormat
+from bnn_hw.sim.scoreboard import Scoreboard
+from bnn_hw.sim.streams import StreamSink, StreamSource, TapMonitor, reset, run_streams
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
-
-from sim.payload import ResultFormat
-from sim.scoreboard import Scoreboard
-from sim.streams import StreamSink, StreamSource, TapMonitor, reset, run_streams
 
 
 @cocotb.test()
@@ -30,10 +29,12 @@ async def network_python_driven(dut) -> None:
     beats, per_image = data["beats"], int(job["beats_per_image"])
     rng = random.Random(job["seed"])
     Clock(dut.clk, int(job["clock_ns"]), unit="ns").start(start_high=False)
-    src = StreamSource(dut.pixels__valid, dut.pixels__ready, dut.pixels__payload, gap=job["gap"],
-                       rng=random.Random(rng.random()))
-    snk = StreamSink(dut.result__valid, dut.result__ready, dut.result__payload, stall=job["stall"],
-                     rng=random.Random(rng.random()))
+    src = StreamSource(
+        dut.pixels__valid, dut.pixels__ready, dut.pixels__payload, gap=job["gap"], rng=random.Random(rng.random())
+    )
+    snk = StreamSink(
+        dut.result__valid, dut.result__ready, dut.result__payload, stall=job["stall"], rng=random.Random(rng.random())
+    )
     taps = {t["layer"]: TapMonitor(getattr(dut, t["valid"]), getattr(dut, t["payload"])) for t in job["taps"]}
     summaries, failures = [], []
     cycle = 0
@@ -43,32 +44,46 @@ async def network_python_driven(dut) -> None:
         for t in taps.values():
             t.words = []
         sinks = [snk, *taps.values()]
-        words = [int.from_bytes(row.tobytes(), "little") for row in beats[first * per_image:(first + n) * per_image]]
+        words = [int.from_bytes(row.tobytes(), "little") for row in beats[first * per_image : (first + n) * per_image]]
         src.load(words)
         snk.received, snk.cycles = [], []
         start = cycle
         if phase.get("abort_after_beats") is not None:
-            cycle = await run_streams(dut.clk, [src], sinks,
-                                      lambda k=phase["abort_after_beats"]: len(src.accepted_cycles) >= k,
-                                      phase["max_cycles"], cycle)
+            cycle = await run_streams(
+                dut.clk,
+                [src],
+                sinks,
+                lambda k=phase["abort_after_beats"]: len(src.accepted_cycles) >= k,
+                phase["max_cycles"],
+                cycle,
+            )
         else:
-            cycle = await run_streams(dut.clk, [src], sinks, lambda n=n: len(snk.received) >= n, phase["max_cycles"],
-                                      cycle)
+            cycle = await run_streams(
+                dut.clk, [src], sinks, lambda n=n: len(snk.received) >= n, phase["max_cycles"], cycle
+            )
             cycle = await run_streams(dut.clk, [src], sinks, lambda: False, phase["drain_cycles"], cycle)
         ok = [w is not None for w in snk.received]
         classes, scores = fmt.decode([w or 0 for w in snk.received])
-        sb = Scoreboard(data["classes"][first:first + n], data["scores"][first:first + n], first_index=first)
+        sb = Scoreboard(data["classes"][first : first + n], data["scores"][first : first + n], first_index=first)
         sb.push_many(classes, scores, ok)
         mismatches = sb.finish()
         if phase.get("abort_after_beats") is not None:
             mismatches = [m for m in mismatches if m.kind != "lost"]
-        summaries.append({"name": phase["name"], "first_image": first, "n_images": n, "results": len(snk.received),
-                          "cycles": cycle - start, "matched": sb.matched, "mismatch_count": len(mismatches),
-                          "mismatches": [m.as_dict() for m in mismatches[:20]],
-                          "result_cycles": [c - start for c in snk.cycles],
-                          "first_beat_cycles": [c - start for c in src.accepted_cycles[::per_image]],
-                          "taps": {str(k): [None if w is None else format(w, "x") for w in t.words]
-                                   for k, t in taps.items()}})
+        summaries.append(
+            {
+                "name": phase["name"],
+                "first_image": first,
+                "n_images": n,
+                "results": len(snk.received),
+                "cycles": cycle - start,
+                "matched": sb.matched,
+                "mismatch_count": len(mismatches),
+                "mismatches": [m.as_dict() for m in mismatches[:20]],
+                "result_cycles": [c - start for c in snk.cycles],
+                "first_beat_cycles": [c - start for c in src.accepted_cycles[::per_image]],
+                "taps": {str(k): [None if w is None else format(w, "x") for w in t.words] for k, t in taps.items()},
+            }
+        )
         if mismatches:
             failures.append(f"{phase['name']}: {len(mismatches)} mismatches, first: {mismatches[0].detail}")
     await FallingEdge(dut.clk)

@@ -1,6 +1,6 @@
 """cocotb tests for standalone components (popcount, adder tree, layer engine, arg-max): generic drivers.
 
-Two shapes of component, both driven from preloaded word lists (job JSON in BNN_SIM_JOB, from `sim.units`):
+Two shapes of component, both driven from preloaded word lists (job JSON in BNN_SIM_JOB, from `bnn_hw.sim.units`):
 - `pipeline`: a free-running pipeline with no handshake (e.g. the popcount): one input word per cycle on `in_port`,
   the `out_port` value recorded every cycle; the host lines them up using the component's declared latency.
 - `stream`: valid/ready streams `<in>__{valid,ready,payload}` -> `<out>__...` with seeded random input gaps and
@@ -15,10 +15,9 @@ import random
 from pathlib import Path
 
 import cocotb
+from bnn_hw.sim.streams import StreamSink, StreamSource, reset, run_streams, word
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
-
-from sim.streams import StreamSink, StreamSource, reset, run_streams, word
 
 
 @cocotb.test()
@@ -40,12 +39,20 @@ async def unit(dut) -> None:
         out["seen"] = seen
     else:
         rng = random.Random(job["seed"])
-        src = StreamSource(getattr(dut, f"{job['in_port']}__valid"), getattr(dut, f"{job['in_port']}__ready"),
-                           getattr(dut, f"{job['in_port']}__payload"), gap=job["gap"],
-                           rng=random.Random(rng.random()))
-        snk = StreamSink(getattr(dut, f"{job['out_port']}__valid"), getattr(dut, f"{job['out_port']}__ready"),
-                         getattr(dut, f"{job['out_port']}__payload"), stall=job["stall"],
-                         rng=random.Random(rng.random()))
+        src = StreamSource(
+            getattr(dut, f"{job['in_port']}__valid"),
+            getattr(dut, f"{job['in_port']}__ready"),
+            getattr(dut, f"{job['in_port']}__payload"),
+            gap=job["gap"],
+            rng=random.Random(rng.random()),
+        )
+        snk = StreamSink(
+            getattr(dut, f"{job['out_port']}__valid"),
+            getattr(dut, f"{job['out_port']}__ready"),
+            getattr(dut, f"{job['out_port']}__payload"),
+            stall=job["stall"],
+            rng=random.Random(rng.random()),
+        )
         await reset(dut.clk, dut.rst, idle=[src, snk])
         src.load(job["words"])
         n = int(job["expect"])

@@ -20,23 +20,47 @@ SHOWN_MISMATCHES = 5
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("build_dir", type=Path, help="folder written by `bnn-hw rtl MODEL -o DIR`")
     parser.add_argument("--images", type=int, default=200, help="test images to simulate (default 200; 0 = all)")
-    parser.add_argument("--simulator", choices=("icarus", "verilator"), default="verilator",
-                        help="HDL simulator (default verilator: much faster on large runs)")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="the .bnn model the build was generated from (default: the one its manifest records)")
-    parser.add_argument("--dataset", default=None,
-                        help="data set of the test images (default: the model's, else fashion-mnist)")
+    parser.add_argument(
+        "--simulator",
+        choices=("icarus", "verilator"),
+        default="verilator",
+        help="HDL simulator (default verilator: much faster on large runs)",
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="the .bnn model the build was generated from (default: the one its manifest records)",
+    )
+    parser.add_argument(
+        "--dataset", default=None, help="data set of the test images (default: the model's, else fashion-mnist)"
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help="folder holding the data set's files")
-    parser.add_argument("--random-images", action="store_true",
-                        help="use seeded random images instead of a data set (for synthetic models)")
-    parser.add_argument("--reference", choices=("auto", "golden", "gpu"), default="auto",
-                        help="reference model: CuPy GPU when available (auto), numpy golden, or GPU only")
+    parser.add_argument(
+        "--random-images",
+        action="store_true",
+        help="use seeded random images instead of a data set (for synthetic models)",
+    )
+    parser.add_argument(
+        "--reference",
+        choices=("auto", "golden", "gpu"),
+        default="auto",
+        help="reference model: CuPy GPU when available (auto), numpy golden, or GPU only",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the input gaps and output backpressure")
     parser.add_argument("--gap", type=float, default=0.2, help="probability of an idle input cycle (default 0.2)")
-    parser.add_argument("--stall", type=float, default=0.2,
-                        help="probability of a backpressure cycle on the result stream (default 0.2)")
-    parser.add_argument("--driver", choices=("harness", "python"), default="harness",
-                        help="harness: HDL-side stream driver (fast, default); python: cocotb drives every beat")
+    parser.add_argument(
+        "--stall",
+        type=float,
+        default=0.2,
+        help="probability of a backpressure cycle on the result stream (default 0.2)",
+    )
+    parser.add_argument(
+        "--driver",
+        choices=("harness", "python"),
+        default="harness",
+        help="harness: HDL-side stream driver (fast, default); python: cocotb drives every beat",
+    )
     parser.add_argument("--no-reset-check", action="store_true", help="skip the reset-mid-stream phases")
     parser.add_argument("--waves", action="store_true", help="record waveforms (FST on Icarus, VCD on Verilator)")
     parser.add_argument("--work-dir", type=Path, default=None, help="simulator scratch folder (default BUILD_DIR/sim)")
@@ -61,22 +85,34 @@ def _images(args, model) -> tuple[Any, dict[str, Any]]:
         src = model.source if isinstance(model.source, dict) else {}
         name = src.get("dataset") if src.get("dataset") in DATASETS else None
         if name is None:
-            guess = [d for d in ("fashion-mnist", "digits", "cifar10") if dataset_info(d).input_shape ==
-                     tuple(model.input_shape)]
+            guess = [
+                d
+                for d in ("fashion-mnist", "digits", "cifar10")
+                if dataset_info(d).input_shape == tuple(model.input_shape)
+            ]
             if not guess:
-                raise BnnError(f"no data set matches the model's input {tuple(model.input_shape)}; pass --dataset or "
-                               "--random-images")
+                raise BnnError(
+                    f"no data set matches the model's input {tuple(model.input_shape)}; pass --dataset or "
+                    "--random-images"
+                )
             name = guess[0]
     info = dataset_info(name)
     if tuple(info.input_shape) != tuple(model.input_shape):
-        raise BnnError(f"{name} images are {info.input_shape} but the model takes {tuple(model.input_shape)}; pass "
-                       "a matching --dataset or --random-images")
+        raise BnnError(
+            f"{name} images are {info.input_shape} but the model takes {tuple(model.input_shape)}; pass "
+            "a matching --dataset or --random-images"
+        )
     data = load_dataset(name, "test", args.data_dir)
     n = len(data.images) if args.images == 0 else args.images
     if n > len(data.images):
         raise BnnError(f"--images {n} but the {name} test split has only {len(data.images)} images")
-    return np.ascontiguousarray(data.images[:n]), {"source": name, "split": "test", "first": 0, "count": n,
-                                                   "labels": data.labels[:n]}
+    return np.ascontiguousarray(data.images[:n]), {
+        "source": name,
+        "split": "test",
+        "first": 0,
+        "count": n,
+        "labels": data.labels[:n],
+    }
 
 
 def _table(rows: list[tuple[str, str]]) -> str:
@@ -86,13 +122,13 @@ def _table(rows: list[tuple[str, str]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
+    from bnn_hw.sim.manifest import load_design, model_for_build
+    from bnn_hw.sim.network import Phase, abort_images, abort_point, measure, plan_phases, run_network, run_python
+    from bnn_hw.sim.tools import cocotb_version, find_simulator
     from tqdm import tqdm
 
     from bnn_hw.errors import BnnError
     from bnn_hw.reference import reference_run
-    from sim.manifest import load_design, model_for_build
-    from sim.network import Phase, abort_images, abort_point, measure, plan_phases, run_network, run_python
-    from sim.tools import cocotb_version, find_simulator
 
     for name in ("gap", "stall"):
         if not 0.0 <= getattr(args, name) < 1.0:
@@ -115,9 +151,17 @@ def run(args: argparse.Namespace) -> int:
     reset_check = not args.no_reset_check
     t1 = time.perf_counter()
     if args.driver == "harness":
-        phases = plan_phases(n, seed=args.seed, gap=args.gap, stall=args.stall, reset_check=reset_check,
-                             measure=True, beats_per_image=design.pixels.beats_per_image,
-                             cycles_per_image=design.cycles_per_image, latency=design.latency)
+        phases = plan_phases(
+            n,
+            seed=args.seed,
+            gap=args.gap,
+            stall=args.stall,
+            reset_check=reset_check,
+            measure=True,
+            beats_per_image=design.pixels.beats_per_image,
+            cycles_per_image=design.cycles_per_image,
+            latency=design.latency,
+        )
         print(f"building the {sim.name} model of {args.build_dir} (cached after the first run)...", flush=True)
         bar = tqdm(total=n, desc=f"sim {sim.name}", unit="img", leave=True, delay=0.5)
 
@@ -131,8 +175,9 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(min(done, total) - bar.n)
 
         try:
-            out = run_network(design, images, ref.classes, ref.scores, sim, work, phases, waves=args.waves,
-                              progress=progress)
+            out = run_network(
+                design, images, ref.classes, ref.scores, sim, work, phases, waves=args.waves, progress=progress
+            )
         finally:
             bar.close()
         phase_results = out["phases"]
@@ -142,17 +187,31 @@ def run(args: argparse.Namespace) -> int:
         if reset_check and n >= 2:
             k = min(n - 1, abort_images(design.cycles_per_image, design.latency))
             cut = abort_point(design.pixels.beats_per_image, k)
-            phases += [Phase("abort", 0, min(n, k + 3), abort_after_beats=cut),
-                       Phase("restart", n // 2, min(n - n // 2, 16))]
+            phases += [
+                Phase("abort", 0, min(n, k + 3), abort_after_beats=cut),
+                Phase("restart", n // 2, min(n - n // 2, 16)),
+            ]
         print(f"simulating {n} images on {sim.name}, driven from Python (slow)...")
-        phase_results = run_python(design, images, ref.classes, ref.scores, sim, work, phases, seed=args.seed,
-                                   gap=args.gap, stall=args.stall, waves=args.waves)
+        phase_results = run_python(
+            design,
+            images,
+            ref.classes,
+            ref.scores,
+            sim,
+            work,
+            phases,
+            seed=args.seed,
+            gap=args.gap,
+            stall=args.stall,
+            waves=args.waves,
+        )
         build_s, run_s = None, time.perf_counter() - t1
     metrics = measure(design, phase_results)
     mismatches = [m for p in phase_results for m in p["mismatches"]]
     mismatch_total = sum(p["mismatch_count"] for p in phase_results)
-    timeouts = [p["name"] + (" (hang: no handshake)" if p.get("hung") else "") for p in phase_results
-                if p.get("timed_out")]
+    timeouts = [
+        p["name"] + (" (hang: no handshake)" if p.get("hung") else "") for p in phase_results if p.get("timed_out")
+    ]
     stream = next(p for p in phase_results if p["name"] == "stream")
     passed = mismatch_total == 0 and not timeouts
     accuracy = None
@@ -160,20 +219,41 @@ def run(args: argparse.Namespace) -> int:
         accuracy = float(np.mean(ref.classes == labels))
     report = {
         "passed": passed,
-        "model_hash": model.hash, "model": str(model_path), "build_dir": str(Path(args.build_dir).resolve()),
+        "model_hash": model.hash,
+        "model": str(model_path),
+        "build_dir": str(Path(args.build_dir).resolve()),
         "manifest_model_hash": design.model_hash,
-        "simulator": sim.name, "simulator_version": sim.version, "cocotb_version": cocotb_ver,
-        "driver": args.driver, "seed": args.seed, "gap": args.gap, "stall": args.stall,
-        "images": n, "image_source": image_info, "reference": ref_name, "reference_seconds": ref_s,
+        "simulator": sim.name,
+        "simulator_version": sim.version,
+        "cocotb_version": cocotb_ver,
+        "driver": args.driver,
+        "seed": args.seed,
+        "gap": args.gap,
+        "stall": args.stall,
+        "images": n,
+        "image_source": image_info,
+        "reference": ref_name,
+        "reference_seconds": ref_s,
         "reference_accuracy": accuracy,
-        "results_checked": stream["results"], "results_matched": stream["matched"],
-        "mismatch_count": mismatch_total, "mismatches_total": mismatch_total, "timeouts": timeouts,
-        "cycles_per_image": metrics.get("cycles_per_image"), "latency_cycles": metrics.get("latency_cycles"),
+        "results_checked": stream["results"],
+        "results_matched": stream["matched"],
+        "mismatch_count": mismatch_total,
+        "mismatches_total": mismatch_total,
+        "timeouts": timeouts,
+        "cycles_per_image": metrics.get("cycles_per_image"),
+        "latency_cycles": metrics.get("latency_cycles"),
         "mismatches": mismatches[:SHOWN_MISMATCHES],
-        "phases": [{k: v for k, v in p.items() if k not in ("result_words", "result_cycles", "first_beat_cycles",
-                                                            "last_beat_cycles", "mismatches")}
-                   for p in phase_results],
-        "metrics": metrics, "build_seconds": build_s, "simulation_seconds": run_s,
+        "phases": [
+            {
+                k: v
+                for k, v in p.items()
+                if k not in ("result_words", "result_cycles", "first_beat_cycles", "last_beat_cycles", "mismatches")
+            }
+            for p in phase_results
+        ],
+        "metrics": metrics,
+        "build_seconds": build_s,
+        "simulation_seconds": run_s,
         "waves": _waves_path(work, sim.name, args) if args.waves else None,
     }
     path = Path(args.build_dir) / REPORT
@@ -185,18 +265,31 @@ def run(args: argparse.Namespace) -> int:
         ("reference", ref_name),
         ("images", f"{n} ({image_info['source']})"),
         ("bit-exact", f"{stream['matched']}/{n}" + ("" if passed else f"  ({mismatch_total} mismatches)")),
-        ("accuracy", "n/a (no labels)" if accuracy is None else
-         f"{100 * accuracy:.2f} % of {n} labels" + (" (hardware identical)" if passed else " (reference)")),
+        (
+            "accuracy",
+            "n/a (no labels)"
+            if accuracy is None
+            else f"{100 * accuracy:.2f} % of {n} labels" + (" (hardware identical)" if passed else " (reference)"),
+        ),
         ("cycles/image", _vs(metrics.get("cycles_per_image"), metrics.get("predicted_cycles_per_image"))),
         ("latency (cycles)", _vs(metrics.get("latency_cycles"), metrics.get("predicted_latency_cycles"))),
-        ("PE utilization", f"{100 * util['bottleneck_utilization']:.1f} % (layer {util['bottleneck_layer']})"
-         if util else "n/a"),
+        (
+            "PE utilization",
+            f"{100 * util['bottleneck_utilization']:.1f} % (layer {util['bottleneck_layer']})" if util else "n/a",
+        ),
         ("time", f"build {build_s:.1f} s, simulate {run_s:.1f} s" if build_s is not None else f"{run_s:.1f} s"),
         ("report", str(path)),
     ]
     if reset_check:
-        rows.insert(5, ("reset mid-stream", "clean restart" if all(
-            p["mismatch_count"] == 0 for p in phase_results if p["name"] in ("abort", "restart")) else "FAILED"))
+        rows.insert(
+            5,
+            (
+                "reset mid-stream",
+                "clean restart"
+                if all(p["mismatch_count"] == 0 for p in phase_results if p["name"] in ("abort", "restart"))
+                else "FAILED",
+            ),
+        )
     print(_table(rows))
     for m in mismatches[:SHOWN_MISMATCHES]:
         print(f"  mismatch: {m['detail']}")

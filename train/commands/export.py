@@ -8,22 +8,23 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="checkpoint.pt written by `bnn-hw train` (or its run folder)")
-    parser.add_argument("-o", "--output", type=Path, default=None,
-                        help="model file to write (default: model.bnn beside the checkpoint)")
+    parser.add_argument(
+        "-o", "--output", type=Path, default=None, help="model file to write (default: model.bnn beside the checkpoint)"
+    )
     parser.add_argument("--name", default=None, help="model name stored in the file (default: preset-dataset)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from bnn_hw.train.checkpoint import load_checkpoint
+    from bnn_hw.train.export import export_model
+
     from bnn_hw.commands.info import describe
-    from train.checkpoint import load_checkpoint
-    from train.export import export_model
 
     path = args.checkpoint / "checkpoint.pt" if args.checkpoint.is_dir() else args.checkpoint
     ckpt = load_checkpoint(path)
     preset = getattr(ckpt.config, "preset", "model")
     name = args.name or f"{preset}-{ckpt.dataset.name}"
-    source = {"checkpoint_sha256": ckpt.hash, "preset": preset, "dataset": ckpt.dataset.name,
-              "epoch": ckpt.epoch}
+    source = {"checkpoint_sha256": ckpt.hash, "preset": preset, "dataset": ckpt.dataset.name, "epoch": ckpt.epoch}
     test_acc = (ckpt.metrics or {}).get("test_acc")
     if test_acc is not None:
         source["pytorch_test_accuracy"] = test_acc

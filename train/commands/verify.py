@@ -21,20 +21,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
+    from bnn_hw.train.checkpoint import load_checkpoint
+    from bnn_hw.train.export import torch_layer_outputs
 
     from bnn_hw import golden
     from bnn_hw.datasets import load_dataset
     from bnn_hw.errors import BnnError
     from bnn_hw.model import load_model
-    from train.checkpoint import load_checkpoint
-    from train.export import torch_layer_outputs
 
     model = load_model(args.model)
     path = args.against / "checkpoint.pt" if args.against.is_dir() else args.against
     ckpt = load_checkpoint(path)
     if model.source.get("checkpoint_sha256") not in (None, ckpt.hash):
-        raise BnnError(f"{args.model} was exported from another checkpoint "
-                       f"({model.source['checkpoint_sha256'][:16]}, not {ckpt.hash[:16]}): re-export it")
+        raise BnnError(
+            f"{args.model} was exported from another checkpoint "
+            f"({model.source['checkpoint_sha256'][:16]}, not {ckpt.hash[:16]}): re-export it"
+        )
     data = load_dataset(args.dataset or ckpt.dataset.name, args.split, data_dir=args.data_dir)
     images, labels = data.images, data.labels
     if args.limit is not None:
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     total = np.zeros(len(model.layers), dtype=np.int64)
     class_agree = golden_correct = torch_correct = 0
     for start in range(0, len(images), VERIFY_CHUNK):
-        chunk, chunk_labels = images[start:start + VERIFY_CHUNK], labels[start:start + VERIFY_CHUNK]
+        chunk, chunk_labels = images[start : start + VERIFY_CHUNK], labels[start : start + VERIFY_CHUNK]
         gold = golden.run(model, chunk)
         ref = torch_layer_outputs(ckpt.model, chunk)
         for i, theirs in enumerate(ref):
@@ -59,23 +61,38 @@ def run(args: argparse.Namespace) -> int:
         class_agree += int(np.count_nonzero(torch_classes == gold.classes))
         golden_correct += int(np.count_nonzero(gold.classes == chunk_labels))
         torch_correct += int(np.count_nonzero(torch_classes == chunk_labels))
-    rows = [{"layer": i, "what": "scores" if layer.output == "scores" else "bits", "agree": int(agree[i]),
-             "total": int(total[i])} for i, layer in enumerate(model.layers)]
+    rows = [
+        {
+            "layer": i,
+            "what": "scores" if layer.output == "scores" else "bits",
+            "agree": int(agree[i]),
+            "total": int(total[i]),
+        }
+        for i, layer in enumerate(model.layers)
+    ]
     report = {
-        "model": str(args.model), "model_hash": model.hash, "checkpoint_sha256": ckpt.hash,
-        "dataset": data.info.name, "split": args.split, "images": len(images), "layers": rows,
+        "model": str(args.model),
+        "model_hash": model.hash,
+        "checkpoint_sha256": ckpt.hash,
+        "dataset": data.info.name,
+        "split": args.split,
+        "images": len(images),
+        "layers": rows,
         "classes_agree": class_agree,
         "golden_accuracy": golden_correct / len(images),
         "pytorch_accuracy": torch_correct / len(images),
     }
     print(f"{'layer':>5}  {'checked':>8}  {'agree':>12}  {'of':>12}  {'%':>9}")
     for r in rows:
-        print(f"{r['layer']:>5}  {r['what']:>8}  {r['agree']:>12,}  {r['total']:>12,}  "
-              f"{100 * r['agree'] / r['total']:>8.3f}%")
-    print(f"{'':>5}  {'classes':>8}  {class_agree:>12,}  {len(images):>12,}  "
-          f"{100 * class_agree / len(images):>8.3f}%")
-    print(f"accuracy on {data.info.name} {args.split} ({len(images):,} images): golden "
-          f"{100 * report['golden_accuracy']:.2f} %, PyTorch {100 * report['pytorch_accuracy']:.2f} %")
+        print(
+            f"{r['layer']:>5}  {r['what']:>8}  {r['agree']:>12,}  {r['total']:>12,}  "
+            f"{100 * r['agree'] / r['total']:>8.3f}%"
+        )
+    print(f"{'':>5}  {'classes':>8}  {class_agree:>12,}  {len(images):>12,}  {100 * class_agree / len(images):>8.3f}%")
+    print(
+        f"accuracy on {data.info.name} {args.split} ({len(images):,} images): golden "
+        f"{100 * report['golden_accuracy']:.2f} %, PyTorch {100 * report['pytorch_accuracy']:.2f} %"
+    )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     exact = class_agree == len(images) and all(r["agree"] == r["total"] for r in rows)

@@ -25,8 +25,12 @@ NOT_MEASURED = "not measured"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="a run folder (e.g. runs/demo from `bnn-hw demo`)")
     parser.add_argument("-o", "--out", type=Path, default=None, help="output folder (default: RUN_DIR/report)")
-    parser.add_argument("--clock-mhz", type=float, default=None,
-                        help="FPGA clock to assume when no measured Fmax exists (labelled 'assumed')")
+    parser.add_argument(
+        "--clock-mhz",
+        type=float,
+        default=None,
+        help="FPGA clock to assume when no measured Fmax exists (labelled 'assumed')",
+    )
 
 
 @dataclass
@@ -49,9 +53,20 @@ def _read_json(path: Path) -> dict | None:
 
 # What `bnn-hw demo`, `train`, `rtl`, `synth`, `sim` and `bench` leave in a folder; any one makes it a run folder. A
 # lone *.bnn does not: it would let the report pick up an unrelated model (e.g. in /tmp).
-RUN_MARKERS = ("model.bnn", "train/metrics.json", "metrics.json", "checkpoint.pt", "verify.json", "rtl/manifest.json",
-               "manifest.json", "rtl/synth*.json", "synth*.json", "rtl/sim_report.json", "sim_report.json",
-               "bench/*.json")
+RUN_MARKERS = (
+    "model.bnn",
+    "train/metrics.json",
+    "metrics.json",
+    "checkpoint.pt",
+    "verify.json",
+    "rtl/manifest.json",
+    "manifest.json",
+    "rtl/synth*.json",
+    "synth*.json",
+    "rtl/sim_report.json",
+    "sim_report.json",
+    "bench/*.json",
+)
 
 
 def _first(run: Path, *names: str) -> Path | None:
@@ -112,7 +127,8 @@ def _training(run: Path) -> Section | None:
         f"Preset <b>{html.escape(str(model.get('preset', '?')))}</b> on "
         f"{html.escape(str(metrics.get('dataset', {}).get('name', '?')))}: {len(rows)} epochs, "
         f"{seconds:,.0f} s of training; final test accuracy {100 * rows[-1]['test_acc']:.2f} % "
-        f"(best {100 * max(r['test_acc'] for r in rows):.2f} %).")
+        f"(best {100 * max(r['test_acc'] for r in rows):.2f} %)."
+    )
     sec.images.append(("training_curve.png", _png(fig)))
     return sec
 
@@ -127,12 +143,17 @@ def _model(run: Path) -> tuple[Section | None, Any]:
     model = load_model(path)
     summary = memory_summary(model)
     sec = Section("Model", [str(path)])
-    sec.paragraphs.append(f"{html.escape(model.name)}, hash <code>{model.hash[:16]}</code>, input "
-                          f"{tuple(model.input_shape)} uint8, {summary['total_bits']:,} bits of weights and "
-                          f"thresholds ({summary['compression_vs_float32']:.1f}x smaller than float32).")
-    sec.tables.append((["layer", "description", "weight bits", "threshold/bias bits"],
-                       [[r["layer"], r["description"], r["weight_bits"], r["threshold_or_bias_bits"]]
-                        for r in summary["layers"]]))
+    sec.paragraphs.append(
+        f"{html.escape(model.name)}, hash <code>{model.hash[:16]}</code>, input "
+        f"{tuple(model.input_shape)} uint8, {summary['total_bits']:,} bits of weights and "
+        f"thresholds ({summary['compression_vs_float32']:.1f}x smaller than float32)."
+    )
+    sec.tables.append(
+        (
+            ["layer", "description", "weight bits", "threshold/bias bits"],
+            [[r["layer"], r["description"], r["weight_bits"], r["threshold_or_bias_bits"]] for r in summary["layers"]],
+        )
+    )
     return sec, model
 
 
@@ -141,16 +162,26 @@ def _export(run: Path) -> Section | None:
     data = _read_json(path) if path else None
     if not data:
         return None
-    rows = [[r["layer"], r["what"], r["agree"], r["total"], f"{100 * r['agree'] / r['total']:.3f} %"]
-            for r in data["layers"]]
-    rows.append(["all", "classes", data["classes_agree"], data["images"],
-                 f"{100 * data['classes_agree'] / data['images']:.3f} %"])
+    rows = [
+        [r["layer"], r["what"], r["agree"], r["total"], f"{100 * r['agree'] / r['total']:.3f} %"]
+        for r in data["layers"]
+    ]
+    rows.append(
+        [
+            "all",
+            "classes",
+            data["classes_agree"],
+            data["images"],
+            f"{100 * data['classes_agree'] / data['images']:.3f} %",
+        ]
+    )
     exact = all(r[2] == r[3] for r in rows)
     sec = Section("Export agreement: golden model vs PyTorch", [str(path)])
     sec.paragraphs.append(
         f"{'<b>Bit-exact</b>' if exact else '<b>MISMATCH</b>'} on {data['images']:,} {data['dataset']} "
         f"{data['split']} images. Accuracy: golden {100 * data['golden_accuracy']:.2f} %, PyTorch "
-        f"{100 * data['pytorch_accuracy']:.2f} %.")
+        f"{100 * data['pytorch_accuracy']:.2f} %."
+    )
     sec.tables.append((["layer", "checked", "agree", "of", "agreement"], rows))
     return sec
 
@@ -161,9 +192,11 @@ def _folding(manifest: dict, path: Path) -> Section:
     keys = ["kind", "MW", "MH", "PE", "SIMD", "NF", "SF", "input_vectors", "cycles_per_image"]
     sec.tables.append((["layer", *keys], [[i, *[layer.get(k) for k in keys]] for i, layer in enumerate(layers)]))
     predicted = manifest.get("predicted", {})
-    sec.paragraphs.append(f"Predicted {_fmt(predicted.get('cycles_per_image'))} cycles per image (limited by "
-                          f"{predicted.get('limited_by', '?')}) and {_fmt(predicted.get('latency_cycles'))} cycles of "
-                          "latency for one image.")
+    sec.paragraphs.append(
+        f"Predicted {_fmt(predicted.get('cycles_per_image'))} cycles per image (limited by "
+        f"{predicted.get('limited_by', '?')}) and {_fmt(predicted.get('latency_cycles'))} cycles of "
+        "latency for one image."
+    )
     return sec
 
 
@@ -174,7 +207,7 @@ def _synthesis(run: Path) -> tuple[Section | None, dict | None]:
         return None, None
     total = data.get("total", {})
     sec = Section(f"Synthesis ({data.get('target', '?')}, Yosys)", [str(path)])
-    from bnn_hw.commands.sweep import BRAM
+    from bnn_hw.flow.sweep import BRAM
 
     ram_key, unit, size = BRAM.get(data.get("target"), ("bram_cells", "cells", "size unknown"))
     ram_label = f"block RAM ({unit}, {size})"
@@ -217,21 +250,27 @@ def _simulation(run: Path) -> tuple[Section | None, dict | None]:
         util = None if share is None else f"{100 * share:.1f} % (bottleneck layer {util.get('bottleneck_layer')})"
     elif isinstance(util, float):
         util = f"{100 * util:.1f} %"
-    sec.tables.append((["quantity", "value"], [
-        ["simulator", f"{data.get('simulator')} {data.get('simulator_version', '')}"],
-        ["images", data.get("images")],
-        ["reference", data.get("reference")],
-        ["mismatching results", mism],
-        ["cycles per image (measured)", _sim_value(data, "cycles_per_image")],
-        ["cycles per image (predicted)", _sim_value(data, "predicted_cycles_per_image")],
-        ["latency, cycles", _sim_value(data, "latency_cycles")],
-        ["PE-array utilization", util],
-    ]))
+    sec.tables.append(
+        (
+            ["quantity", "value"],
+            [
+                ["simulator", f"{data.get('simulator')} {data.get('simulator_version', '')}"],
+                ["images", data.get("images")],
+                ["reference", data.get("reference")],
+                ["mismatching results", mism],
+                ["cycles per image (measured)", _sim_value(data, "cycles_per_image")],
+                ["cycles per image (predicted)", _sim_value(data, "predicted_cycles_per_image")],
+                ["latency, cycles", _sim_value(data, "latency_cycles")],
+                ["PE-array utilization", util],
+            ],
+        )
+    )
     return sec, data
 
 
-def _throughput(run: Path, manifest: dict | None, synth: dict | None, sim: dict | None,
-                clock_mhz: float | None) -> Section:
+def _throughput(
+    run: Path, manifest: dict | None, synth: dict | None, sim: dict | None, clock_mhz: float | None
+) -> Section:
     sec = Section("Throughput comparison")
     rows: list[list[Any]] = []
     cycles = _sim_value(sim or {}, "cycles_per_image") or (manifest or {}).get("predicted", {}).get("cycles_per_image")
@@ -247,10 +286,19 @@ def _throughput(run: Path, manifest: dict | None, synth: dict | None, sim: dict 
     else:
         pnr = (synth or {}).get("pnr") or {}
         failed = "place and route failed (see its log); " if str(pnr.get("status", "")).startswith("failed") else ""
-        how = (f"no clock: {failed}pass `bnn-hw report --clock-mhz MHZ` (assumed) or run "
-               "`bnn-hw synth RTL --target ice40 --pnr` (measured Fmax)")
-    rows.append(["this design (FPGA)", _fmt(fpga), f"{how}; {_fmt(cycles)} cycles/image", _fmt(luts),
-                 _fmt(fpga / luts if fpga and luts else None, 2)])
+        how = (
+            f"no clock: {failed}pass `bnn-hw report --clock-mhz MHZ` (assumed) or run "
+            "`bnn-hw synth RTL --target ice40 --pnr` (measured Fmax)"
+        )
+    rows.append(
+        [
+            "this design (FPGA)",
+            _fmt(fpga),
+            f"{how}; {_fmt(cycles)} cycles/image",
+            _fmt(luts),
+            _fmt(fpga / luts if fpga and luts else None, 2),
+        ]
+    )
     for target in ("cpu", "gpu"):
         path = _first(run, f"bench/{target}.json", f"bench_{target}.json")
         data = _read_json(path) if path else None
@@ -278,8 +326,10 @@ def build_sections(run: Path, clock_mhz: float | None) -> list[Section]:
     if not run.is_dir():
         raise BnnError(f"{run}: run folder not found (make one with `bnn-hw demo --out {run}`)")
     if _first(run, *RUN_MARKERS) is None:
-        raise BnnError(f"{run}: not a bnn-hw run folder (it has no model.bnn, train/metrics.json, verify.json or "
-                       f"rtl/manifest.json); pass the folder `bnn-hw demo --out` or `bnn-hw train --out` wrote")
+        raise BnnError(
+            f"{run}: not a bnn-hw run folder (it has no model.bnn, train/metrics.json, verify.json or "
+            f"rtl/manifest.json); pass the folder `bnn-hw demo --out` or `bnn-hw train --out` wrote"
+        )
     sections: list[Section] = []
     model_sec, _ = _model(run)
     for sec in (model_sec, _training(run), _export(run)):
@@ -300,19 +350,23 @@ def build_sections(run: Path, clock_mhz: float | None) -> list[Section]:
 
 def _html_table(head: list[str], rows: list[list[Any]]) -> str:
     th = "".join(f"<th>{html.escape(str(h))}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c)) if not isinstance(c, str) else c}</td>"
-                                    for c in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(c)) if not isinstance(c, str) else c}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def render_html(run: Path, sections: list[Section]) -> str:
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>bnn-hw report: {html.escape(run.name)}"
-             "</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #bbb;padding:3px 8px;"
-             "text-align:right}th{background:#eee}td:first-child{text-align:left}.src{color:#777;font-size:85%}"
-             "img{max-width:100%}</style></head><body>",
-             f"<h1>bnn-hw report: {html.escape(str(run))}</h1>",
-             f"<p class='src'>bnn-hw {__version__}, {time.strftime('%Y-%m-%d %H:%M')}</p>"]
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>bnn-hw report: {html.escape(run.name)}"
+        "</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #bbb;padding:3px 8px;"
+        "text-align:right}th{background:#eee}td:first-child{text-align:left}.src{color:#777;font-size:85%}"
+        "img{max-width:100%}</style></head><body>",
+        f"<h1>bnn-hw report: {html.escape(str(run))}</h1>",
+        f"<p class='src'>bnn-hw {__version__}, {time.strftime('%Y-%m-%d %H:%M')}</p>",
+    ]
     for sec in sections:
         parts.append(f"<h2>{html.escape(sec.title)}</h2>")
         parts += [f"<p>{p}</p>" for p in sec.paragraphs]

@@ -44,12 +44,17 @@ TARGETS = ("xilinx", "ice40", "ecp5")
 FLOWS = ("fast", "full")
 POINT_VERSION = 3  # 3: PE arrays kept as modules, as `bnn-hw synth` does since 90ed4a2
 # synth_<target> options (as `bnn-hw synth` uses them) and the script label where block-RAM mapping starts
-_SYNTH = {"xilinx": ("synth_xilinx -top {top} -flatten", "map_memory"),
-          "ice40": ("synth_ice40 -top {top}", "map_ram"),
-          "ecp5": ("synth_ecp5 -top {top}", "map_ram")}
+_SYNTH = {
+    "xilinx": ("synth_xilinx -top {top} -flatten", "map_memory"),
+    "ice40": ("synth_ice40 -top {top}", "map_ram"),
+    "ecp5": ("synth_ecp5 -top {top}", "map_ram"),
+}
 # Block RAM per synthesis target: its count's key in synth_<target>.json, its unit and the unit's size.
-BRAM = {"xilinx": ("bram36", "RAMB36 equivalents", "36 kbit"), "ice40": ("bram_cells", "SB_RAM40_4K", "4 kbit"),
-        "ecp5": ("bram_cells", "DP16KD", "18 kbit")}
+BRAM = {
+    "xilinx": ("bram36", "RAMB36 equivalents", "36 kbit"),
+    "ice40": ("bram_cells", "SB_RAM40_4K", "4 kbit"),
+    "ecp5": ("bram_cells", "DP16KD", "18 kbit"),
+}
 
 
 def _int_list(text: str) -> list[int]:
@@ -66,22 +71,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.split("\n", 1)[1].strip()  # the flows, as documented above
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("model", type=Path, help="the .bnn model")
-    parser.add_argument("--pe", type=_int_list, default=[4, 8, 16, 32],
-                        help="PE values, e.g. 4,8,16,32 (each applied to every layer, capped per layer)")
+    parser.add_argument(
+        "--pe",
+        type=_int_list,
+        default=[4, 8, 16, 32],
+        help="PE values, e.g. 4,8,16,32 (each applied to every layer, capped per layer)",
+    )
     parser.add_argument("--simd", type=_int_list, default=[16, 32], help="SIMD values, e.g. 16,32,64")
     parser.add_argument("--target", default="xilinx", choices=TARGETS, help="Yosys synthesis target")
-    parser.add_argument("--flow", default="fast", choices=FLOWS,
-                        help="fast (default): weight memories' block-RAM contents zeroed just before mapping (same "
-                             "resources, much faster); full: `bnn-hw synth` as it is")
+    parser.add_argument(
+        "--flow",
+        default="fast",
+        choices=FLOWS,
+        help="fast (default): weight memories' block-RAM contents zeroed just before mapping (same "
+        "resources, much faster); full: `bnn-hw synth` as it is",
+    )
     parser.add_argument("-o", "--out", type=Path, default=Path("runs/sweep"), help="sweep folder")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel points (default: cores)")
     parser.add_argument("--timeout", type=float, default=None, help="give up on a point's synthesis after S seconds")
-    parser.add_argument("--simulate", type=int, default=0, metavar="N",
-                        help="also simulate N test images per point (Verilator) and measure cycles/image")
-    parser.add_argument("--random-images", action="store_true",
-                        help="with --simulate: seeded random images instead of the model's data set")
-    parser.add_argument("--clock-mhz", type=float, default=200.0,
-                        help="clock assumed for images/s (labelled assumed; default 200)")
+    parser.add_argument(
+        "--simulate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also simulate N test images per point (Verilator) and measure cycles/image",
+    )
+    parser.add_argument(
+        "--random-images",
+        action="store_true",
+        help="with --simulate: seeded random images instead of the model's data set",
+    )
+    parser.add_argument(
+        "--clock-mhz", type=float, default=200.0, help="clock assumed for images/s (labelled assumed; default 200)"
+    )
     parser.add_argument("--redo", action="store_true", help="redo every point, even finished ones")
 
 
@@ -143,7 +165,7 @@ def block_roms(text: str) -> dict[str, list[tuple[str, int]]]:
 
 def _yosys_fast(build: Path, manifest: dict, target: str, timeout: float | None) -> dict[str, Any]:
     """The fast flow: `synth_<target>` split at block-RAM mapping, weight contents zeroed there (module docstring)."""
-    from rtl.synthesis import find_yosys, parse_stat
+    from bnn_hw.rtl.synthesis import find_yosys, parse_stat
 
     exe = find_yosys()
     work = build / "synth_fast"
@@ -164,22 +186,32 @@ def _yosys_fast(build: Path, manifest: dict, target: str, timeout: float | None)
     synth, label = _SYNTH[target]
     synth = synth.format(top=top)
     stat = f"yosys_{target}_stat.json"
-    script = "\n".join([
-        f"read_verilog {' '.join(sources)}",
-        f"hierarchy -check -top {top}",
-        f"setattr -mod -set keep_hierarchy 1 {keep}",
-        f"{synth} -run begin:{label}",
-        *zero,
-        f"{synth} -run {label}:",
-        "check -assert",
-        f"tee -q -o {stat} stat -json",
-    ]) + "\n"
+    script = (
+        "\n".join(
+            [
+                f"read_verilog {' '.join(sources)}",
+                f"hierarchy -check -top {top}",
+                f"setattr -mod -set keep_hierarchy 1 {keep}",
+                f"{synth} -run begin:{label}",
+                *zero,
+                f"{synth} -run {label}:",
+                "check -assert",
+                f"tee -q -o {stat} stat -json",
+            ]
+        )
+        + "\n"
+    )
     (work / f"yosys_{target}.ys").write_text(script)
     log = work / f"yosys_{target}.log"
     (work / stat).unlink(missing_ok=True)
     try:
-        proc = subprocess.run([exe, "-q", "-l", log.name, "-s", f"yosys_{target}.ys"], cwd=work, capture_output=True,
-                              text=True, timeout=timeout)
+        proc = subprocess.run(
+            [exe, "-q", "-l", log.name, "-s", f"yosys_{target}.ys"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         raise BnnError(f"yosys did not finish within {timeout:.0f} s (log: {log})") from None
     if proc.returncode != 0:
@@ -193,10 +225,17 @@ def _yosys_fast(build: Path, manifest: dict, target: str, timeout: float | None)
         name = f"{top}.layer{d['index']}"
         engine, array = modules.get(name, {}), modules.get(f"{name}.array", {})
         layers[str(d["index"])] = {k: engine.get(k, 0) + array.get(k, 0) for k in set(engine) | set(array)}
-    return {"target": target, "top": top, "model_hash": manifest.get("model_hash"),
-            "flow": f"fast: synth_{target}, weight memories' contents zeroed just before block-RAM mapping",
-            "check": "check -assert passed (no latches, no combinational loops)",
-            "layers": layers, "glue": modules.get(top, {}), "total": total, "log": str(log)}
+    return {
+        "target": target,
+        "top": top,
+        "model_hash": manifest.get("model_hash"),
+        "flow": f"fast: synth_{target}, weight memories' contents zeroed just before block-RAM mapping",
+        "check": "check -assert passed (no latches, no combinational loops)",
+        "layers": layers,
+        "glue": modules.get(top, {}),
+        "total": total,
+        "log": str(log),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- one point
@@ -204,8 +243,7 @@ def _yosys_fast(build: Path, manifest: dict, target: str, timeout: float | None)
 
 def _cli(*argv: str, timeout: float | None = None) -> None:
     try:
-        proc = subprocess.run([sys.executable, "-m", "bnn_hw", *argv], capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run([sys.executable, "-m", "bnn_hw", *argv], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise BnnError(f"`bnn-hw {argv[0]}` did not finish within {timeout:.0f} s") from None
     if proc.returncode != 0:
@@ -214,9 +252,16 @@ def _cli(*argv: str, timeout: float | None = None) -> None:
 
 
 def _request(model_hash: str, pe: int, simd: int, args: argparse.Namespace) -> dict:
-    return {"version": POINT_VERSION, "model_hash": model_hash, "pe": pe, "simd": simd, "target": args.target,
-            "flow": args.flow, "simulate": args.simulate,
-            "random_images": bool(args.simulate and getattr(args, "random_images", False))}
+    return {
+        "version": POINT_VERSION,
+        "model_hash": model_hash,
+        "pe": pe,
+        "simd": simd,
+        "target": args.target,
+        "flow": args.flow,
+        "simulate": args.simulate,
+        "random_images": bool(args.simulate and getattr(args, "random_images", False)),
+    }
 
 
 def _finished(done: Path, request: dict) -> dict | None:
@@ -244,9 +289,12 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
         try:
             manifest = json.loads(manifest_path.read_text())
             rec = manifest["generator"]["args"]
-            if (manifest["model_hash"] != model_hash or rec.get("requested_pe") != str(pe)
-                    or rec.get("requested_simd") != str(simd)
-                    or not all((folder / v).is_file() for v in manifest["verilog"])):
+            if (
+                manifest["model_hash"] != model_hash
+                or rec.get("requested_pe") != str(pe)
+                or rec.get("requested_simd") != str(simd)
+                or not all((folder / v).is_file() for v in manifest["verilog"])
+            ):
                 manifest = None
         except (ValueError, KeyError, TypeError):
             manifest = None
@@ -269,22 +317,40 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
     cycles = manifest["predicted"]["cycles_per_image"]
     layers = manifest["layers"]
     point = {
-        "request": request, "pe": pe, "simd": simd,
-        "pe_per_layer": [d["PE"] for d in layers], "simd_per_layer": [d["SIMD"] for d in layers],
+        "request": request,
+        "pe": pe,
+        "simd": simd,
+        "pe_per_layer": [d["PE"] for d in layers],
+        "simd_per_layer": [d["SIMD"] for d in layers],
         "lanes": int(manifest.get("lanes_total", sum(d["PE"] * d["SIMD"] for d in layers))),
-        "target": args.target, "flow": args.flow,
-        "cycles_per_image": cycles, "latency_cycles": manifest["predicted"].get("latency_cycles"),
+        "target": args.target,
+        "flow": args.flow,
+        "cycles_per_image": cycles,
+        "latency_cycles": manifest["predicted"].get("latency_cycles"),
         "limited_by": manifest["predicted"].get("limited_by"),
-        "luts": total.get("luts"), "lutram": total.get("lutram"), "ffs": total.get("ffs"),
-        "brams": total.get(BRAM[args.target][0]), "bram_unit": BRAM[args.target][1],
-        "carry": total.get("carry"), "memory_bits": manifest.get("memory_bits", {}).get("total"),
+        "luts": total.get("luts"),
+        "lutram": total.get("lutram"),
+        "ffs": total.get("ffs"),
+        "brams": total.get(BRAM[args.target][0]),
+        "bram_unit": BRAM[args.target][1],
+        "carry": total.get("carry"),
+        "memory_bits": manifest.get("memory_bits", {}).get("total"),
         "luts_per_layer": {k: v.get("luts") for k, v in synth["layers"].items()},
         "measured_cycles_per_image": None,
         "seconds": {"rtl": round(t1 - t0, 1), "synth": round(t2 - t1, 1)},
     }
     if args.simulate:
-        _cli("sim", str(folder), "--model", str(model), "--images", str(args.simulate), "--simulator", "verilator",
-             *(["--random-images"] if args.random_images else []))
+        _cli(
+            "sim",
+            str(folder),
+            "--model",
+            str(model),
+            "--images",
+            str(args.simulate),
+            "--simulator",
+            "verilator",
+            *(["--random-images"] if args.random_images else []),
+        )
         sim = json.loads((folder / "sim_report.json").read_text())
         point["measured_cycles_per_image"] = sim.get("cycles_per_image")
         point["sim_mismatches"] = sim.get("mismatches_total", sim.get("mismatches"))
@@ -305,8 +371,12 @@ def pareto_front(points: list[dict]) -> list[dict]:
     points = [p for p in points if p.get("luts") is not None]
     front = []
     for p in points:
-        dominated = any(q["luts"] <= p["luts"] and q["cycles_per_image"] <= p["cycles_per_image"]
-                        and (q["luts"], q["cycles_per_image"]) != (p["luts"], p["cycles_per_image"]) for q in points)
+        dominated = any(
+            q["luts"] <= p["luts"]
+            and q["cycles_per_image"] <= p["cycles_per_image"]
+            and (q["luts"], q["cycles_per_image"]) != (p["luts"], p["cycles_per_image"])
+            for q in points
+        )
         if not dominated:
             front.append(p)
     return sorted(front, key=lambda p: (p["luts"], p["cycles_per_image"]))
@@ -324,8 +394,9 @@ def _plot(points: list[dict], front: list[dict], clock_mhz: float, target: str, 
     ax.scatter([p["luts"] for p in points], ips, label="design points")
     for p, y in zip(points, ips, strict=True):
         ax.annotate(f"{p['pe']}x{p['simd']}", (p["luts"], y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.plot([p["luts"] for p in front], [clock_mhz * 1e6 / p["cycles_per_image"] for p in front], "r-",
-            label="Pareto front")
+    ax.plot(
+        [p["luts"] for p in front], [clock_mhz * 1e6 / p["cycles_per_image"] for p in front], "r-", label="Pareto front"
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(f"LUTs (Yosys, {target})")
@@ -338,15 +409,38 @@ def _plot(points: list[dict], front: list[dict], clock_mhz: float, target: str, 
 
 
 def _table(points: list[dict], pareto: set[tuple[int, int]], clock_mhz: float, target: str) -> list[str]:
-    head = ["PE", "SIMD", "PE x SIMD per layer", "lanes", "cycles/image", f"images/s @ {clock_mhz:g} MHz (assumed)",
-            "LUTs", "FFs", f"BRAM ({BRAM[target][1]})", "LUTs/lane", "Pareto"]
+    head = [
+        "PE",
+        "SIMD",
+        "PE x SIMD per layer",
+        "lanes",
+        "cycles/image",
+        f"images/s @ {clock_mhz:g} MHz (assumed)",
+        "LUTs",
+        "FFs",
+        f"BRAM ({BRAM[target][1]})",
+        "LUTs/lane",
+        "Pareto",
+    ]
     rows = []
     for p in points:
         folding = " ".join(f"{a}x{b}" for a, b in zip(p["pe_per_layer"], p["simd_per_layer"], strict=True))
         per_lane = f"{p['luts'] / p['lanes']:.2f}" if p.get("luts") is not None else "-"
-        rows.append([str(p["pe"]), str(p["simd"]), folding, f"{p['lanes']:,}", f"{p['cycles_per_image']:,}",
-                     f"{clock_mhz * 1e6 / p['cycles_per_image']:,.0f}", f"{p['luts']:,}", f"{p['ffs']:,}",
-                     f"{p['brams']:g}", per_lane, "*" if (p["pe"], p["simd"]) in pareto else ""])
+        rows.append(
+            [
+                str(p["pe"]),
+                str(p["simd"]),
+                folding,
+                f"{p['lanes']:,}",
+                f"{p['cycles_per_image']:,}",
+                f"{clock_mhz * 1e6 / p['cycles_per_image']:,.0f}",
+                f"{p['luts']:,}",
+                f"{p['ffs']:,}",
+                f"{p['brams']:g}",
+                per_lane,
+                "*" if (p["pe"], p["simd"]) in pareto else "",
+            ]
+        )
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
@@ -354,10 +448,16 @@ def _commit() -> str | None:
     """The git commit of this checkout (with "+dirty" for local changes), when it is one; the generator may change."""
     here = Path(__file__).resolve().parent
     try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True,
-                              timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10)
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if head.returncode != 0:
@@ -377,7 +477,7 @@ def run(args: argparse.Namespace) -> int:
         raise BnnError(f"--simulate must be >= 0 images, got {args.simulate}")
     if args.clock_mhz <= 0:
         raise BnnError(f"--clock-mhz must be positive, got {args.clock_mhz:g}")
-    from rtl.synthesis import find_yosys
+    from bnn_hw.rtl.synthesis import find_yosys
 
     find_yosys()  # one clear message before any point starts
     if args.out.exists() and not args.out.is_dir():
@@ -391,8 +491,9 @@ def run(args: argparse.Namespace) -> int:
     pool = ThreadPoolExecutor(max_workers=args.jobs)
     try:
         futures = {pool.submit(_point, args.model, model.hash, pe, simd, args): (pe, simd) for pe, simd in grid}
-        bar = tqdm(as_completed(futures), total=len(futures), desc="sweep", unit="point",
-                   disable=not sys.stderr.isatty())
+        bar = tqdm(
+            as_completed(futures), total=len(futures), desc="sweep", unit="point", disable=not sys.stderr.isatty()
+        )
         for fut in bar:
             pe, simd = futures[fut]
             try:
@@ -404,8 +505,12 @@ def run(args: argparse.Namespace) -> int:
             points.append(point)
             if not sys.stderr.isatty():
                 how = "reused" if point["reused"] else f"{sum(point['seconds'].values()):.0f} s"
-                print(f"point PE={pe} SIMD={simd}: {point['luts']:,} LUTs, {point['cycles_per_image']:,} "
-                      f"cycles/image ({how})", file=sys.stderr, flush=True)
+                print(
+                    f"point PE={pe} SIMD={simd}: {point['luts']:,} LUTs, {point['cycles_per_image']:,} "
+                    f"cycles/image ({how})",
+                    file=sys.stderr,
+                    flush=True,
+                )
     except KeyboardInterrupt:  # finished points are saved; do not start the queued ones
         pool.shutdown(wait=False, cancel_futures=True)
         raise
@@ -416,22 +521,36 @@ def run(args: argparse.Namespace) -> int:
     front = pareto_front(points)
     pareto = {(p["pe"], p["simd"]) for p in front}
     wall = round(time.perf_counter() - t0, 1)
-    summary = {"model": str(args.model), "model_hash": model.hash, "model_name": model.name, "target": args.target,
-               "flow": args.flow, "bnn_hw_commit": commit,
-               "clock_mhz": args.clock_mhz, "clock": "assumed (--clock-mhz), not measured",
-               "jobs": args.jobs, "wall_seconds": wall, "reused": sum(p["reused"] for p in points),
-               "points": [{k: v for k, v in p.items() if k != "reused"} for p in points],
-               "pareto": [[p["pe"], p["simd"]] for p in front], "failures": failures}
+    summary = {
+        "model": str(args.model),
+        "model_hash": model.hash,
+        "model_name": model.name,
+        "target": args.target,
+        "flow": args.flow,
+        "bnn_hw_commit": commit,
+        "clock_mhz": args.clock_mhz,
+        "clock": "assumed (--clock-mhz), not measured",
+        "jobs": args.jobs,
+        "wall_seconds": wall,
+        "reused": sum(p["reused"] for p in points),
+        "points": [{k: v for k, v in p.items() if k != "reused"} for p in points],
+        "pareto": [[p["pe"], p["simd"]] for p in front],
+        "failures": failures,
+    }
     (args.out / "sweep.json").write_text(json.dumps(summary, indent=2) + "\n")
     _plot(points, front, args.clock_mhz, args.target, args.out / "pareto.png")
     table = _table(points, pareto, args.clock_mhz, args.target)
     (args.out / "sweep.md").write_text(
         f"# Sweep of {model.name} ({model.hash[:12]}), Yosys {args.target}, {args.flow} flow\n\n"
-        + "\n".join(table) + f"\n\nimages/s = {args.clock_mhz:g} MHz (assumed, not measured) / predicted cycles per "
-        "image. `*` = on the Pareto front (no other point has both fewer LUTs and fewer cycles).\n")
+        + "\n".join(table)
+        + f"\n\nimages/s = {args.clock_mhz:g} MHz (assumed, not measured) / predicted cycles per "
+        "image. `*` = on the Pareto front (no other point has both fewer LUTs and fewer cycles).\n"
+    )
     print("\n".join(table))
     for f in failures:
         print(f"failed: {f}")
-    print(f"{len(points)} points ({summary['reused']} reused) in {wall:g} s; wrote {args.out / 'sweep.json'}, "
-          f"{args.out / 'sweep.md'} and {args.out / 'pareto.png'}")
+    print(
+        f"{len(points)} points ({summary['reused']} reused) in {wall:g} s; wrote {args.out / 'sweep.json'}, "
+        f"{args.out / 'sweep.md'} and {args.out / 'pareto.png'}"
+    )
     return 1 if failures else 0

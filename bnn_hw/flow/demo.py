@@ -41,7 +41,7 @@ def _stage(title: str, argv: list[str]) -> float:
 def validate(args: argparse.Namespace) -> None:
     """Check the options before any work, so that a typo fails in a second, not after training."""
     from bnn_hw.datasets import DATASETS
-    from train.models import PRESETS
+    from bnn_hw.train.models import PRESETS
 
     if args.preset not in PRESETS:
         raise BnnError(f"unknown --preset {args.preset!r}; choose from: {', '.join(PRESETS)}")
@@ -60,8 +60,10 @@ def validate(args: argparse.Namespace) -> None:
             raise BnnError(f"--{name} must be a positive integer or a comma-separated list of them, got {text!r}")
     available = count_test_images(args.dataset)  # also fails here, not after training, when the data set is missing
     if args.images > available:
-        raise BnnError(f"--images {args.images} but the {args.dataset} test split has only {available:,} images; "
-                       f"pass at most {available}, or 0 for all of them")
+        raise BnnError(
+            f"--images {args.images} but the {args.dataset} test split has only {available:,} images; "
+            f"pass at most {available}, or 0 for all of them"
+        )
 
 
 def count_test_images(dataset: str) -> int:
@@ -76,8 +78,19 @@ def train_plan(args: argparse.Namespace, metrics_path: Path, checkpoint: Path) -
 
     A checkpoint is reused only if it was trained with the same preset, data set and seed for exactly --epochs
     epochs; fewer epochs of the same run are continued with --resume, anything else is trained from scratch."""
-    argv = ["train", "--preset", args.preset, "--dataset", args.dataset, "--epochs", str(args.epochs),
-            "--seed", str(args.seed), "--out", str(metrics_path.parent)]
+    argv = [
+        "train",
+        "--preset",
+        args.preset,
+        "--dataset",
+        args.dataset,
+        "--epochs",
+        str(args.epochs),
+        "--seed",
+        str(args.seed),
+        "--out",
+        str(metrics_path.parent),
+    ]
     if args.force or not checkpoint.exists() or not metrics_path.exists():
         return argv
     metrics = json.loads(metrics_path.read_text())
@@ -99,9 +112,13 @@ def rtl_stale(args: argparse.Namespace, manifest_path: Path, model_path: Path) -
     manifest = json.loads(manifest_path.read_text())
     gen = manifest.get("generator", {}).get("args", {})
     first_simd = str(gen.get("simd", "")).split(",")[0]
-    return (manifest.get("model_hash") != load_model(model_path).hash
-            or (gen.get("requested_pe"), gen.get("requested_simd")) != (args.pe, args.simd)
-            or bool(gen.get("auto")) or bool(gen.get("debug_taps")) or str(gen.get("pixels_per_beat")) != first_simd)
+    return (
+        manifest.get("model_hash") != load_model(model_path).hash
+        or (gen.get("requested_pe"), gen.get("requested_simd")) != (args.pe, args.simd)
+        or bool(gen.get("auto"))
+        or bool(gen.get("debug_taps"))
+        or str(gen.get("pixels_per_beat")) != first_simd
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,20 +134,40 @@ def run(args: argparse.Namespace) -> int:
             print(f"options changed (or --force): training again from scratch; removing {checkpoint}")
             checkpoint.unlink()
         timings["train"] = _stage("train", argv)
-    fresh = argv is not None or args.force or not model_path.exists() or \
-        model_path.stat().st_mtime < checkpoint.stat().st_mtime
+    fresh = (
+        argv is not None
+        or args.force
+        or not model_path.exists()
+        or model_path.stat().st_mtime < checkpoint.stat().st_mtime
+    )
     if fresh:
         timings["export"] = _stage("export", ["export", str(checkpoint), "-o", str(model_path)])
-    timings["verify"] = _stage("verify", ["verify", str(model_path), "--against", str(checkpoint),
-                                          "--json", str(out / "verify.json")])
+    timings["verify"] = _stage(
+        "verify", ["verify", str(model_path), "--against", str(checkpoint), "--json", str(out / "verify.json")]
+    )
     if rtl_stale(args, rtl_dir / "manifest.json", model_path):
-        timings["rtl"] = _stage("rtl", ["rtl", str(model_path), "--pe", args.pe, "--simd", args.simd,
-                                        "-o", str(rtl_dir)])
+        timings["rtl"] = _stage(
+            "rtl", ["rtl", str(model_path), "--pe", args.pe, "--simd", args.simd, "-o", str(rtl_dir)]
+        )
     # The simulation always runs (with this --images and --seed), so its report matches the RTL above.
-    timings["sim"] = _stage("sim", ["sim", str(rtl_dir), "--model", str(model_path), "--images", str(args.images),
-                                    "--simulator", args.simulator, "--seed", str(args.seed)])
-    timings["bench"] = _stage("bench cpu", ["bench", "cpu", "--model", str(model_path), "--quiet",
-                                            "-o", str(out / "bench" / "cpu.json")])
+    timings["sim"] = _stage(
+        "sim",
+        [
+            "sim",
+            str(rtl_dir),
+            "--model",
+            str(model_path),
+            "--images",
+            str(args.images),
+            "--simulator",
+            args.simulator,
+            "--seed",
+            str(args.seed),
+        ],
+    )
+    timings["bench"] = _stage(
+        "bench cpu", ["bench", "cpu", "--model", str(model_path), "--quiet", "-o", str(out / "bench" / "cpu.json")]
+    )
     timings["report"] = _stage("report", ["report", str(out)])
     _summary(out, timings)
     print(f"report           {out / 'report' / 'report.html'}")
@@ -143,13 +180,19 @@ def _summary(out: Path, timings: dict[str, float]) -> None:
     sim = json.loads((out / "rtl" / "sim_report.json").read_text())
     print("\n=== summary")
     print(f"model            {out / 'model.bnn'}  hash {verify['model_hash'][:16]}")
-    print(f"accuracy         golden {100 * verify['golden_accuracy']:.2f} %, PyTorch "
-          f"{100 * verify['pytorch_accuracy']:.2f} % on {verify['images']:,} test images")
+    print(
+        f"accuracy         golden {100 * verify['golden_accuracy']:.2f} %, PyTorch "
+        f"{100 * verify['pytorch_accuracy']:.2f} % on {verify['images']:,} test images"
+    )
     exact = all(r["agree"] == r["total"] for r in verify["layers"]) and verify["classes_agree"] == verify["images"]
     print(f"golden vs torch  {'bit-exact' if exact else 'MISMATCH'} on every layer")
     measured = sim.get("cycles_per_image")
-    print(f"hardware         {manifest['predicted']['cycles_per_image']} cycles/image predicted, "
-          + (f"{measured:g} measured" if isinstance(measured, int | float) else "not measured"))
-    print(f"RTL simulation   {sim.get('images')} images on {sim.get('simulator')}, "
-          f"{sim.get('mismatches_total', sim.get('mismatches'))} mismatches against {sim.get('reference')}")
+    print(
+        f"hardware         {manifest['predicted']['cycles_per_image']} cycles/image predicted, "
+        + (f"{measured:g} measured" if isinstance(measured, int | float) else "not measured")
+    )
+    print(
+        f"RTL simulation   {sim.get('images')} images on {sim.get('simulator')}, "
+        f"{sim.get('mismatches_total', sim.get('mismatches'))} mismatches against {sim.get('reference')}"
+    )
     print("stage seconds    " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
