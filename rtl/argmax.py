@@ -1,15 +1,26 @@
-"""Collects the last layer's scores and picks the class: the FIRST index of the maximum score (numpy's argmax)."""
+"""Collects the last layer's scores and picks the class: the FIRST index of the maximum score (numpy's argmax).
+
+Pipelined so that no path holds more than one comparison: a beat is registered as it leaves the engine's FIFO, its PE
+fields are reduced by a comparison tree with a register per level, and only the last stage compares the beat's
+winner with the running maximum of the image (the one comparison that must finish in a cycle at full rate).
+"""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from bnn_hw.rtl.errors import reject
+from bnn_hw.rtl.timing import argmax_delay, argmax_levels
 
 
 class ArgMax(wiring.Component):
     """Turns NF beats of PE scores into one result word per image.
+
+    Every register moves only while the result register is free or being read (`i.ready`), so backpressure stalls
+    the whole pipeline and nothing is dropped. A beat accepted in cycle t reaches the running maximum
+    `delay` = 1 + ceil(log2(pe)) cycles later than it would combinationally; the result of an image is offered
+    from cycle t + delay + 1 after its last beat's handshake at t.
 
     Attributes
     ----------
@@ -17,6 +28,8 @@ class ArgMax(wiring.Component):
         Beat f carries scores of classes f*pe .. f*pe + pe - 1 (two's complement); fields past `classes` ignored.
     o : Out(stream.Signature(class_bits + classes * score_bits))
         Bits [0, class_bits): class index; then score n at [class_bits + n*score_bits, ...).
+    delay : int
+        Pipeline stages before the running maximum (see above).
     """
 
     def __init__(self, classes: int, pe: int, score_bits: int):
@@ -28,6 +41,8 @@ class ArgMax(wiring.Component):
         self.classes, self.pe, self.score_bits = classes, pe, score_bits
         self.beats = -(-classes // pe)
         self.class_bits = max(1, (classes - 1).bit_length())
+        self.levels = argmax_levels(pe)
+        self.delay = argmax_delay(pe)
         super().__init__(
             {
                 "i": In(stream.Signature(pe * score_bits)),
@@ -38,42 +53,72 @@ class ArgMax(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         n, pe, sb, cb = self.classes, self.pe, self.score_bits, self.class_bits
-        beat = Signal(range(max(self.beats, 2)))
-        scores = [Signal(signed(sb), name=f"score{c}") for c in range(n)]
+        beats = self.beats
+        last_fields = n - (beats - 1) * pe  # real fields in an image's last beat
+        done = Signal()
+        adv = Signal()  # every pipeline register moves in this cycle
+        m.d.comb += [
+            adv.eq(~done | self.o.ready),
+            self.i.ready.eq(adv),
+            self.o.valid.eq(done),
+        ]
+
+        # ---------------------------------------------------------------- stage 0: the beat, registered
+        beat = Signal(range(max(beats, 2)))
+        with m.If(self.i.valid & adv):
+            m.d.sync += beat.eq(Mux(beat == beats - 1, 0, beat + 1))
+        v = Signal(name="v0")
+        data = Signal(pe * sb, name="data0")
+        bidx = Signal(range(max(beats, 2)), name="beat0")
+        with m.If(adv):
+            m.d.sync += [v.eq(self.i.valid), data.eq(self.i.payload), bidx.eq(beat)]
+
+        # ---------------------------------------------------------------- comparison tree, a register per level
+        # Entries are (value, index within the beat, real): a field is real unless it is padding of the last beat.
+        lb = max(1, (pe - 1).bit_length())
+        nodes = []
+        for p in range(pe):
+            ok = Const(1) if p < last_fields else (bidx != beats - 1)
+            nodes.append((data[p * sb : (p + 1) * sb].as_signed(), Const(p, lb), ok))
+        for lvl in range(self.levels):
+            nxt = []
+            for k in range(0, len(nodes), 2):
+                if k + 1 == len(nodes):
+                    a_v, a_i, a_ok = nodes[k]
+                    take = Const(0)
+                    b_v, b_i = a_v, a_i
+                else:
+                    (a_v, a_i, a_ok), (b_v, b_i, b_ok) = nodes[k], nodes[k + 1]
+                    take = b_ok & (b_v > a_v)  # the higher index wins only when strictly greater
+                rv = Signal(signed(sb), name=f"l{lvl + 1}_val{k // 2}")
+                ri = Signal(lb, name=f"l{lvl + 1}_idx{k // 2}")
+                rok = Signal(name=f"l{lvl + 1}_ok{k // 2}")
+                with m.If(adv):
+                    m.d.sync += [rv.eq(Mux(take, b_v, a_v)), ri.eq(Mux(take, b_i, a_i)), rok.eq(a_ok)]
+                nxt.append((rv, ri, rok))
+            nodes = nxt
+            # the beat's fields (for the score output), its number and valid travel alongside
+            v2 = Signal(name=f"v{lvl + 1}")
+            d2 = Signal(pe * sb, name=f"data{lvl + 1}")
+            b2 = Signal(range(max(beats, 2)), name=f"beat{lvl + 1}")
+            with m.If(adv):
+                m.d.sync += [v2.eq(v), d2.eq(data), b2.eq(bidx)]
+            v, data, bidx = v2, d2, b2
+        (win_v, win_i, _) = nodes[0]
+
+        # ---------------------------------------------------------------- running maximum and the result
         best = Signal(signed(sb))
         best_idx = Signal(cb)
-        done = Signal()
-        accept = Signal()
-        m.d.comb += [
-            self.i.ready.eq(~done | self.o.ready),
-            accept.eq(self.i.valid & self.i.ready),
-            self.o.valid.eq(done),
-            self.o.payload.eq(Cat(best_idx, *scores)),
-        ]
-        # Running maximum through this beat's fields, lowest index first; replace only on strictly greater.
-        cur_v, cur_i = best, best_idx
-        for p in range(pe):
-            s_p = Signal(signed(sb), name=f"in{p}")
-            m.d.comb += s_p.eq(self.i.payload[p * sb : (p + 1) * sb].as_signed())
-            idx = Signal(cb + 1, name=f"idx{p}")
-            m.d.comb += idx.eq(beat * pe + p)
-            take = Signal(name=f"take{p}")
-            if p == 0:
-                m.d.comb += take.eq((beat == 0) | (s_p > cur_v))
-            else:
-                m.d.comb += take.eq((idx < n) & (s_p > cur_v))
-            nv, ni = Signal(signed(sb), name=f"best{p}"), Signal(cb, name=f"best_idx{p}")
-            m.d.comb += [nv.eq(Mux(take, s_p, cur_v)), ni.eq(Mux(take, idx, cur_i))]
-            cur_v, cur_i = nv, ni
-            for c in range(p, n, pe):
-                with m.If(accept & (beat == c // pe)):
-                    m.d.sync += scores[c].eq(s_p)
-        with m.If(accept):
-            m.d.sync += [best.eq(cur_v), best_idx.eq(cur_i)]
-            with m.If(beat == self.beats - 1):
-                m.d.sync += [beat.eq(0), done.eq(1)]
-            with m.Else():
-                m.d.sync += [beat.eq(beat + 1), done.eq(0)]
-        with m.Elif(self.o.ready):
-            m.d.sync += done.eq(0)
+        scores = [Signal(signed(sb), name=f"score{c}") for c in range(n)]
+        m.d.comb += self.o.payload.eq(Cat(best_idx, *scores))
+        take = Signal()
+        m.d.comb += take.eq((bidx == 0) | (win_v > best))
+        with m.If(adv):
+            m.d.sync += done.eq(v & (bidx == beats - 1))
+            with m.If(v):
+                with m.If(take):
+                    m.d.sync += [best.eq(win_v), best_idx.eq(bidx * pe + win_i)]
+                for c in range(n):
+                    with m.If(bidx == c // pe):
+                        m.d.sync += scores[c].eq(data[(c % pe) * sb : (c % pe + 1) * sb])
         return m

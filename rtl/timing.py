@@ -198,19 +198,41 @@ class _Pool:
             self.nf += 1
 
 
+def argmax_levels(pe: int) -> int:
+    """Register levels of the ArgMax's comparison tree over PE fields."""
+    return (pe - 1).bit_length()
+
+
+def argmax_delay(pe: int) -> int:
+    """Extra cycles between a beat's handshake and its effect on the running maximum (input register + tree)."""
+    return 1 + argmax_levels(pe)
+
+
 @dataclass
 class _ArgMax:
+    """Mirror of rtl.argmax.ArgMax: `delay` pipeline stages, all moving only while the result register is free."""
+
     beats: int
+    delay: int
     beat: int = 0
     done: bool = False
+    pipe: list[tuple[bool, bool]] = field(default_factory=list)  # (valid, last beat) per stage, newest first
+
+    def __post_init__(self) -> None:
+        self.pipe = [(False, False)] * self.delay
+
+    def ready(self, out_ready: bool) -> bool:
+        return (not self.done) or out_ready
 
     def step(self, accept: bool, out_ready: bool) -> None:
+        if not self.ready(out_ready):
+            return
+        entering = (accept, self.beat == self.beats - 1)
+        v, last = self.pipe[-1] if self.pipe else entering
+        self.done = v and last
+        self.pipe = [entering, *self.pipe[:-1]]
         if accept:
-            last = self.beat == self.beats - 1
-            self.beat = 0 if last else self.beat + 1
-            self.done = last
-        elif out_ready:
-            self.done = False
+            self.beat = 0 if self.beat == self.beats - 1 else self.beat + 1
 
 
 def simulate_control(
@@ -223,7 +245,7 @@ def simulate_control(
 ) -> dict[str, list[int]]:
     """Cycle stamps of input-beat handshakes ("in") and result handshakes ("out") for n_images images."""
     chain = build_chain(plan)
-    am = _ArgMax(plan.layers[-1].NF)
+    am = _ArgMax(plan.layers[-1].NF, argmax_delay(plan.layers[-1].PE))
     beats_left = n_images * plan.beats_per_image
     stamps: dict[str, list[int]] = {"in": [], "out": []}
     cycle = 0
@@ -234,7 +256,7 @@ def simulate_control(
         src_valid = beats_left > 0 and (input_valid is None or input_valid(cycle))
         out_ready = result_ready is None or result_ready(cycle)
         readies = [False] * (n + 1)  # readies[k]: block k accepts; readies[n]: the argmax
-        readies[n] = (not am.done) or out_ready
+        readies[n] = am.ready(out_ready)
         for k in range(n - 1, -1, -1):
             readies[k] = chain[k].ready(readies[k + 1])
         valids = [False] * (n + 1)  # valids[k]: offered into block k

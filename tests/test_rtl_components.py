@@ -16,6 +16,7 @@ from bnn_hw.rtl.folding import fold_layer, signed_width  # noqa: E402
 from bnn_hw.rtl.pe_array import PEArray  # noqa: E402
 from bnn_hw.rtl.popcount import Popcount  # noqa: E402
 from bnn_hw.rtl.testing import decode_result, random_dense_model  # noqa: E402
+from bnn_hw.rtl.timing import _ArgMax, argmax_delay  # noqa: E402
 from bnn_hw.rtl.width_converter import WidthConverter  # noqa: E402
 
 from bnn_hw import golden  # noqa: E402
@@ -176,6 +177,58 @@ def test_argmax_first_index_of_maximum(classes, pe):
             await ctx.tick()
 
     _run(dut, bench)
+    decoded = [decode_result(w, dut.class_bits, sb, classes) for w in got]
+    assert [d[0] for d in decoded] == [int(np.argmax(s)) for s in images]
+    assert [d[1] for d in decoded] == [s.tolist() for s in images]
+
+
+@pytest.mark.parametrize(
+    "classes, pe, valid_p, ready_p",
+    [(10, 4, 1.0, 1.0), (10, 8, 0.9, 0.7), (13, 5, 0.7, 0.4), (16, 16, 1.0, 0.3), (3, 2, 1.0, 1.0), (9, 9, 0.5, 0.9)],
+)
+def test_argmax_tree_against_numpy_and_timing_model(classes, pe, valid_p, ready_p):
+    """The pipelined tree: first index of the maximum over ties, negative and extreme scores, padding fields with
+    larger values than any real score, beats back to back; every handshake in the cycle rtl/timing.py predicts."""
+    sb = 7
+    dut = ArgMax(classes, pe, sb)
+    assert dut.delay == argmax_delay(pe)
+    rng = np.random.default_rng(classes * 100 + pe)
+    images = [rng.integers(-3, 3, classes) for _ in range(10)]  # many ties
+    images += [rng.integers(-64, 64, classes) for _ in range(6)]
+    images += [np.full(classes, -64), np.full(classes, 63), np.arange(classes) - 64, 63 - np.arange(classes)]
+    beats_per = -(-classes // pe)
+    beats = []
+    for s in images:
+        padded = np.concatenate([s, np.full(beats_per * pe - classes, 63)])  # padding must never win
+        beats += [
+            sum((int(v) & 127) << (p * sb) for p, v in enumerate(padded[f * pe : (f + 1) * pe]))
+            for f in range(beats_per)
+        ]
+    got, mismatch = [], []
+    model = _ArgMax(beats_per, argmax_delay(pe))
+
+    async def bench(ctx):
+        qi = 0
+        flip = np.random.default_rng(pe)
+        for cycle in range(8 * len(beats) + 40):
+            valid = qi < len(beats) and flip.random() < valid_p
+            ready = flip.random() < ready_p
+            ctx.set(dut.i.valid, int(valid))
+            if valid:
+                ctx.set(dut.i.payload, beats[qi])
+            ctx.set(dut.o.ready, int(ready))
+            if (ctx.get(dut.i.ready), ctx.get(dut.o.valid)) != (model.ready(ready), model.done):
+                mismatch.append(cycle)
+            accept = valid and bool(ctx.get(dut.i.ready))
+            if accept:
+                qi += 1
+            if ready and ctx.get(dut.o.valid):
+                got.append(ctx.get(dut.o.payload))
+            model.step(accept, ready)
+            await ctx.tick()
+
+    _run(dut, bench)
+    assert mismatch == []
     decoded = [decode_result(w, dut.class_bits, sb, classes) for w in got]
     assert [d[0] for d in decoded] == [int(np.argmax(s)) for s in images]
     assert [d[1] for d in decoded] == [s.tolist() for s in images]
