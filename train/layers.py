@@ -93,6 +93,7 @@ class ThresholdBatchNorm(nn.BatchNorm1d):
 
     def __init__(self, num_features: int) -> None:
         super().__init__(num_features, eps=1e-4, momentum=0.1)
+        self.synced = False  # True in distributed runs: batch statistics over every process (train.distributed)
 
     def _check_input_dim(self, x: torch.Tensor) -> None:
         if x.dim() not in (2, 4):
@@ -100,8 +101,22 @@ class ThresholdBatchNorm(nn.BatchNorm1d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
-            return super().forward(x)
+            return self._synced_forward(x) if self.synced else super().forward(x)
         return self.eval_at(x)
+
+    def _synced_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Training-mode BatchNorm on the global batch of a distributed run (the statistics one process would see)."""
+        from bnn_hw.train.distributed import synced_batch_stats
+
+        mean, var, n = synced_batch_stats(x, [0, *range(2, x.dim())])
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            self.running_mean.mul_(1 - self.momentum).add_(mean.detach(), alpha=self.momentum)
+            unbiased = var.detach() * (n / max(1, n - 1))
+            self.running_var.mul_(1 - self.momentum).add_(unbiased, alpha=self.momentum)
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        y = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
+        return y * self.weight.view(shape) + self.bias.view(shape)
 
     def eval_at(self, x: torch.Tensor) -> torch.Tensor:
         """The eval-mode arithmetic, element by element, for x of shape (B, C) or (B, C, H, W)."""

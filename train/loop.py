@@ -21,8 +21,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from bnn_hw.train.checkpoint import load_checkpoint, save_checkpoint
+from bnn_hw.train.distributed import SINGLE, DistContext, device_for, init_from_env, shutdown
 from bnn_hw.train.data import AUGMENTATIONS, TensorData, apply_augment, augment_params, batches, to_tensors
-from bnn_hw.train.layers import BinaryConv2d, BinaryLinear, BinaryNet, clip_weights
+from bnn_hw.train.layers import BinaryConv2d, BinaryLinear, BinaryNet, ThresholdBatchNorm, clip_weights
 from bnn_hw.train.models import ModelConfig, build_model, get_preset, make_config
 from torch import nn
 
@@ -63,6 +64,7 @@ class TrainConfig:
     resume: bool = False
     progress: bool = True
     checkpoint_every: int = 1  # epochs between checkpoints (and curve plots); the last epoch is always saved
+    distributed: bool = False  # join the torchrun process group (train.distributed): DDP, NCCL on GPUs, gloo on CPUs
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -233,6 +235,30 @@ def _restore_flags(flags: tuple[bool, bool, bool]) -> None:
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = flags
 
 
+class _Logits(nn.Module):
+    """The network's training forward (`logits`) as `forward`, so that DistributedDataParallel can wrap it."""
+
+    def __init__(self, net: BinaryNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.logits(x)
+
+
+def _distributed_forward(model: BinaryNet, ctx: DistContext, device: torch.device):
+    """The step's forward: the bare model in one process, a DDP wrapper with synced BatchNorm statistics otherwise."""
+    if not ctx.enabled:
+        return model.logits
+    for module in model.modules():
+        if isinstance(module, ThresholdBatchNorm):
+            module.synced = True
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(_Logits(model), device_ids=ids, forward_sync_buffers=False)
+
+
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -248,7 +274,22 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
     `train_data`/`test_data` may be passed in (already loaded) instead of being read by name.
     """
     values = _resolve(cfg)
+    ctx = init_from_env(cfg.device) if cfg.distributed else SINGLE
+    try:
+        return _train(cfg, values, ctx, train_data, test_data)
+    finally:
+        shutdown(ctx)
+
+
+def _train(
+    cfg: TrainConfig, values: dict[str, Any], ctx: DistContext, train_data: Dataset | None, test_data: Dataset | None
+) -> TrainResult:
     epochs, batch_size = values["epochs"], values["batch_size"]
+    if batch_size < ctx.world_size:
+        raise BnnError(
+            f"--batch-size {batch_size} is the global batch and must be at least the {ctx.world_size} processes"
+        )
+    progress = cfg.progress and ctx.is_main
     out = Path(cfg.out)
     ckpt_path = out / CHECKPOINT_NAME
     if cfg.threads is not None:
@@ -303,7 +344,7 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
     model = build_model(model_cfg)
     if resumed is not None:
         model.load_state_dict(resumed.model.state_dict())
-    device = torch.device(cfg.device)
+    device = device_for(ctx, cfg.device)
     model.to(device)
     if train_data.images.shape[1:] != info.input_shape:
         raise BnnError(
@@ -313,6 +354,7 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
 
     groups = param_groups(model, cfg.lr_scale)
     on_gpu = device.type == "cuda"
+    forward = _distributed_forward(model, ctx, device)
     optimizer = torch.optim.Adam(groups, lr=values["lr_start"], fused=True if on_gpu else None)
     if resumed is not None and resumed.optimizer_state is not None:
         optimizer.load_state_dict(resumed.optimizer_state)
@@ -329,11 +371,14 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
                 "test_images": len(test_data),
                 "torch": str(torch.__version__),
                 "threads": torch.get_num_threads(),
+                "world_size": ctx.world_size,
+                "backend": ctx.backend or None,
             },
         }
     )
     steps_per_epoch = math.ceil(len(train_data) / batch_size)
-    out.mkdir(parents=True, exist_ok=True)
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
     digest = ""
     test_acc = metrics["epochs"][-1]["test_acc"] if metrics["epochs"] else 0.0
     curve: Path | None = None
@@ -346,14 +391,14 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
             for group in optimizer.param_groups:
                 group["lr"] = lr * group["lr_scale"]
             seed = epoch_seed(cfg.seed, epoch)
-            torch.manual_seed(seed)  # dropout
+            torch.manual_seed(seed + ctx.rank)  # dropout (per process in a distributed run)
             gen = torch.Generator().manual_seed(seed)  # order and augmentation
             model.train()
             started = time.perf_counter()
             bar = tqdm(
                 batches(train_t, batch_size, gen),
                 total=steps_per_epoch,
-                disable=not cfg.progress,
+                disable=not progress,
                 desc=f"epoch {epoch + 1}/{epochs}",
                 unit="batch",
                 leave=True,
@@ -366,16 +411,20 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
             correct_t = torch.zeros((), dtype=torch.long, device=device)
             seen = 0
             for step, (x, y) in enumerate(bar):
-                n = int(y.shape[0])
+                n = int(y.shape[0])  # the global batch; this process's share of it below
+                part = ctx.share(n)
+                x, y = x[part], y[part]
                 if aug is not None:
-                    x = apply_augment(x, cfg.augment, aug[seen : seen + n])
-                logits = model.logits(x)
-                loss = criterion(logits, y)
+                    x = apply_augment(x, cfg.augment, aug[seen : seen + n][part])
+                logits = forward(x)
+                share = int(y.shape[0])
+                # scaled so that DDP's average over processes is the gradient of the global batch's mean loss
+                loss = criterion(logits, y) if share else logits.sum() * 0.0
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * (share * ctx.world_size / n) if ctx.enabled else loss).backward()
                 optimizer.step()
                 clip_weights(model)
-                step_losses[step] = loss.detach() * n
+                step_losses[step] = loss.detach() * share
                 correct_t += (logits.detach().argmax(1) == y).sum()
                 seen += n
                 if step % CHECK_EVERY == 0 or step == steps_per_epoch - 1:
@@ -388,10 +437,12 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
                             f"(global step {epoch * steps_per_epoch + bad + 1}); lower --lr-start "
                             f"(now {values['lr_start']:g})"
                         )
-                    if cfg.progress:
+                    if progress and not ctx.enabled:
                         bar.set_postfix(
                             loss=f"{float(losses.sum()) / seen:.4f}", acc=f"{100 * int(correct_t) / seen:.2f}%"
                         )
+            ctx.all_sum(step_losses)
+            ctx.all_sum(correct_t)
             total_loss, correct = float(step_losses.sum()), int(correct_t)
             test_acc = evaluate(model, test_t)
             seconds = time.perf_counter() - started
@@ -407,15 +458,19 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
             metrics["test_acc"] = test_acc
             metrics["best_test_acc"] = max(r["test_acc"] for r in metrics["epochs"])
             metrics["train_seconds"] = sum(r["seconds"] for r in metrics["epochs"])
-            if cfg.progress:
+            if progress:
                 bar.write(
                     f"epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f}, train {100 * row['train_acc']:.2f}%, "
                     f"test {100 * test_acc:.2f}%, {seconds:.1f} s"
                 )
             if (epoch + 1) % cfg.checkpoint_every and epoch + 1 < epochs:
-                _write_json(out / METRICS_NAME, metrics)
+                if ctx.is_main:
+                    _write_json(out / METRICS_NAME, metrics)
                 continue
             model.eval()
+            if not ctx.is_main:  # rank 0 alone writes; the others wait until the files exist
+                ctx.barrier()
+                continue
             digest = save_checkpoint(
                 ckpt_path,
                 model,
@@ -429,6 +484,7 @@ def train(cfg: TrainConfig, train_data: Dataset | None = None, test_data: Datase
             metrics["checkpoint_hash"] = digest
             _write_json(out / METRICS_NAME, metrics)
             curve = _plot(metrics, out / CURVE_NAME)
+            ctx.barrier()
     finally:
         if saved_flags is not None:
             _restore_flags(saved_flags)

@@ -68,6 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="save the checkpoint (and plot the curve) every N epochs and after the last (default 1)",
     )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over the processes `torchrun` starts (DDP: NCCL on GPUs, gloo on CPUs); "
+        "--batch-size is the global batch (docs/training.md)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -98,8 +104,11 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=not args.quiet,
         checkpoint_every=args.checkpoint_every,
+        distributed=args.distributed,
     )
     result = train(cfg)
+    if not result.hash:  # a distributed run's other processes: rank 0 reports
+        return 0
     if not result.metrics.get("epochs"):
         raise BnnError("no epoch was trained")
     seconds = result.metrics.get("train_seconds", 0.0)
