@@ -71,9 +71,8 @@ def test_distributed_without_torchrun_is_one_line(tmp_path, capsys, monkeypatch)
 def _gradient_worker(rank: int, port: int, out: str) -> None:
     """One process of a 2-process group: the gradient of one step on its share of a fixed global batch."""
     import torch.distributed as dist
-
-    from bnn_hw.train.loop import _distributed_forward, squared_hinge
     from bnn_hw.train.distributed import DistContext
+    from bnn_hw.train.loop import _distributed_forward, squared_hinge
     from bnn_hw.train.models import build_model, make_config
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -108,7 +107,6 @@ def _one_step_gradients(ctx, distributed_forward, criterion, build_model, make_c
 def test_two_processes_compute_the_single_process_gradient_and_statistics(tmp_path):
     """Loss scaling + synced BatchNorm: DDP's averaged gradient is the global batch's, ragged shares included."""
     import torch.multiprocessing as mp
-
     from bnn_hw.train.distributed import SINGLE
     from bnn_hw.train.loop import _distributed_forward, squared_hinge
     from bnn_hw.train.models import build_model, make_config

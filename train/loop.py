@@ -21,8 +21,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from bnn_hw.train.checkpoint import load_checkpoint, save_checkpoint
-from bnn_hw.train.distributed import SINGLE, DistContext, device_for, init_from_env, shutdown
 from bnn_hw.train.data import AUGMENTATIONS, TensorData, apply_augment, augment_params, batches, to_tensors
+from bnn_hw.train.distributed import SINGLE, DistContext, device_for, init_from_env, shutdown
 from bnn_hw.train.layers import BinaryConv2d, BinaryLinear, BinaryNet, ThresholdBatchNorm, clip_weights
 from bnn_hw.train.models import ModelConfig, build_model, get_preset, make_config
 from torch import nn
