@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("bnn_hw.cuda_ref.commands.bench", "measure throughput: `bench cpu` (golden vs PyTorch) or `bench gpu`"),
     "sweep": ("bnn_hw.flow.sweep", "design-space sweep: generate and synthesize many PE x SIMD sizes, Pareto plot"),
     "report": ("bnn_hw.flow.report", "one HTML page (and Markdown) of a run: accuracy, exactness, area, speed"),
+    "build": ("bnn_hw.flow.build", "run the chain a build configuration file describes, into one run folder"),
     "demo": ("bnn_hw.flow.demo", "run the whole chain on Fashion-MNIST: train, export, rtl, sim, summary"),
 }
 

@@ -7,6 +7,7 @@ layer's output leaves packed for the next layer, the first layer on 8-bit pixels
 
 Importing this package needs numpy alone: CuPy is imported only when a kernel is first used, so
 ``cuda_ref.available()`` can say why the GPU path cannot run (no CuPy, no device, too old a device).
+``cuda_ref.bench("cpu" | "gpu", ...)`` is the call `bnn-hw bench` makes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from bnn_hw.golden import GoldenResult
     from bnn_hw.model import BnnModel
 
-__all__ = ["Availability", "available", "run", "predict"]
+__all__ = ["Availability", "available", "bench", "run", "predict"]
 
 
 def run(model: BnnModel, images: np.ndarray, **options: Any) -> GoldenResult:
@@ -42,3 +43,18 @@ def predict(model: BnnModel, images: np.ndarray, **options: Any) -> np.ndarray:
     from bnn_hw.cuda_ref.network import predict as _predict
 
     return _predict(model, images, **options)
+
+
+def bench(target: str = "cpu", **options: Any) -> dict[str, Any]:
+    """Measure throughput (`bnn-hw bench cpu|gpu`) and return the record it writes (to `out`, default
+    runs/bench/TARGET.json). `options` are `bnn-hw bench`'s: model, images, repeats, seed, batch_size, quiet, ..."""
+    import json
+    from pathlib import Path
+
+    from bnn_hw.cuda_ref.commands.bench import DEFAULT_OUT
+
+    from bnn_hw.options import run_command
+
+    out = options.pop("out", None) or options.pop("output", None) or DEFAULT_OUT.get(target, "")
+    run_command("bnn_hw.cuda_ref.commands.bench", "bench", target=target, out=str(out), **options)
+    return json.loads(Path(out).read_text())

@@ -9,8 +9,16 @@ from bnn_hw.errors import BnnError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, help="exported model (.bnn)")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="output folder for bnn_top.v and manifest.json")
+    parser.add_argument("model", type=Path, nargs="?", help="exported model (.bnn); with --config: model.path")
+    parser.add_argument(
+        "-o", "--out", type=Path, default=None, help="output folder for bnn_top.v and manifest.json (required)"
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="build configuration file (docs/build.md): folding and interface, model.path, OUT/rtl",
+    )
     parser.add_argument(
         "--pe",
         default=None,
@@ -57,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
 
     from bnn_hw.model import load_model
 
+    if args.config is not None:
+        _apply_config(args)
+    if args.model is None or args.out is None:
+        raise BnnError("give the model and -o/--out (or a --config whose model.path names a .bnn file)")
     model = load_model(args.model)
     n = len(model.layers)
     if args.auto:
@@ -99,6 +111,41 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         _summary(manifest, args.out)
     return 0
+
+
+def _apply_config(args: argparse.Namespace) -> None:
+    """Fill the folding and interface options from a build configuration; options also given on the command line
+    must agree with it (one line otherwise)."""
+    from bnn_hw.rtl.folding import fit_value
+
+    from bnn_hw.config import load_config
+    from bnn_hw.model import load_model
+
+    cfg = load_config(args.config)
+    if args.model is None:
+        if cfg.model.path is None:
+            raise BnnError(f"{args.config}: model.path is not a .bnn file; give the model on the command line")
+        args.model = cfg.model.path
+    if args.out is None:
+        args.out = cfg.out / "rtl"
+    f = cfg.folding
+    given = [
+        o for o in ("pe", "simd", "target_cycles", "lut_budget", "pixels_per_beat") if getattr(args, o) is not None
+    ]
+    if given or args.auto:
+        raise BnnError(f"--config sets the folding: drop --{(given or ['auto'])[0].replace('_', '-')} or drop --config")
+    if f.auto:
+        args.auto, args.target_cycles, args.lut_budget = True, f.target_cycles, f.lut_budget
+    else:
+        model = load_model(args.model)
+        exact = f.per_layer(len(model.layers), lambda v, i, what: fit_value(v, model.layers[i], what))
+        if exact is not None:
+            args.pe, args.simd = (",".join(map(str, v)) for v in exact)
+        else:
+            args.pe = None if f.pe is None else str(f.pe)
+            args.simd = None if f.simd is None else str(f.simd)
+    args.pixels_per_beat = cfg.interface.pixels_per_beat
+    args.debug_taps = args.debug_taps or cfg.interface.debug_taps
 
 
 def _single(text: str | None) -> bool:
