@@ -16,10 +16,17 @@ from bnn_hw.model import BnnModel
 
 TOP_NAME = "bnn_top"
 GENERATOR = "bnn-hw rtl"
+INTERFACES = ("bare", "axis")
 
 
 def manifest_for(
-    model: BnnModel, plan: Plan, args: dict[str, Any], *, debug_taps: bool = False, latency: int | None = None
+    model: BnnModel,
+    plan: Plan,
+    args: dict[str, Any],
+    *,
+    debug_taps: bool = False,
+    latency: int | None = None,
+    axis: Any = None,
 ) -> dict[str, Any]:
     """Everything a bench, a synthesis run or a person needs to know about the generated top."""
     h, w, c = model.input_shape
@@ -58,7 +65,7 @@ def manifest_for(
         d["lanes"] = f.lanes
         layers.append(d)
     stage_cycles = plan.stage_cycles()
-    return {
+    man = {
         "format": "bnn-hw rtl manifest",
         "version": 1,
         "model_hash": model.hash,
@@ -95,7 +102,11 @@ def manifest_for(
             "total": sum(f.weight_memory_bits + f.threshold_memory_bits + f.window_memory_bits for f in plan.layers),
         },
         "lanes_total": sum(f.lanes for f in plan.layers),
+        "interface": "bare",
     }
+    if axis is not None:
+        man.update(axis.manifest_fields())
+    return man
 
 
 def heap_modules(plan: Plan) -> str:
@@ -119,8 +130,13 @@ def generate(
     *,
     debug_taps: bool = False,
     progress: bool = False,
+    interface: str = "bare",
+    axi_lite: bool = False,
+    frame_images: int = 0,
+    result_framing: str = "image",
 ) -> dict[str, Any]:
-    """Write `<out>/bnn_top.v` and `<out>/manifest.json`; returns the manifest."""
+    """Write `<out>/bnn_top.v` and `<out>/manifest.json` (and, for the AXI4-Stream interface, the FuseSoC core and
+    IP-XACT description next to them); returns the manifest."""
     from amaranth.back import verilog
     from bnn_hw.rtl.timing import predict_latency
     from bnn_hw.rtl.top import BnnTop
@@ -136,7 +152,27 @@ def generate(
     latency = predict_latency(plan)
     steps.update()
     steps.set_postfix_str("elaborate")
-    top = BnnTop(model, plan, debug_taps=debug_taps, verilog_heaps=True)
+    if interface not in INTERFACES:
+        raise BnnError(f"unknown interface {interface!r}: choose one of {', '.join(INTERFACES)}")
+    if interface == "axis" and debug_taps:
+        raise BnnError("--debug-taps needs --interface bare (the AXI4-Stream top has no tap ports)")
+    if interface == "bare" and (axi_lite or frame_images or result_framing != "image"):
+        raise BnnError("--axi-lite, --frame-images and --result-framing need --interface axis")
+    axis = None
+    if interface == "axis":
+        from bnn_hw.rtl.axis_top import AxisTop
+
+        top = axis = AxisTop(
+            model,
+            plan,
+            axi_lite=axi_lite,
+            frame_images=frame_images,
+            result_framing=result_framing,
+            verilog_heaps=True,
+            latency=latency,
+        )
+    else:
+        top = BnnTop(model, plan, debug_taps=debug_taps, verilog_heaps=True)
     steps.update()
     steps.set_postfix_str("convert to Verilog")
     text = verilog.convert(top, name=TOP_NAME, emit_src=False) + heap_modules(plan)
@@ -148,7 +184,11 @@ def generate(
         f"// args {json.dumps(args, sort_keys=True)}\n"
     )
     (out / f"{TOP_NAME}.v").write_text(header + text)
-    manifest = manifest_for(model, plan, args, debug_taps=debug_taps, latency=latency)
+    manifest = manifest_for(model, plan, args, debug_taps=debug_taps, latency=latency, axis=axis)
+    if axis is not None:
+        from bnn_hw.rtl.packaging import write_packages
+
+        manifest["packages"] = write_packages(out, manifest, model)
     manifest["generation_seconds"] = round(time.perf_counter() - t0, 2)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     steps.update()

@@ -57,6 +57,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add output ports tap<l>_valid/tap<l>_payload with each hidden layer's output beats",
     )
+    parser.add_argument(
+        "--interface",
+        choices=("bare", "axis"),
+        default="bare",
+        help="top-level ports: bare valid/ready streams (clk, rst, pixels__*, result__*), or AXI4-Stream with "
+        "Xilinx names (aclk, aresetn, s_axis_*, m_axis_*) plus a FuseSoC core and an IP-XACT component.xml "
+        "(docs/rtl.md) (default: bare)",
+    )
+    parser.add_argument(
+        "--axi-lite",
+        action="store_true",
+        help="with --interface axis: an AXI4-Lite register file (s_axi_*: ID, model hash, folding, counters, "
+        "soft reset)",
+    )
+    parser.add_argument(
+        "--frame-images",
+        type=int,
+        default=0,
+        help="with --interface axis: images per input frame (TLAST), 0 = any whole number (default 0)",
+    )
+    parser.add_argument(
+        "--result-framing",
+        choices=("image", "frame"),
+        default="image",
+        help="with --interface axis: m_axis TLAST on every result, or on the result of an input frame's last image "
+        "(default: image)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
 
@@ -103,11 +130,28 @@ def run(args: argparse.Namespace) -> int:
         "lut_budget": args.lut_budget,
         "requested_pe": args.pe,
         "requested_simd": args.simd,
+        "interface": args.interface,
+        "axi_lite": bool(args.axi_lite),
+        "frame_images": args.frame_images,
+        "result_framing": args.result_framing,
     }
+    if not 0 <= args.frame_images < 2**16:
+        raise BnnError(f"--frame-images must be 0..65535 (0 = any number of images per frame), got {args.frame_images}")
 
     from bnn_hw.rtl.generate import generate
 
-    manifest = generate(model, plan, args.out, record, debug_taps=args.debug_taps, progress=not args.quiet)
+    manifest = generate(
+        model,
+        plan,
+        args.out,
+        record,
+        debug_taps=args.debug_taps,
+        progress=not args.quiet,
+        interface=args.interface,
+        axi_lite=args.axi_lite,
+        frame_images=args.frame_images,
+        result_framing=args.result_framing,
+    )
     if not args.quiet:
         _summary(manifest, args.out)
     return 0
