@@ -53,6 +53,29 @@ class Phase:
     report_progress: bool = False
 
 
+def axis_tdata_bits(design: Design) -> int:
+    """m_axis_tdata width of an AXI4-Stream build (the result padded to whole bytes); the result width otherwise."""
+    axis = design.manifest.get("axis")
+    return int(axis["m_axis_tdata_bits"]) if isinstance(axis, dict) else design.result.width
+
+
+def harness_defines(design: Design) -> dict[str, object]:
+    """Verilog defines that make sim/hdl/bnn_tb.v instantiate the AXI4-Stream top instead of the bare one."""
+    if design.manifest.get("interface") != "axis":
+        return {}
+    return {"BNN_AXIS": 1, **({"BNN_AXI_LITE": 1} if design.manifest.get("axi_lite") else {})}
+
+
+def check_harness_framing(design: Design) -> None:
+    """The stream benches send one frame per image: an AXI build must accept that (frame_images 0 or 1)."""
+    axis = design.manifest.get("axis")
+    if isinstance(axis, dict) and axis.get("frame_images", 0) > 1:
+        raise BnnError(
+            f"this AXI build expects {axis['frame_images']} images per frame, but `bnn-hw sim` sends one frame per "
+            "image: regenerate it with --frame-images 0 or 1 (or test it with bnn_hw.sim.axis)"
+        )
+
+
 def _prob16(p: float) -> int:
     if not 0.0 <= p < 1.0:
         raise BnnError(f"a gap or stall probability must be in [0, 1), got {p}")
@@ -151,6 +174,7 @@ def run_network(
         )
     if design.result.class_bits < max(1, (design.result.num_classes - 1).bit_length()):
         raise BnnError(f"class_bits {design.result.class_bits} cannot hold {design.result.num_classes} classes")
+    check_harness_framing(design)
     image_slots = _slots(n)
     result_slots = image_slots + 64
     beats = design.pixels.beats(images)
@@ -222,7 +246,9 @@ def run_network(
             "BEATS_PER_IMAGE": design.pixels.beats_per_image,
             "IMAGE_SLOTS": image_slots,
             "RESULT_SLOTS": result_slots,
+            "RESULT_TDATA_W": axis_tdata_bits(design),
         },
+        defines=harness_defines(design),
         waves=waves,
     )
     t0 = time.perf_counter()
@@ -398,6 +424,8 @@ def run_python(
         "seed": seed,
         "gap": gap,
         "stall": stall,
+        "interface": design.manifest.get("interface", "bare"),
+        "axi_lite": bool(design.manifest.get("axi_lite")),
         "out": str(out),
         "taps": list(taps or []),
         "phases": [
@@ -414,6 +442,7 @@ def run_python(
     }
     job_file = work_dir / "py_job.json"
     job_file.write_text(json.dumps(job, indent=1))
+    check_harness_framing(design)
     bench = Bench(sim, design.sources, "bnn_top", work_dir / f"build_py_{sim.name}", waves=waves)
     bench.build(log_file=work_dir / f"build_py_{sim.name}.log")
     error: SimulationFailed | None = None

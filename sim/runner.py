@@ -64,6 +64,7 @@ class Bench:
         parameters: Mapping[str, object] | None = None,
         waves: bool = False,
         build_args: Sequence[str] = (),
+        defines: Mapping[str, object] | None = None,
     ) -> None:
         self.simulator = simulator if isinstance(simulator, Simulator) else find_simulator(simulator)
         self.sources = [Path(s).resolve() for s in sources]
@@ -73,6 +74,7 @@ class Bench:
         self.toplevel = toplevel
         self.build_dir = Path(build_dir).resolve()
         self.parameters = dict(parameters or {})
+        self.defines = dict(defines or {})
         self.waves = waves
         self.build_args = list(build_args)
         if self.simulator.name == "verilator":
@@ -93,6 +95,7 @@ class Bench:
                     self.simulator.version,
                     self.toplevel,
                     self.parameters,
+                    self.defines,
                     self.build_args,
                     self.waves,
                     VERILATOR_MAKE_VARS,
@@ -147,6 +150,7 @@ class Bench:
                 hdl_toplevel=self.toplevel,
                 build_dir=self.build_dir,
                 parameters=self.parameters,
+                defines=self.defines,
                 build_args=self.build_args,
                 timescale=TIMESCALE,
                 waves=self.waves,

@@ -45,6 +45,8 @@ class StreamSource:
     index: int = 0  # next word to offer
     offering: bool = False
     accepted_cycles: list[int] = field(default_factory=list)
+    last: object = None  # optional TLAST, driven high on every `last_every`-th word (an image's last beat)
+    last_every: int = 1
 
     def load(self, words: Sequence[int]) -> None:
         self.words, self.index, self.offering = list(words), 0, False
@@ -59,6 +61,8 @@ class StreamSource:
             return
         if self.index < len(self.words) and (self.gap <= 0 or self.rng.random() >= self.gap):
             self.payload.value = self.words[self.index]
+            if self.last is not None:
+                self.last.value = int((self.index + 1) % self.last_every == 0)
             self.valid.value = 1
             self.offering = True
         else:
@@ -88,6 +92,7 @@ class StreamSink:
     received: list[int | None] = field(default_factory=list)
     cycles: list[int] = field(default_factory=list)
     on_word: Callable[[int | None], None] | None = None
+    flags: tuple = ()  # optional (error, last) handles: a word with error high or last low is recorded as None
     _ready_now: bool = False
 
     def drive(self) -> None:
@@ -97,6 +102,8 @@ class StreamSink:
     def sample(self, cycle: int) -> None:
         if self._ready_now and bit(self.valid) == 1:
             w = word(self.payload)
+            if self.flags and (bit(self.flags[0]) != 0 or bit(self.flags[1]) != 1):
+                w = None
             self.received.append(w)
             self.cycles.append(cycle)
             if self.on_word is not None:
@@ -139,15 +146,15 @@ async def run_streams(
     return cycle
 
 
-async def reset(clk, rst, cycles: int = 4, idle: Sequence[StreamSource | StreamSink] = ()) -> None:
-    """Hold the synchronous, active-high reset for `cycles` rising edges with all streams idle."""
+async def reset(clk, rst, cycles: int = 4, idle: Sequence[StreamSource | StreamSink] = (), active: int = 1) -> None:
+    """Hold the synchronous reset (active high, or low with active=0) for `cycles` rising edges, streams idle."""
     await FallingEdge(clk)
     for s in idle:
         s.idle()
-    rst.value = 1
+    rst.value = active
     for _ in range(cycles):
         await FallingEdge(clk)
-    rst.value = 0
+    rst.value = 1 - active
 
 
 @dataclass

@@ -28,19 +28,51 @@ async def network_python_driven(dut) -> None:
     data = np.load(job["data"])
     beats, per_image = data["beats"], int(job["beats_per_image"])
     rng = random.Random(job["seed"])
-    Clock(dut.clk, int(job["clock_ns"]), unit="ns").start(start_high=False)
-    src = StreamSource(
-        dut.pixels__valid, dut.pixels__ready, dut.pixels__payload, gap=job["gap"], rng=random.Random(rng.random())
-    )
-    snk = StreamSink(
-        dut.result__valid, dut.result__ready, dut.result__payload, stall=job["stall"], rng=random.Random(rng.random())
-    )
+    axis = job.get("interface") == "axis"  # the AXI4-Stream top: Xilinx names, active-low reset, TLAST per image
+    clk = dut.aclk if axis else dut.clk
+    Clock(clk, int(job["clock_ns"]), unit="ns").start(start_high=False)
+    if axis:
+        src = StreamSource(
+            dut.s_axis_tvalid,
+            dut.s_axis_tready,
+            dut.s_axis_tdata,
+            gap=job["gap"],
+            rng=random.Random(rng.random()),
+            last=dut.s_axis_tlast,
+            last_every=per_image,
+        )
+        snk = StreamSink(
+            dut.m_axis_tvalid,
+            dut.m_axis_tready,
+            dut.m_axis_tdata,
+            stall=job["stall"],
+            rng=random.Random(rng.random()),
+            flags=(dut.m_axis_tuser, dut.m_axis_tlast),
+        )
+        if job.get("axi_lite"):
+            for name in ("awvalid", "wvalid", "arvalid"):
+                getattr(dut, f"s_axi_{name}").value = 0
+            dut.s_axi_bready.value = 1
+            dut.s_axi_rready.value = 1
+        rst, active = dut.aresetn, 0
+    else:
+        src = StreamSource(
+            dut.pixels__valid, dut.pixels__ready, dut.pixels__payload, gap=job["gap"], rng=random.Random(rng.random())
+        )
+        snk = StreamSink(
+            dut.result__valid,
+            dut.result__ready,
+            dut.result__payload,
+            stall=job["stall"],
+            rng=random.Random(rng.random()),
+        )
+        rst, active = dut.rst, 1
     taps = {t["layer"]: TapMonitor(getattr(dut, t["valid"]), getattr(dut, t["payload"])) for t in job["taps"]}
     summaries, failures = [], []
     cycle = 0
     for phase in job["phases"]:
         first, n = phase["first_image"], phase["n_images"]
-        await reset(dut.clk, dut.rst, idle=[src, snk])
+        await reset(clk, rst, idle=[src, snk], active=active)
         for t in taps.values():
             t.words = []
         sinks = [snk, *taps.values()]
@@ -50,7 +82,7 @@ async def network_python_driven(dut) -> None:
         start = cycle
         if phase.get("abort_after_beats") is not None:
             cycle = await run_streams(
-                dut.clk,
+                clk,
                 [src],
                 sinks,
                 lambda k=phase["abort_after_beats"]: len(src.accepted_cycles) >= k,
@@ -58,10 +90,8 @@ async def network_python_driven(dut) -> None:
                 cycle,
             )
         else:
-            cycle = await run_streams(
-                dut.clk, [src], sinks, lambda n=n: len(snk.received) >= n, phase["max_cycles"], cycle
-            )
-            cycle = await run_streams(dut.clk, [src], sinks, lambda: False, phase["drain_cycles"], cycle)
+            cycle = await run_streams(clk, [src], sinks, lambda n=n: len(snk.received) >= n, phase["max_cycles"], cycle)
+            cycle = await run_streams(clk, [src], sinks, lambda: False, phase["drain_cycles"], cycle)
         ok = [w is not None for w in snk.received]
         classes, scores = fmt.decode([w or 0 for w in snk.received])
         sb = Scoreboard(data["classes"][first : first + n], data["scores"][first : first + n], first_index=first)
@@ -86,6 +116,6 @@ async def network_python_driven(dut) -> None:
         )
         if mismatches:
             failures.append(f"{phase['name']}: {len(mismatches)} mismatches, first: {mismatches[0].detail}")
-    await FallingEdge(dut.clk)
+    await FallingEdge(clk)
     Path(job["out"]).write_text(json.dumps(summaries))
     assert not failures, "; ".join(failures)

@@ -9,10 +9,16 @@
 // Randomness: two xorshift32 generators (input gaps, output stalls) seeded from `seed`; a cycle withholds `valid`
 // when the low 16 bits of its draw are below `gap_prob` (probability * 65536), likewise `ready` with `stall_prob`.
 // `valid` and the payload stay stable until accepted, as the stream protocol requires.
+//
+// With `BNN_AXIS defined the DUT is the AXI4-Stream top (`bnn-hw rtl --interface axis`): aclk = clk, aresetn = !rst,
+// one frame per image (s_axis_tlast on each image's last beat), result = the low RESULT_W bits of m_axis_tdata; a
+// result beat that arrives flagged (m_axis_tuser) or without m_axis_tlast is recorded inverted, so the scoreboard
+// reports it. `BNN_AXI_LITE also ties the AXI4-Lite slave's inputs off.
 `default_nettype none
 module bnn_tb #(
     parameter integer PAYLOAD_W = 8,        // pixels__payload width (8 * pixels_per_beat)
     parameter integer RESULT_W = 8,         // result__payload width
+    parameter integer RESULT_TDATA_W = 8,   // m_axis_tdata width (AXI top only: RESULT_W padded to whole bytes)
     parameter integer BEATS_PER_IMAGE = 1,
     parameter integer IMAGE_SLOTS = 1,      // images the input memory holds
     parameter integer RESULT_SLOTS = 2      // results the output memory holds (more than expected: catches extras)
@@ -34,6 +40,7 @@ module bnn_tb #(
     localparam integer BEAT_SLOTS = IMAGE_SLOTS * BEATS_PER_IMAGE;
 
     // ------------------------------------------------------------------------------------------------- the DUT
+    reg  [31:0] beat_in_image;    // position of the beat now on the bus within its image
     reg                  pixels_valid;
     reg  [PAYLOAD_W-1:0] pixels_payload;
     wire                 pixels_ready;
@@ -41,6 +48,29 @@ module bnn_tb #(
     reg                  result_ready;
     wire [RESULT_W-1:0]  result_payload;
 
+`ifdef BNN_AXIS
+    wire [RESULT_TDATA_W-1:0] m_axis_tdata;
+    wire                      m_axis_tlast, m_axis_tuser;
+    assign result_payload = (m_axis_tuser || !m_axis_tlast) ? ~m_axis_tdata[RESULT_W-1:0] : m_axis_tdata[RESULT_W-1:0];
+    bnn_top dut (
+        .aclk(clk),
+        .aresetn(!rst),
+        .s_axis_tvalid(pixels_valid),
+        .s_axis_tready(pixels_ready),
+        .s_axis_tdata(pixels_payload),
+        .s_axis_tlast(beat_in_image == BEATS_PER_IMAGE - 1),
+        .m_axis_tvalid(result_valid),
+        .m_axis_tready(result_ready),
+        .m_axis_tdata(m_axis_tdata),
+        .m_axis_tlast(m_axis_tlast),
+`ifdef BNN_AXI_LITE
+        .s_axi_awaddr(12'd0), .s_axi_awprot(3'd0), .s_axi_awvalid(1'b0), .s_axi_wdata(32'd0), .s_axi_wstrb(4'd0),
+        .s_axi_wvalid(1'b0), .s_axi_bready(1'b1), .s_axi_araddr(12'd0), .s_axi_arprot(3'd0), .s_axi_arvalid(1'b0),
+        .s_axi_rready(1'b1),
+`endif
+        .m_axis_tuser(m_axis_tuser)
+    );
+`else
     bnn_top dut (
         .clk(clk),
         .rst(rst),
@@ -51,6 +81,7 @@ module bnn_tb #(
         .result__ready(result_ready),
         .result__payload(result_payload)
     );
+`endif
 
     // ---------------------------------------------------------------------------------------------- memories
     reg [PAYLOAD_W-1:0] beat_mem [0:BEAT_SLOTS-1];
@@ -99,7 +130,6 @@ module bnn_tb #(
     // ------------------------------------------------------------------------------------------- input side
     wire [31:0] total_beats = n_images * BEATS_PER_IMAGE;
     reg  [31:0] beats_loaded;     // beats placed on the bus so far
-    reg  [31:0] beat_in_image;    // position of the beat now on the bus within its image
     reg  [31:0] image_on_bus;     // image index (relative to first_image) of the beat now on the bus
     wire        accept_in = pixels_valid && pixels_ready;
     wire        can_load = start && beats_loaded < total_beats;
