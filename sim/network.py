@@ -157,8 +157,12 @@ def run_network(
     *,
     waves: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    build_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Simulate `phases` over `images` and return {"phases": [...], "build_s", "run_s", "simulator"}.
+
+    `build_dir` (default WORK_DIR/build_SIM) may be shared by several runs over the same images (sim.shards): the
+    build depends only on the design and the image count, and is skipped when an identical one exists.
 
     Raises SimulationFailed when the simulator could not build or run; result mismatches are reported in the
     returned phases (and by the bench's own assertion, which is tolerated here so the report can show them).
@@ -175,8 +179,7 @@ def run_network(
     if design.result.class_bits < max(1, (design.result.num_classes - 1).bit_length()):
         raise BnnError(f"class_bits {design.result.class_bits} cannot hold {design.result.num_classes} classes")
     check_harness_framing(design)
-    image_slots = _slots(n)
-    result_slots = image_slots + 64
+    image_slots, result_slots = _slots(n), _slots(n) + 64
     beats = design.pixels.beats(images)
     beats_file = work_dir / "beats.hex"
     design.pixels.write_hex(beats_file, beats)
@@ -235,22 +238,7 @@ def run_network(
     job_file.write_text(json.dumps(job, indent=1))
     (work_dir / "phases.json").unlink(missing_ok=True)
 
-    bench = Bench(
-        sim,
-        [*design.sources, HARNESS],
-        TOP,
-        work_dir / f"build_{sim.name}",
-        parameters={
-            "PAYLOAD_W": design.pixels.width,
-            "RESULT_W": design.result.width,
-            "BEATS_PER_IMAGE": design.pixels.beats_per_image,
-            "IMAGE_SLOTS": image_slots,
-            "RESULT_SLOTS": result_slots,
-            "RESULT_TDATA_W": axis_tdata_bits(design),
-        },
-        defines=harness_defines(design),
-        waves=waves,
-    )
+    bench = harness_bench(design, n, sim, build_dir or work_dir / f"build_{sim.name}", waves=waves)
     t0 = time.perf_counter()
     bench.build(log_file=work_dir / f"build_{sim.name}.log")
     t1 = time.perf_counter()
@@ -295,6 +283,27 @@ def run_network(
             if ph["name"] == "stream":
                 progress(ph["results"], ph["n_images"])
     return out
+
+
+def harness_bench(design: Design, n_images: int, sim: Simulator, build_dir: Path, *, waves: bool = False) -> Bench:
+    """The harness build for `n_images` images (its memories are sized by `_slots`)."""
+    image_slots = _slots(n_images)
+    return Bench(
+        sim,
+        [*design.sources, HARNESS],
+        TOP,
+        Path(build_dir).resolve(),
+        parameters={
+            "PAYLOAD_W": design.pixels.width,
+            "RESULT_W": design.result.width,
+            "BEATS_PER_IMAGE": design.pixels.beats_per_image,
+            "IMAGE_SLOTS": image_slots,
+            "RESULT_SLOTS": image_slots + 64,
+            "RESULT_TDATA_W": axis_tdata_bits(design),
+        },
+        defines=harness_defines(design),
+        waves=waves,
+    )
 
 
 def _poll(path: Path, progress: Callable[[int, int], None], stop: threading.Event) -> None:

@@ -61,6 +61,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="harness",
         help="harness: HDL-side stream driver (fast, default); python: cocotb drives every beat",
     )
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        metavar="K",
+        help="split the images into K contiguous shards, each in its own simulator process (Dask tasks), and merge "
+        "the scoreboards (default 1: one process, no Dask)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the shards on a Dask cluster (tcp://HOST:PORT) instead of a local one; the build folder must be "
+        "on a file system the workers share",
+    )
     parser.add_argument("--no-reset-check", action="store_true", help="skip the reset-mid-stream phases")
     parser.add_argument("--waves", action="store_true", help="record waveforms (FST on Icarus, VCD on Verilator)")
     parser.add_argument("--work-dir", type=Path, default=None, help="simulator scratch folder (default BUILD_DIR/sim)")
@@ -133,6 +148,18 @@ def run(args: argparse.Namespace) -> int:
     for name in ("gap", "stall"):
         if not 0.0 <= getattr(args, name) < 1.0:
             raise BnnError(f"--{name} must be in [0, 1), got {getattr(args, name)}")
+    sharded = args.shards != 1 or args.scheduler is not None
+    if sharded:
+        from bnn_hw.cluster import check_scheduler_address
+
+        if args.shards < 1:
+            raise BnnError(f"--shards must be at least 1, got {args.shards}")
+        if args.driver != "harness":
+            raise BnnError("--shards/--scheduler need the harness driver; drop --driver python")
+        if args.waves:
+            raise BnnError("--waves records one simulation; use it without --shards/--scheduler")
+        if args.scheduler is not None:
+            check_scheduler_address(args.scheduler)
     design = load_design(args.build_dir)
     sim = find_simulator(args.simulator)
     cocotb_ver = cocotb_version()
@@ -175,13 +202,22 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(min(done, total) - bar.n)
 
         try:
-            out = run_network(
-                design, images, ref.classes, ref.scores, sim, work, phases, waves=args.waves, progress=progress
-            )
+            if sharded:
+                from bnn_hw.sim.shards import run_sharded
+
+                out = run_sharded(
+                    design, images, ref.classes, ref.scores, sim, work, phases, args.shards,
+                    scheduler=args.scheduler, progress=progress,
+                )  # fmt: skip
+            else:
+                out = run_network(
+                    design, images, ref.classes, ref.scores, sim, work, phases, waves=args.waves, progress=progress
+                )
         finally:
             bar.close()
         phase_results = out["phases"]
         build_s, run_s = out["build_s"], out["run_s"]
+        shard_summaries = out.get("shards")
     else:
         phases = [Phase("stream", 0, n)]
         if reset_check and n >= 2:
@@ -206,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
             waves=args.waves,
         )
         build_s, run_s = None, time.perf_counter() - t1
+        shard_summaries = None
     metrics = measure(design, phase_results)
     mismatches = [m for p in phase_results for m in p["mismatches"]]
     mismatch_total = sum(p["mismatch_count"] for p in phase_results)
@@ -255,6 +292,7 @@ def run(args: argparse.Namespace) -> int:
         "build_seconds": build_s,
         "simulation_seconds": run_s,
         "waves": _waves_path(work, sim.name, args) if args.waves else None,
+        "shards": shard_summaries,
     }
     path = Path(args.build_dir) / REPORT
     path.write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
@@ -278,6 +316,16 @@ def run(args: argparse.Namespace) -> int:
             f"{100 * util['bottleneck_utilization']:.1f} % (layer {util['bottleneck_layer']})" if util else "n/a",
         ),
         ("time", f"build {build_s:.1f} s, simulate {run_s:.1f} s" if build_s is not None else f"{run_s:.1f} s"),
+        *(
+            [
+                (
+                    "shards",
+                    f"{len(shard_summaries)} (" + ", ".join(sorted({str(s["worker"]) for s in shard_summaries})) + ")",
+                )
+            ]
+            if shard_summaries
+            else []
+        ),
         ("report", str(path)),
     ]
     if reset_check:
