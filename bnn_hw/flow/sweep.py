@@ -6,23 +6,12 @@ point whose `point.json` exists and matches the request (model, target, flow, si
 interrupted sweep resumes where it stopped. The result is `OUT/sweep.json`, a Markdown table `OUT/sweep.md` and a
 Pareto plot `OUT/pareto.png` of throughput against LUTs.
 
-Two synthesis flows report the same per-layer resources:
-
-- `full`: `bnn-hw synth` (Yosys `synth_<target>` on the generated Verilog as it is).
-- `fast` (default): the same `synth_<target>` script, split at its block-RAM mapping step, with two changes that
-  cannot change what is built: the memory initialisers are read with `$readmemh` from hex files (Yosys 0.23's
-  Verilog front end needs minutes for the thousands of `mem[i] = ...` lines of a large weight memory; `$readmemh`
-  takes a second), and the *weight* memories (`rom_style = "block"`, which Yosys must map to block RAM or fail) get
-  all-zero contents just before block-RAM mapping, once the passes that optimise on memory contents have run. A
-  block RAM is a black box to the rest of synthesis, so only the bits stored in it differ, but Yosys no longer
-  elaborates one mapping template per distinct block (minutes for the default MLP). Threshold and other memories
-  keep their contents.
-  Flip-flops, carries, block RAMs and every layer's LUTs come out identical; the top-level glue's LUTs differ (by
-  0.04-3.8 % of the whole design in the measured cases, benchmarks/RESULTS.md "## Sweep"). Both flows hand ABC the
-  same glue netlist, but `$readmemh` makes Yosys' front end create a different number of objects, so the glue's
-  automatically numbered cells are named, hence ordered, differently, and ABC's result depends on the order of its
-  inputs (the 8x16 demo MLP's glue: 585-842 ABC LUTs over 60 orders of one netlist; docs/rtl.md). Compare points within
-  one flow; quote `--flow full`. `tests/test_sweep.py` compares the two flows.
+Synthesis is the project's one Yosys flow (`bnn_hw.rtl.synthesis.synthesize`, the same as `bnn-hw synth`), in
+its `fast` variant by default (`--flow full` for the Verilog as generated; the two differ only in the glue's ABC
+noise, see that module). With `--pnr` (targets ecp5 and ice40) every point is also placed and routed
+(`bnn_hw.rtl.pnr.place_and_route`): its Fmax is measured, and images/s and the Pareto front use it. Without
+`--pnr`, images/s use `--clock-mhz`, labelled "assumed" everywhere it appears. Compare points within one flow.
+`tests/test_sweep.py` compares the two flows.
 """
 
 from __future__ import annotations
@@ -30,25 +19,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
 
 from bnn_hw.errors import BnnError
 
 TARGETS = ("xilinx", "ice40", "ecp5")
 FLOWS = ("fast", "full")
-POINT_VERSION = 3  # 3: PE arrays kept as modules, as `bnn-hw synth` does since 90ed4a2
-# synth_<target> options (as `bnn-hw synth` uses them) and the script label where block-RAM mapping starts
-_SYNTH = {
-    "xilinx": ("synth_xilinx -top {top} -flatten", "map_memory"),
-    "ice40": ("synth_ice40 -top {top}", "map_ram"),
-    "ecp5": ("synth_ecp5 -top {top}", "map_ram"),
-}
+POINT_VERSION = 4  # 4: one Yosys flow with `bnn-hw synth`; optional place and route
 # Block RAM per synthesis target: its count's key in synth_<target>.json, its unit and the unit's size.
 BRAM = {
     "xilinx": ("bram36", "RAMB36 equivalents", "36 kbit"),
@@ -102,140 +83,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --simulate: seeded random images instead of the model's data set",
     )
     parser.add_argument(
-        "--clock-mhz", type=float, default=200.0, help="clock assumed for images/s (labelled assumed; default 200)"
+        "--clock-mhz",
+        type=float,
+        default=200.0,
+        help="without --pnr: clock assumed for images/s (labelled assumed; default 200)",
+    )
+    pnr = parser.add_argument_group("place and route (--target ecp5 or ice40)")
+    pnr.add_argument("--pnr", action="store_true", help="place and route every point: measured Fmax and images/s")
+    pnr.add_argument("--device", default=None, help="as `bnn-hw synth --device` (ecp5 default 85k)")
+    pnr.add_argument("--package", default=None, help="as `bnn-hw synth --package`")
+    pnr.add_argument("--speed", type=int, default=None, help="ecp5 speed grade 6, 7 or 8 (default 6)")
+    pnr.add_argument("--freq", type=float, default=None, help="target clock for placement, MHz")
+    pnr.add_argument("--seed", type=int, default=1, help="nextpnr seed (default 1)")
+    pnr.add_argument(
+        "--pnr-timeout", type=float, default=3600.0, help="give up on a point's place and route after S seconds"
     )
     parser.add_argument("--redo", action="store_true", help="redo every point, even finished ones")
-
-
-# ---------------------------------------------------------------------------------------------- Verilog helpers
-
-_INIT_BLOCK = re.compile(r"^([ \t]*)initial begin\n((?:[ \t]*[\w$\\.]+\[\d+\] = [^;\n]+;\n)+)[ \t]*end\n", re.M)
-_INIT_LINE = re.compile(r"[ \t]*([\w$\\.]+)\[(\d+)\] = (\d+)'([hbd])([0-9a-fA-F_]+);\n")
-
-
-def readmem_verilog(text: str, hex_dir: Path, prefix: str = "mem") -> tuple[str, int]:
-    """Rewrite `initial begin m[0] = W'h..; m[1] = ...; end` blocks as `$readmemh` of hex files in `hex_dir`.
-
-    A block is rewritten only when it sets every word 0..N-1 of one memory, in order, with defined constants;
-    anything else is left as it was. Returns the new text and the number of blocks rewritten.
-    """
-    count = 0
-
-    def rewrite(match: re.Match) -> str:
-        nonlocal count
-        lines = match.group(2).splitlines(keepends=True)
-        words = []
-        for i, line in enumerate(lines):
-            m = _INIT_LINE.fullmatch(line)
-            if m is None or int(m.group(2)) != i or (words and m.group(1) != words[0][0]):
-                return match.group(0)
-            width, base, digits = int(m.group(3)), m.group(4), m.group(5).replace("_", "")
-            try:
-                value = int(digits, {"h": 16, "b": 2, "d": 10}[base])
-            except ValueError:
-                return match.group(0)
-            if value >> width:
-                return match.group(0)
-            words.append((m.group(1), value, width))
-        name, _, width = words[0]
-        digits = (width + 3) // 4
-        path = hex_dir / f"{prefix}{count}.hex"
-        path.write_text("".join(f"{v:0{digits}x}\n" for _, v, _ in words))
-        count += 1
-        return f'{match.group(1)}initial $readmemh("{path.name}", {name});\n'
-
-    return _INIT_BLOCK.sub(rewrite, text), count
-
-
-_MODULE = re.compile(r"^module (\\?\S+?)\s*\(", re.M)
-_BLOCK_ROM = re.compile(r'\(\* rom_style = "block" \*\)\s*\n\s*reg \[(\d+):(\d+)\] (\S+) \[(\d+):(\d+)\];')
-
-
-def block_roms(text: str) -> dict[str, list[tuple[str, int]]]:
-    """{module: [(memory, bits), ...]} of the memories marked `rom_style = "block"` in generated Verilog."""
-    found: dict[str, list[tuple[str, int]]] = {}
-    starts = [(m.start(), m.group(1).lstrip("\\")) for m in _MODULE.finditer(text)] + [(len(text), "")]
-    for (begin, module), (end, _) in zip(starts, starts[1:], strict=False):
-        for m in _BLOCK_ROM.finditer(text, begin, end):
-            hi, lo, name, a, b = m.groups()
-            bits = (abs(int(hi) - int(lo)) + 1) * (abs(int(a) - int(b)) + 1)
-            found.setdefault(module, []).append((name, bits))
-    return found
-
-
-def _yosys_fast(build: Path, manifest: dict, target: str, timeout: float | None) -> dict[str, Any]:
-    """The fast flow: `synth_<target>` split at block-RAM mapping, weight contents zeroed there (module docstring)."""
-    from bnn_hw.rtl.synthesis import find_yosys, parse_stat
-
-    exe = find_yosys()
-    work = build / "synth_fast"
-    work.mkdir(exist_ok=True)
-    top = manifest["top"]
-    sources, zero = [], []
-    for i, name in enumerate(manifest["verilog"]):
-        original = (build / name).read_text()
-        for module, roms in block_roms(original).items():
-            if len({bits for _, bits in roms}) == 1:  # one size per module (the engine's weight memory)
-                sel = f"{module}/t:$mem_v2 {module}/a:rom_style=block %i"
-                zero += [f"select -assert-count {len(roms)} {sel}", f"setparam -set INIT {roms[0][1]}'b0 {sel}"]
-        text, _ = readmem_verilog(original, work, prefix=f"src{i}_mem")
-        (work / name).write_text(text)
-        sources.append(name)
-    # the modules `bnn-hw synth` keeps (rtl/commands/synth.py): each layer engine and, inside it, its PE array
-    keep = " ".join(f"{top}.layer{d['index']}{sub}" for d in manifest["layers"] for sub in ("", ".array"))
-    synth, label = _SYNTH[target]
-    synth = synth.format(top=top)
-    stat = f"yosys_{target}_stat.json"
-    script = (
-        "\n".join(
-            [
-                f"read_verilog {' '.join(sources)}",
-                f"hierarchy -check -top {top}",
-                f"setattr -mod -set keep_hierarchy 1 {keep}",
-                f"{synth} -run begin:{label}",
-                *zero,
-                f"{synth} -run {label}:",
-                "check -assert",
-                f"tee -q -o {stat} stat -json",
-            ]
-        )
-        + "\n"
-    )
-    (work / f"yosys_{target}.ys").write_text(script)
-    log = work / f"yosys_{target}.log"
-    (work / stat).unlink(missing_ok=True)
-    try:
-        proc = subprocess.run(
-            [exe, "-q", "-l", log.name, "-s", f"yosys_{target}.ys"],
-            cwd=work,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        raise BnnError(f"yosys did not finish within {timeout:.0f} s (log: {log})") from None
-    if proc.returncode != 0:
-        lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
-        raise BnnError(f"yosys failed for {target} ({lines[-1].strip() if lines else 'no message'}); log: {log}")
-    modules, total = parse_stat(target, (work / stat).read_text())  # the same reading as `bnn-hw synth`
-    if total["latches"]:
-        raise BnnError(f"synthesis produced {total['latches']} latches (log: {log}); this is a generator bug")
-    layers = {}
-    for d in manifest["layers"]:
-        name = f"{top}.layer{d['index']}"
-        engine, array = modules.get(name, {}), modules.get(f"{name}.array", {})
-        layers[str(d["index"])] = {k: engine.get(k, 0) + array.get(k, 0) for k in set(engine) | set(array)}
-    return {
-        "target": target,
-        "top": top,
-        "model_hash": manifest.get("model_hash"),
-        "flow": f"fast: synth_{target}, weight memories' contents zeroed just before block-RAM mapping",
-        "check": "check -assert passed (no latches, no combinational loops)",
-        "layers": layers,
-        "glue": modules.get(top, {}),
-        "total": total,
-        "log": str(log),
-    }
 
 
 # ---------------------------------------------------------------------------------------------- one point
@@ -261,7 +124,14 @@ def _request(model_hash: str, pe: int, simd: int, args: argparse.Namespace) -> d
         "flow": args.flow,
         "simulate": args.simulate,
         "random_images": bool(args.simulate and getattr(args, "random_images", False)),
+        "pnr": _pnr_request(args),
     }
+
+
+def _pnr_request(args: argparse.Namespace) -> dict | None:
+    if not getattr(args, "pnr", False):
+        return None
+    return {k: getattr(args, k, None) for k in ("device", "package", "speed", "freq", "seed")}
 
 
 def _finished(done: Path, request: dict) -> dict | None:
@@ -302,16 +172,28 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
         _cli("rtl", str(model), "--pe", str(pe), "--simd", str(simd), "-o", str(folder), "-q")
         manifest = json.loads(manifest_path.read_text())
     t1 = time.perf_counter()
-    if args.flow == "full":
-        out = folder / f"synth_{args.target}.json"
-        cmd = ["synth", str(folder), "--target", args.target, "-q", "-o", str(out)]
-        if args.timeout:
-            cmd += ["--timeout", str(args.timeout)]
-        _cli(*cmd)
-        synth = json.loads(out.read_text())
+    from bnn_hw.rtl.pnr import place_and_route
+    from bnn_hw.rtl.synthesis import synthesize
+
+    if getattr(args, "pnr", False):
+        synth = place_and_route(
+            folder,
+            args.target,
+            device_name=args.device,
+            package=args.package,
+            speed=args.speed,
+            freq_mhz=args.freq,
+            seed=args.seed,
+            flow=args.flow,
+            synth_timeout=args.timeout,
+            timeout=args.pnr_timeout,
+            progress=False,
+        )
+        if synth["pnr"].get("fmax_mhz") is None:
+            raise BnnError(f"place and route gave no Fmax ({synth['pnr']['status']})")
     else:
-        synth = _yosys_fast(folder, manifest, args.target, args.timeout)
-        (folder / f"synth_{args.target}.json").write_text(json.dumps(synth, indent=2) + "\n")
+        synth = synthesize(folder, args.target, flow=args.flow, manifest=manifest, timeout=args.timeout)
+    (folder / f"synth_{args.target}.json").write_text(json.dumps(synth, indent=2) + "\n")
     t2 = time.perf_counter()
     total = synth["total"]
     cycles = manifest["predicted"]["cycles_per_image"]
@@ -337,8 +219,17 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
         "memory_bits": manifest.get("memory_bits", {}).get("total"),
         "luts_per_layer": {k: v.get("luts") for k, v in synth["layers"].items()},
         "measured_cycles_per_image": None,
+        "fmax_mhz": None,
+        "images_per_s": None,
+        "clock_source": None,
         "seconds": {"rtl": round(t1 - t0, 1), "synth": round(t2 - t1, 1)},
     }
+    if "pnr" in synth:
+        pnr = synth["pnr"]
+        point["fmax_mhz"] = pnr["fmax_mhz"]
+        point["images_per_s"] = pnr.get("images_per_s")
+        point["clock_source"] = pnr.get("clock_source")
+        point["critical_path"] = (pnr.get("critical_path") or {}).get("through")
     if args.simulate:
         _cli(
             "sim",
@@ -366,20 +257,36 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
 # ---------------------------------------------------------------------------------------------- summary
 
 
-def pareto_front(points: list[dict]) -> list[dict]:
-    """Points that no other point beats on both LUTs (fewer) and cycles per image (fewer)."""
+def throughput(p: dict, clock_mhz: float) -> float:
+    """A point's images/s: from its measured Fmax when it was placed and routed, else at the assumed clock."""
+    if p.get("images_per_s"):
+        return float(p["images_per_s"])
+    return clock_mhz * 1e6 / p["cycles_per_image"]
+
+
+def pareto_front(points: list[dict], clock_mhz: float = 200.0) -> list[dict]:
+    """Points that no other point beats on both LUTs (fewer) and images/s (more; at one assumed clock that is
+    fewer cycles per image, with measured clocks each point's own Fmax counts)."""
     points = [p for p in points if p.get("luts") is not None]
     front = []
     for p in points:
+        tp = throughput(p, clock_mhz)
         dominated = any(
             q["luts"] <= p["luts"]
-            and q["cycles_per_image"] <= p["cycles_per_image"]
-            and (q["luts"], q["cycles_per_image"]) != (p["luts"], p["cycles_per_image"])
+            and throughput(q, clock_mhz) >= tp
+            and (q["luts"], throughput(q, clock_mhz)) != (p["luts"], tp)
             for q in points
         )
         if not dominated:
             front.append(p)
-    return sorted(front, key=lambda p: (p["luts"], p["cycles_per_image"]))
+    return sorted(front, key=lambda p: (p["luts"], -throughput(p, clock_mhz)))
+
+
+def _clock_words(points: list[dict], clock_mhz: float) -> str:
+    measured = [p for p in points if p.get("images_per_s")]
+    if measured and len(measured) == len(points):
+        return f"measured Fmax per point ({measured[0]['clock_source']})"
+    return f"assumed: {clock_mhz:g} MHz (--clock-mhz), not measured"
 
 
 def _plot(points: list[dict], front: list[dict], clock_mhz: float, target: str, path: Path) -> None:
@@ -390,17 +297,18 @@ def _plot(points: list[dict], front: list[dict], clock_mhz: float, target: str, 
 
     points = [p for p in points if p.get("luts") is not None]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    ips = [clock_mhz * 1e6 / p["cycles_per_image"] for p in points]
+    ips = [throughput(p, clock_mhz) for p in points]
     ax.scatter([p["luts"] for p in points], ips, label="design points")
     for p, y in zip(points, ips, strict=True):
-        ax.annotate(f"{p['pe']}x{p['simd']}", (p["luts"], y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.plot(
-        [p["luts"] for p in front], [clock_mhz * 1e6 / p["cycles_per_image"] for p in front], "r-", label="Pareto front"
-    )
+        label = f"{p['pe']}x{p['simd']}" + (f" {p['fmax_mhz']:.0f} MHz" if p.get("fmax_mhz") else "")
+        ax.annotate(label, (p["luts"], y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.plot([p["luts"] for p in front], [throughput(p, clock_mhz) for p in front], "r-", label="Pareto front")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(f"LUTs (Yosys, {target})")
-    ax.set_ylabel(f"images/s at {clock_mhz:g} MHz (assumed clock)")
+    words = _clock_words(points, clock_mhz)
+    ax.set_ylabel("images/s (" + ("measured Fmax" if words.startswith("measured") else "assumed clock") + ")")
+    ax.set_title(f"images/s at {words}", fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -409,13 +317,15 @@ def _plot(points: list[dict], front: list[dict], clock_mhz: float, target: str, 
 
 
 def _table(points: list[dict], pareto: set[tuple[int, int]], clock_mhz: float, target: str) -> list[str]:
+    measured = all(p.get("images_per_s") for p in points)
     head = [
         "PE",
         "SIMD",
         "PE x SIMD per layer",
         "lanes",
         "cycles/image",
-        f"images/s @ {clock_mhz:g} MHz (assumed)",
+        *(["Fmax (MHz, post-route)", "images/s (measured clock)"] if measured else []),
+        *([] if measured else [f"images/s @ {clock_mhz:g} MHz (assumed)"]),
         "LUTs",
         "FFs",
         f"BRAM ({BRAM[target][1]})",
@@ -426,6 +336,7 @@ def _table(points: list[dict], pareto: set[tuple[int, int]], clock_mhz: float, t
     for p in points:
         folding = " ".join(f"{a}x{b}" for a, b in zip(p["pe_per_layer"], p["simd_per_layer"], strict=True))
         per_lane = f"{p['luts'] / p['lanes']:.2f}" if p.get("luts") is not None else "-"
+        clock = [f"{p['fmax_mhz']:.1f}"] if measured else []
         rows.append(
             [
                 str(p["pe"]),
@@ -433,7 +344,8 @@ def _table(points: list[dict], pareto: set[tuple[int, int]], clock_mhz: float, t
                 folding,
                 f"{p['lanes']:,}",
                 f"{p['cycles_per_image']:,}",
-                f"{clock_mhz * 1e6 / p['cycles_per_image']:,.0f}",
+                *clock,
+                f"{throughput(p, clock_mhz):,.0f}",
                 f"{p['luts']:,}",
                 f"{p['ffs']:,}",
                 f"{p['brams']:g}",
@@ -480,6 +392,17 @@ def run(args: argparse.Namespace) -> int:
     from bnn_hw.rtl.synthesis import find_yosys
 
     find_yosys()  # one clear message before any point starts
+    if args.pnr:
+        from bnn_hw.rtl import pnr
+
+        if args.target not in ("ecp5", "ice40"):
+            raise BnnError("--pnr needs --target ecp5 or ice40 (no open place and route for xilinx)")
+        dev = pnr.device(args.target, args.device)  # bad names fail here, not in every point
+        if args.package is not None and args.package not in dev.packages:
+            raise BnnError(
+                f"unknown --package {args.package!r} for {dev.part}: choose one of {', '.join(dev.packages)}"
+            )
+        pnr.tool(args.target)
     if args.out.exists() and not args.out.is_dir():
         raise BnnError(f"{args.out}: exists and is not a directory; choose another -o")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -507,7 +430,9 @@ def run(args: argparse.Namespace) -> int:
                 how = "reused" if point["reused"] else f"{sum(point['seconds'].values()):.0f} s"
                 print(
                     f"point PE={pe} SIMD={simd}: {point['luts']:,} LUTs, {point['cycles_per_image']:,} "
-                    f"cycles/image ({how})",
+                    f"cycles/image"
+                    + (f", Fmax {point['fmax_mhz']:g} MHz" if point.get("fmax_mhz") else "")
+                    + f" ({how})",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -518,7 +443,7 @@ def run(args: argparse.Namespace) -> int:
     if not points:
         raise BnnError(f"no point of the sweep succeeded: {'; '.join(failures[:3])}")
     points.sort(key=lambda p: (p["pe"], p["simd"]))
-    front = pareto_front(points)
+    front = pareto_front(points, args.clock_mhz)
     pareto = {(p["pe"], p["simd"]) for p in front}
     wall = round(time.perf_counter() - t0, 1)
     summary = {
@@ -528,8 +453,8 @@ def run(args: argparse.Namespace) -> int:
         "target": args.target,
         "flow": args.flow,
         "bnn_hw_commit": commit,
-        "clock_mhz": args.clock_mhz,
-        "clock": "assumed (--clock-mhz), not measured",
+        "clock_mhz": None if args.pnr else args.clock_mhz,
+        "clock": _clock_words(points, args.clock_mhz),
         "jobs": args.jobs,
         "wall_seconds": wall,
         "reused": sum(p["reused"] for p in points),
@@ -543,8 +468,8 @@ def run(args: argparse.Namespace) -> int:
     (args.out / "sweep.md").write_text(
         f"# Sweep of {model.name} ({model.hash[:12]}), Yosys {args.target}, {args.flow} flow\n\n"
         + "\n".join(table)
-        + f"\n\nimages/s = {args.clock_mhz:g} MHz (assumed, not measured) / predicted cycles per "
-        "image. `*` = on the Pareto front (no other point has both fewer LUTs and fewer cycles).\n"
+        + f"\n\nimages/s = clock / predicted cycles per image; clock: {_clock_words(points, args.clock_mhz)}. "
+        "`*` = on the Pareto front (no other point has both fewer LUTs and more images/s).\n"
     )
     print("\n".join(table))
     for f in failures:

@@ -1,12 +1,11 @@
-"""`bnn-hw synth`: synthesize a generated build folder with Yosys; resources per layer and in total (JSON + table)."""
+"""`bnn-hw synth`: synthesize a generated build folder with Yosys (resources per layer and in total) and, with --pnr,
+place and route it (nextpnr-ecp5 or nextpnr-ice40) for a measured Fmax and images/s."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
-import shutil
-import subprocess
+import sys
 from pathlib import Path
 
 from bnn_hw.errors import BnnError
@@ -22,153 +21,128 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("build", type=Path, help="folder written by `bnn-hw rtl` (with manifest.json)")
     parser.add_argument("--target", default="xilinx", help="xilinx (7-series, synth_xilinx), ice40 or ecp5")
     parser.add_argument(
-        "--pnr", action="store_true", help="ice40 only: place and route with nextpnr-ice40 and report Fmax"
+        "--flow",
+        default="full",
+        choices=["full", "fast"],
+        help="full (default): the Verilog as generated; fast: memory initialisers via $readmemh and weight "
+        "block-RAM contents zeroed just before mapping (same cells, minutes faster; docs/rtl.md)",
     )
-    parser.add_argument("--device", default="hx8k", help="nextpnr-ice40 device for --pnr (default hx8k)")
-    parser.add_argument(
-        "--package",
-        default="ct256",
-        help="nextpnr-ice40 package for --pnr (default ct256, the hx8k package with the most pins)",
+    pnr = parser.add_argument_group("place and route (--target ecp5 or ice40)")
+    pnr.add_argument(
+        "--pnr",
+        action="store_true",
+        help="also place and route (nextpnr-ecp5 / nextpnr-ice40): Fmax, critical path, images/s",
     )
-    parser.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    pnr.add_argument("--device", default=None, help="ecp5: 25k, 45k or 85k (default 85k); ice40: hx1k, hx8k, up5k")
+    pnr.add_argument(
+        "--package", default=None, help="package (default: ecp5 CABGA381, ice40 hx8k ct256 / hx1k tq144 / up5k sg48)"
+    )
+    pnr.add_argument("--speed", type=int, default=None, help="ecp5 speed grade 6, 7 or 8 (default 6, nextpnr's)")
+    pnr.add_argument(
+        "--freq", type=float, default=None, help="target clock in MHz for timing-driven placement (ecp5 150, ice40 50)"
+    )
+    pnr.add_argument(
+        "--io",
+        default="auto",
+        choices=["auto", "wrapper", "direct"],
+        help="auto (default): the top's own ports when they fit the package's pins, else a pin wrapper "
+        "(serial-fed inputs, XOR-reduced outputs; docs/rtl.md)",
+    )
+    pnr.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    pnr.add_argument("--router", default=None, choices=["router1", "router2"], help="ecp5 default router2")
+    pnr.add_argument(
+        "--pnr-timeout",
+        type=float,
+        default=3600.0,
+        help="give up on place and route after this many seconds (default 3600)",
+    )
+    parser.add_argument("--timeout", type=float, default=None, help="give up on Yosys after this many seconds")
     parser.add_argument("-o", "--output", type=Path, default=None, help="JSON report (default BUILD/synth_TARGET.json)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or table")
 
 
 def run(args: argparse.Namespace) -> int:
-    from bnn_hw.rtl.synthesis import TARGETS, find_yosys, run_yosys
+    from bnn_hw.rtl import pnr as pnr_flow
+    from bnn_hw.rtl.synthesis import TARGETS, find_yosys, read_manifest, synthesize
 
     if args.target not in TARGETS:
         raise BnnError(f"unknown --target {args.target!r}: choose one of {', '.join(TARGETS)}")
-    if args.pnr and args.target != "ice40":
+    if args.pnr and args.target not in ("ecp5", "ice40"):
         raise BnnError(
-            "--pnr is only available for --target ice40 (nextpnr-ice40); no place and route exists here "
-            "for xilinx or ecp5"
+            "--pnr needs --target ecp5 (nextpnr-ecp5) or --target ice40 (nextpnr-ice40); "
+            "no open place and route exists for xilinx"
         )
-    manifest_path = args.build / "manifest.json"
-    if not manifest_path.is_file():
-        raise BnnError(
-            f"{args.build}: no manifest.json here; generate the build with `bnn-hw rtl MODEL -o {args.build}` first"
-        )
-    try:
-        man = json.loads(manifest_path.read_text())
-        top = man["top"]
-        sources = [args.build / v for v in man["verilog"]]
-        layers = man["layers"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BnnError(f"{manifest_path}: not a bnn-hw rtl manifest ({exc})") from None
-    missing = [s for s in sources if not s.is_file()]
-    if missing:
-        raise BnnError(f"{missing[0]}: listed in the manifest but missing; rerun `bnn-hw rtl`")
+    given = [
+        o for o, v in (("--device", args.device), ("--package", args.package), ("--speed", args.speed)) if v is not None
+    ]
+    if given and not args.pnr:
+        raise BnnError(f"{given[0]} only applies with --pnr")
+    if args.pnr_timeout <= 0 or (args.timeout is not None and args.timeout <= 0):
+        raise BnnError("--timeout and --pnr-timeout must be positive seconds")
+    man = read_manifest(args.build)
     find_yosys()
-    # Each layer engine and, inside it, its PE array stay separate modules (everything within them is flattened):
-    # per-layer and per-array numbers. (Amaranth-built heaps map worse when flattened into an engine -- a 16 x 64
-    # engine: 1580 LUTs kept, 2068 flattened; the Verilog heap modules of generated designs are not affected.)
-    keep = [f"{top}.layer{d['index']}{sub}" for d in layers for sub in ("", ".array")]
-    netlist = args.build / "netlist_ice40.json" if args.pnr else None
-    rep = run_yosys(
-        sources, top, args.target, args.build, keep=keep, progress=not args.quiet, timeout=args.timeout, netlist=netlist
-    )
-    per_layer = {}
-    for d in layers:
-        name = f"{top}.layer{d['index']}"
-        counts = _add_counts(rep["modules"].get(name, {}), rep["modules"].get(f"{name}.array", {}))
-        per_layer[str(d["index"])] = {
-            **counts,
-            "lanes": d["PE"] * d["SIMD"],
-            "luts_per_lane": round(counts.get("luts", 0) / (d["PE"] * d["SIMD"]), 3),
-        }
-    glue = rep["modules"].get(top, {})
-    report = {
-        "target": args.target,
-        "top": top,
-        "model_hash": man.get("model_hash"),
-        "generator_args": man.get("generator", {}).get("args"),
-        "yosys": _yosys_version(),
-        "check": "check -assert passed (no latches, no combinational loops)",
-        "layers": per_layer,
-        "glue": glue,
-        "total": rep["total"],
-        "log": rep["log"],
-    }
+    progress = not args.quiet
     if args.pnr:
-        report["pnr"] = _nextpnr(netlist, args.device, args.package, args.build, args.timeout)
-        io_bits = sum(int(p.get("width", 1)) for p in man.get("ports", {}).values())
-        report["pnr"]["io_bits"] = io_bits
-        if report["pnr"]["fmax_mhz"] is None and "sb_io" in report["pnr"]["status"]:
-            report["pnr"]["status"] += (
-                f" -- the top has {io_bits} I/O bits, more than the {args.package} package "
-                f"has pins; use a smaller --pixels-per-beat or fewer classes for an Fmax run"
-            )
+        report = pnr_flow.place_and_route(
+            args.build,
+            args.target,
+            device_name=args.device,
+            package=args.package,
+            speed=args.speed,
+            freq_mhz=args.freq,
+            io=args.io,
+            seed=args.seed,
+            router=args.router,
+            flow=args.flow,
+            synth_timeout=args.timeout,
+            timeout=args.pnr_timeout,
+            progress=progress,
+        )
+    else:
+        report = synthesize(
+            args.build, args.target, flow=args.flow, manifest=man, timeout=args.timeout, progress=progress
+        )
     out = args.output or args.build / f"synth_{args.target}.json"
+    pnr = report.get("pnr")
+    if pnr is not None and pnr.get("fmax_mhz") is None and pnr.get("io") == "direct" and "io" in pnr["status"].lower():
+        pnr["status"] += (
+            f" -- I/O placement failed with the top's {pnr['io_bits']} I/O bits on the {pnr['package']} package's "
+            f"{pnr['package_pins']} pins; use --io wrapper (4 pins)"
+        )
     out.write_text(json.dumps(report, indent=2) + "\n")
     if not args.quiet:
-        cols = _COLUMNS[args.target]
-        widths = [max(10, len(col) + 2) for col in cols]
-        print(f"{'part':<10}" + "".join(f"{col:>{w}}" for col, w in zip(cols, widths, strict=True)))
-        for name, c in [*((f"layer {k}", v) for k, v in per_layer.items()), ("glue", glue), ("total", rep["total"])]:
-            print(f"{name:<10}" + "".join(f"{c.get(col, 0):>{w}g}" for col, w in zip(cols, widths, strict=True)))
-        if args.pnr and report["pnr"]["fmax_mhz"] is not None:
-            print(f"nextpnr-ice40 --{args.device}: Fmax {report['pnr']['fmax_mhz']} MHz ({report['pnr']['status']})")
-        print(f"report: {out}")
-    if args.pnr and report["pnr"]["fmax_mhz"] is None:  # asked for, not obtained: the synthesis report stands
-        raise BnnError(f"place and route gave no Fmax ({report['pnr']['status']}); the synthesis report is in {out}")
+        _print(report, args.target, out)
+    if pnr is not None and pnr.get("fmax_mhz") is None:  # asked for, not obtained: the synthesis report stands
+        raise BnnError(f"place and route gave no Fmax ({pnr['status']}); the synthesis report is in {out}")
     return 0
 
 
-def _yosys_version() -> str:
-    try:
-        return subprocess.run(["yosys", "-V"], capture_output=True, text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _add_counts(a: dict, b: dict) -> dict:
-    return {k: a.get(k, 0) + b.get(k, 0) for k in {**a, **b}}
-
-
-def _nextpnr(netlist: Path, device: str, package: str, build: Path, timeout: float | None) -> dict:
-    exe = shutil.which("nextpnr-ice40")
-    if exe is None:
-        raise BnnError(
-            "nextpnr-ice40 not found on PATH: install it (Debian: `apt-get install nextpnr-ice40`) or drop --pnr"
+def _print(report: dict, target: str, out: Path) -> None:
+    cols = _COLUMNS[target]
+    widths = [max(10, len(col) + 2) for col in cols]
+    print(f"{'part':<10}" + "".join(f"{col:>{w}}" for col, w in zip(cols, widths, strict=True)))
+    rows = [*((f"layer {k}", v) for k, v in report["layers"].items()), ("glue", report["glue"])]
+    for name, c in [*rows, ("total", report["total"])]:
+        print(f"{name:<10}" + "".join(f"{c.get(col, 0):>{w}g}" for col, w in zip(cols, widths, strict=True)))
+    pnr = report.get("pnr")
+    if pnr and pnr.get("fmax_mhz") is not None:
+        frac = pnr["fraction_of_device"]
+        print(
+            f"{pnr['device']} {pnr['package']}"
+            + (f" speed {pnr['speed_grade']}" if pnr.get("speed_grade") else "")
+            + f": LUTs {frac['luts']:.1%}, FFs {frac['ffs']:.1%}, block RAM {frac['brams']:.1%} of the device; "
+            f"I/O: {pnr['io']}"
         )
-    log = build / "nextpnr_ice40.log"
-    cmd = [
-        exe,
-        f"--{device}",
-        "--package",
-        package,
-        "--json",
-        str(netlist),
-        "--pcf-allow-unconstrained",
-        "--freq",
-        "12",
-        "--log",
-        str(log),
-        "--quiet",
-    ]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise BnnError(f"nextpnr-ice40 did not finish within {timeout} s") from None
-    text = log.read_text() if log.exists() else proc.stderr
-    fmax = re.findall(r"Max frequency for clock\s+'[^']*':\s*([0-9.]+) MHz", text)
-    if proc.returncode != 0 and not fmax:
-        last = next((ln for ln in reversed(text.splitlines()) if "ERROR" in ln), "see log")
-        return {
-            "status": f"failed: {last.strip()}",
-            "fmax_mhz": None,
-            "log": str(log),
-            "device": device,
-            "package": package,
-        }
-    util = re.findall(r"Info:\s+ICESTORM_LC:\s+(\d+)/\s*(\d+)", text)
-    return {
-        "status": "routed",
-        "fmax_mhz": float(fmax[-1]) if fmax else None,
-        "device": device,
-        "package": package,
-        "logic_cells": f"{util[-1][0]}/{util[-1][1]}" if util else None,
-        "log": str(log),
-    }
+        print(f"Fmax {pnr['fmax_mhz']:g} MHz post-route ({pnr['status']}, target {pnr['target_mhz']:g} MHz)")
+        crit = pnr.get("critical_path")
+        if crit:
+            print(
+                f"critical path {crit['delay_ns']:g} ns ({crit['logic_ns']:g} logic + {crit['routing_ns']:g} routing): "
+                f"{crit['start_component']} -> {' -> '.join(crit['through'][1:-1]) or '.'} -> {crit['end_component']}"
+            )
+        if pnr.get("images_per_s"):
+            print(
+                f"{pnr['images_per_s']:,.0f} images/s = {pnr['fmax_mhz']:g} MHz / {pnr['cycles_per_image']:,} "
+                "cycles per image (clock measured by place and route)"
+            )
+    print(f"report: {out}", file=sys.stdout)
