@@ -102,9 +102,7 @@ def layer_verilog(top_v: Path, index: int, out: Path) -> Path:
 
 
 def synth_layer(build: Path, index: int, target: str, timeout: float) -> dict:
-    from bnn_hw.rtl.synthesis import run_yosys
-
-    from bnn_hw.flow.sweep import readmem_verilog
+    from bnn_hw.rtl.synthesis import readmem_verilog, run_yosys
 
     work = build / f"synth_layer{index}_{target}"
     t0 = time.perf_counter()
