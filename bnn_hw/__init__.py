@@ -5,9 +5,10 @@ golden model (`bnn_hw.golden`). Importing this package needs numpy alone: torch,
 imported by the spokes (train/, rtl/, sim/, cuda_ref/) that use them.
 """
 
+from bnn_hw.accelerator import Accelerator
 from bnn_hw.errors import BnnError
 from bnn_hw.model import BnnModel, Layer, load_model, save_model
 
 __version__ = "0.1.0"
 
-__all__ = ["BnnError", "BnnModel", "Layer", "load_model", "save_model", "__version__"]
+__all__ = ["Accelerator", "BnnError", "BnnModel", "Layer", "load_model", "save_model", "__version__"]

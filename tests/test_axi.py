@@ -198,3 +198,64 @@ def test_harness_and_python_driver_on_axi_top(mlp_build, sim_cli):
     rc, rep, text = sim_cli(out, path, "verilator", 12, "--random-images", "--driver", "python", seed=3)
     assert rc == 0, text
     assert rep["passed"] and rep["results_matched"] == 12
+
+
+# ------------------------------------------------------------------------------------------------ host driver
+
+
+def test_accelerator_sim_backend_classifies_bit_exact(mlp_build):
+    _verilator()
+    import numpy as np
+
+    import bnn_hw
+    from bnn_hw import golden
+
+    out, path = mlp_build
+    model = load_model(path)
+    x = np.random.default_rng(5).integers(0, 256, (30, 4, 4, 1), dtype=np.uint8)
+    ref = golden.run(model, x)
+    with bnn_hw.Accelerator(out, backend="sim", max_batch=8, in_pause=0.2, out_pause=0.2) as acc:
+        res = acc.classify(x)
+        np.testing.assert_array_equal(res.classes, ref.classes)
+        np.testing.assert_array_equal(res.scores, ref.scores)
+        st = acc.status()
+        assert (st["images_in"], st["images_out"], st["framing_errors"], st["busy"]) == (30, 30, 0, False)
+        assert st["busy_cycles"] > 0
+        acc.reset()
+        assert acc.status()["images_in"] == 0
+        assert acc.classify(x[3]).classes.tolist() == [ref.classes[3]]
+        with pytest.raises(BnnError, match=r"images must be uint8 of shape \(N, 4, 4, 1\)"):
+            acc.classify(x.astype(np.float32))
+
+
+class _FakeBoard:
+    """A board backend that answers the ID register with `ident` and the hash with zeros."""
+
+    def __init__(self, ident):
+        self.ident, self.writes = ident, []
+
+    def transfer(self, frame, result_bytes):
+        return bytes(result_bytes)
+
+    def read_register(self, offset):
+        return self.ident if offset == 0 else 0
+
+    def write_register(self, offset, value):
+        self.writes.append((offset, value))
+
+    def close(self):
+        pass
+
+
+def test_accelerator_refuses_a_foreign_device_in_one_line(mlp_build):
+    import bnn_hw
+
+    out, _ = mlp_build
+    with pytest.raises(BnnError, match="not a bnn-hw accelerator"):
+        bnn_hw.Accelerator(out, backend=_FakeBoard(0x12345678))
+    with pytest.raises(BnnError, match="runs model 000000000000... but"):
+        bnn_hw.Accelerator(out, backend=_FakeBoard(0x424E4E31))
+    with pytest.raises(BnnError, match="unknown backend 'pynq'"):
+        bnn_hw.Accelerator(out, backend="pynq")
+    with pytest.raises(BnnError, match="has no manifest.json"):
+        bnn_hw.Accelerator(out / "nowhere")
