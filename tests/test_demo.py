@@ -30,7 +30,7 @@ from bnn_hw.synthetic import random_model
 )
 def test_bad_options_fail_in_one_line_before_any_work(tmp_path, capsys, monkeypatch, argv, needle):
     stages = []
-    monkeypatch.setattr(demo, "_stage", lambda title, args: stages.append(title) or 0.0)
+    monkeypatch.setattr(demo, "_stage", lambda title, args, *_: stages.append(title) or 0.0)
     monkeypatch.setattr(demo, "count_test_images", lambda dataset: 10_000)
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), *argv]) == 1
@@ -79,7 +79,7 @@ def finished(tmp_path):
 
 def _stages(monkeypatch, run, *argv):
     calls = []
-    monkeypatch.setattr(demo, "_stage", lambda title, args: calls.append((title, args)) or 0.0)
+    monkeypatch.setattr(demo, "_stage", lambda title, args, *_: calls.append((title, args)) or 0.0)
     monkeypatch.setattr(demo, "count_test_images", lambda dataset: 10_000)
     monkeypatch.setattr(demo, "_summary", lambda out, timings: None)
     assert main(["demo", "--out", str(run), *argv]) == 0

@@ -106,7 +106,7 @@ def test_throughput_without_a_clock_says_how_to_get_one(run_dir):
     assert "--clock-mhz" in row and "--pnr" in row and "4,321 cycles/image" in row
     assert main(["report", str(run_dir), "--clock-mhz", "100"]) == 0
     row = _table_row((run_dir / "report/report.md").read_text(), "Throughput comparison", "this design (FPGA)")
-    assert row.startswith("| this design (FPGA) | 23,143 | 100.0 MHz: assumed (--clock-mhz)")
+    assert row.startswith("| this design (FPGA) | 23,143 | 100.0 MHz: assumed, not measured; 4,321 cycles/image")
 
 
 def test_a_folder_that_is_not_a_run_is_one_clear_error(tmp_path, capsys):
@@ -115,3 +115,23 @@ def test_a_folder_that_is_not_a_run_is_one_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "not a bnn-hw run folder" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "report").exists()
+
+
+def test_every_number_on_the_page_traces_to_a_stage_file(run_dir):
+    from report_trace import check_page
+
+    assert main(["report", str(run_dir), "--clock-mhz", "100", "--device", "ice40-hx8k"]) == 0
+    page = run_dir / "report/report.html"
+    assert check_page(page, run_dir) >= 40
+    # the checker can fail: a number changed on the page no longer matches its source
+    text = page.read_text()
+    broken = text.replace(">2,468<", ">2,469<", 1)
+    assert broken != text
+    page.write_text(broken)
+    import pytest
+
+    with pytest.raises(AssertionError, match="total.luts"):
+        check_page(page, run_dir)
+    page.write_text(text.replace("<p>", "<p>42 ", 1))
+    with pytest.raises(AssertionError, match="without a source"):
+        check_page(page, run_dir)

@@ -27,15 +27,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="redo every stage even if its output exists")
 
 
-def _stage(title: str, argv: list[str]) -> float:
+def _stage(title: str, argv: list[str], stages: list[dict] | None = None) -> float:
+    import shlex
+
     from bnn_hw.cli import main
 
-    print(f"\n=== {title}: bnn-hw {' '.join(argv)}", flush=True)
+    command = shlex.join(["bnn-hw", *argv])
+    print(f"\n=== {title}: {command}", flush=True)
     start = time.perf_counter()
     code = main(argv)
+    seconds = time.perf_counter() - start
+    if stages is not None:  # build.json's record of the exact commands (the report's reproducibility block)
+        stages.append(
+            {
+                "name": title,
+                "command": command,
+                "status": "done" if code == 0 else f"failed: exit {code}",
+                "seconds": round(seconds, 2),
+            }
+        )
     if code != 0:
         raise BnnError(f"stage '{title}' failed (exit {code}); rerun `bnn-hw {' '.join(argv)}` to see it alone")
-    return time.perf_counter() - start
+    return seconds
+
+
+def _record(out: Path, stages: list[dict], model_path: Path) -> None:
+    """OUT/build.json as `bnn-hw build` writes it: the stages' commands, the environment and the git commit."""
+    from bnn_hw.flow.build import BUILD_RECORD, environment, git_commit
+    from bnn_hw.model import load_model
+
+    record = {
+        "schema": 1,
+        "kind": "bnn-hw demo",
+        "stages": stages,
+        "git_commit": git_commit(),
+        "environment": environment(),
+        "model_hash": load_model(model_path).hash if model_path.exists() else None,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (out / BUILD_RECORD).write_text(json.dumps(record, indent=2) + "\n")
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -127,13 +157,14 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     train_dir, model_path, rtl_dir = out / "train", out / "model.bnn", out / "rtl"
     timings: dict[str, float] = {}
+    stages: list[dict] = []
     checkpoint = train_dir / "checkpoint.pt"
     argv = train_plan(args, train_dir / "metrics.json", checkpoint)
     if argv is not None:
         if "--resume" not in argv and checkpoint.exists():  # `bnn-hw train` will not overwrite a checkpoint
             print(f"options changed (or --force): training again from scratch; removing {checkpoint}")
             checkpoint.unlink()
-        timings["train"] = _stage("train", argv)
+        timings["train"] = _stage("train", argv, stages)
     fresh = (
         argv is not None
         or args.force
@@ -141,13 +172,15 @@ def run(args: argparse.Namespace) -> int:
         or model_path.stat().st_mtime < checkpoint.stat().st_mtime
     )
     if fresh:
-        timings["export"] = _stage("export", ["export", str(checkpoint), "-o", str(model_path)])
+        timings["export"] = _stage("export", ["export", str(checkpoint), "-o", str(model_path)], stages)
     timings["verify"] = _stage(
-        "verify", ["verify", str(model_path), "--against", str(checkpoint), "--json", str(out / "verify.json")]
+        "verify",
+        ["verify", str(model_path), "--against", str(checkpoint), "--json", str(out / "verify.json")],
+        stages,
     )
     if rtl_stale(args, rtl_dir / "manifest.json", model_path):
         timings["rtl"] = _stage(
-            "rtl", ["rtl", str(model_path), "--pe", args.pe, "--simd", args.simd, "-o", str(rtl_dir)]
+            "rtl", ["rtl", str(model_path), "--pe", args.pe, "--simd", args.simd, "-o", str(rtl_dir)], stages
         )
     # The simulation always runs (with this --images and --seed), so its report matches the RTL above.
     timings["sim"] = _stage(
@@ -164,11 +197,16 @@ def run(args: argparse.Namespace) -> int:
             "--seed",
             str(args.seed),
         ],
+        stages,
     )
     timings["bench"] = _stage(
-        "bench cpu", ["bench", "cpu", "--model", str(model_path), "--quiet", "-o", str(out / "bench" / "cpu.json")]
+        "bench cpu",
+        ["bench", "cpu", "--model", str(model_path), "--quiet", "-o", str(out / "bench" / "cpu.json")],
+        stages,
     )
-    timings["report"] = _stage("report", ["report", str(out)])
+    _record(out, stages, model_path)
+    timings["report"] = _stage("report", ["report", str(out)], stages)
+    _record(out, stages, model_path)
     _summary(out, timings)
     print(f"report           {out / 'report' / 'report.html'}")
     return 0

@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     agree = np.zeros(len(model.layers), dtype=np.int64)
     total = np.zeros(len(model.layers), dtype=np.int64)
     class_agree = golden_correct = torch_correct = 0
+    k = len(model.classes)
+    confusion = np.zeros((k, k), dtype=np.int64)  # rows: true label, columns: the golden model's class
     for start in range(0, len(images), VERIFY_CHUNK):
         chunk, chunk_labels = images[start : start + VERIFY_CHUNK], labels[start : start + VERIFY_CHUNK]
         gold = golden.run(model, chunk)
@@ -60,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         torch_classes = ref[-1].argmax(axis=1)
         class_agree += int(np.count_nonzero(torch_classes == gold.classes))
         golden_correct += int(np.count_nonzero(gold.classes == chunk_labels))
+        if len(chunk_labels) and int(chunk_labels.max()) < k:
+            np.add.at(confusion, (chunk_labels, gold.classes), 1)
         torch_correct += int(np.count_nonzero(torch_classes == chunk_labels))
     rows = [
         {
@@ -81,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         "classes_agree": class_agree,
         "golden_accuracy": golden_correct / len(images),
         "pytorch_accuracy": torch_correct / len(images),
+        "classes": list(model.classes),
+        "confusion_matrix": confusion.tolist(),
     }
     print(f"{'layer':>5}  {'checked':>8}  {'agree':>12}  {'of':>12}  {'%':>9}")
     for r in rows:
