@@ -259,3 +259,26 @@ def test_accelerator_refuses_a_foreign_device_in_one_line(mlp_build):
         bnn_hw.Accelerator(out, backend="pynq")
     with pytest.raises(BnnError, match="has no manifest.json"):
         bnn_hw.Accelerator(out / "nowhere")
+
+
+@pytest.mark.slow
+def test_synth_reports_layers_of_the_axi_top_and_fusesoc_synth_target(mlp_build, tmp_path):
+    """`bnn-hw synth` finds the layer engines inside the AXI top (bnn_top.core.layerN), and FuseSoC's synth target
+    (edalize's Yosys, synth_ecp5) runs."""
+    if shutil.which("yosys") is None:
+        pytest.skip("Debian yosys not installed (make system)")
+    out, _ = mlp_build
+    assert main(["synth", str(out), "--target", "ecp5", "-q"]) == 0
+    rep = json.loads((out / "synth_ecp5.json").read_text())
+    assert all(rep["layers"][k]["luts"] > 0 for k in rep["layers"])
+    fs = _fusesoc()
+    name = json.loads((out / "manifest.json").read_text())["packages"]["core_name"]
+    res = subprocess.run(
+        [*fs, "--cores-root", str(out), "run", "--build-root", str(tmp_path / "fs"), "--target", "synth", name],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    logs = list((tmp_path / "fs").rglob("yosys.log"))
+    assert logs and "TRELLIS_FF" in logs[0].read_text()
