@@ -75,6 +75,7 @@ class Preset:
     dropout_hidden: float = 0.0
     padding: int = 1
     adapt_pools: bool = False  # small images: drop the last pooling stages instead of refusing
+    binarize_input: int | None = None  # FINN-style bit input (pixel >= t) unless --binarize-input overrides it
 
 
 PRESETS: dict[str, Preset] = {
@@ -111,6 +112,31 @@ PRESETS: dict[str, Preset] = {
         conv=((64, 0), (64, 2), (128, 0), (128, 2), (256, 0), (256, 2)),
         hidden=(512, 512),
         defaults=TrainDefaults(200, 50, 1e-3, 3e-7),
+    ),
+    # FINN's published MLP topologies (Umuroglu et al., FPGA'17; BNN-PYNQ): three binary hidden layers on a
+    # binarized 784-pixel input (pixel >= 128), for side-by-side hardware comparisons (benchmarks/finn_compare.py).
+    "tfc": Preset(
+        "FINN TFC: 3 x 64 binary hidden layers, binarized input (pixel >= 128)",
+        conv=(),
+        hidden=(64, 64, 64),
+        defaults=TrainDefaults(5, 100, 3e-3, 3e-4),
+        binarize_input=128,
+    ),
+    "sfc": Preset(
+        "FINN SFC: 3 x 256 binary hidden layers, binarized input (pixel >= 128)",
+        conv=(),
+        hidden=(256, 256, 256),
+        defaults=TrainDefaults(5, 100, 3e-3, 3e-4),
+        binarize_input=128,
+    ),
+    "lfc": Preset(
+        "FINN LFC: 3 x 1024 binary hidden layers, binarized input (pixel >= 128), dropout as BNN-PYNQ",
+        conv=(),
+        hidden=(1024, 1024, 1024),
+        defaults=TrainDefaults(5, 100, 3e-3, 3e-4),
+        dropout_in=0.2,
+        dropout_hidden=0.2,
+        binarize_input=128,
     ),
 }
 
@@ -176,7 +202,7 @@ def make_config(
         padding=spec.padding,
         dropout_in=spec.dropout_in if dropout_in is None else float(dropout_in),
         dropout_hidden=spec.dropout_hidden if dropout_hidden is None else float(dropout_hidden),
-        binarize_input=binarize_input,
+        binarize_input=spec.binarize_input if binarize_input is None else binarize_input,
     )
 
 

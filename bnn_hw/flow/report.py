@@ -559,6 +559,8 @@ def _clock(files: Files, synth_rel: str | None, clock_mhz: float | None) -> tupl
     fmax = files.num(synth_rel, "pnr.fmax_mhz", 1, suffix=" MHz")
     if isinstance(fmax, V):
         pnr = (files.json(synth_rel) or {}).get("pnr", {})
+        if pnr.get("clock_source"):  # `bnn-hw synth --pnr`: tool, device, package and speed grade
+            return fmax, pnr["clock_source"]
         tool = pnr.get("tool") or "nextpnr-ice40"
         where = " ".join(str(pnr[k]) for k in ("device", "package", "speed") if pnr.get(k))
         return fmax, f"measured: {tool} Fmax on {where}" if where else f"measured: {tool} Fmax"
@@ -588,7 +590,7 @@ def _timing(files: Files, synth_rel: str | None, sim_rel: str | None, man_rel: s
             else ""
         )
         sec.paragraphs.append(
-            f"No clock: {failed}run `bnn-hw synth RTL --target ice40 --pnr` (measured Fmax) or pass "
+            f"No clock: {failed}run `bnn-hw synth RTL --target ecp5 --pnr` (measured Fmax) or pass "
             "`bnn-hw report --clock-mhz MHZ` / target.clock_mhz (assumed)."
         )
     label = "Fmax" if "measured" in how else "clock"
@@ -647,7 +649,7 @@ def _throughput(files: Files, man_rel, synth_rel, sim_rel, clock_mhz) -> Section
         failed = "place and route failed (see its log); " if str(pnr.get("status", "")).startswith("failed") else ""
         text = (
             f"no clock: {failed}pass `bnn-hw report --clock-mhz MHZ` (assumed) or run "
-            "`bnn-hw synth RTL --target ice40 --pnr` (measured Fmax); "
+            "`bnn-hw synth RTL --target ecp5 --pnr` (measured Fmax); "
         )
         note = Html(
             _esc(text) + (cycles.html() if isinstance(cycles, V) else NOT_MEASURED) + " cycles/image",
