@@ -7,8 +7,19 @@ imported by the spokes (train/, rtl/, sim/, cuda_ref/) that use them.
 
 from bnn_hw.accelerator import Accelerator
 from bnn_hw.errors import BnnError
-from bnn_hw.model import BnnModel, Layer, load_model, save_model
+from bnn_hw.model import BnnModel, InputKind, Layer, LayerKind, OutputKind, load_model, save_model
 
 __version__ = "0.1.0"
 
-__all__ = ["Accelerator", "BnnError", "BnnModel", "Layer", "load_model", "save_model", "__version__"]
+__all__ = [
+    "Accelerator",
+    "BnnError",
+    "BnnModel",
+    "InputKind",
+    "Layer",
+    "LayerKind",
+    "OutputKind",
+    "load_model",
+    "save_model",
+    "__version__",
+]

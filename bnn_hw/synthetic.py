@@ -77,11 +77,11 @@ def random_model(
                 out_features=int(spec),
                 weights=np.zeros((0, 0), np.uint64),
             )
-        layer.weights = pack_bits(rng.random((layer.out_features, layer.fan_in)) < 0.5)
+        layer = layer.replace(weights=pack_bits(rng.random((layer.out_features, layer.fan_in)) < 0.5))
         if layer.output == "bits":
-            layer.thresholds = _thresholds(rng, layer)
+            layer = layer.replace(thresholds=_thresholds(rng, layer))
         else:
-            layer.bias = rng.integers(-8, 9, layer.out_features).astype(np.int64)
+            layer = layer.replace(bias=rng.integers(-8, 9, layer.out_features).astype(np.int64))
         layers.append(layer)
         shape = layer.out_shape
     model = BnnModel(

@@ -39,16 +39,15 @@ def random_dense_model(
         layer = Layer(kind="dense", input=inp, output=out, in_shape=(k,), out_features=n, weights=w)
         if out == "bits":
             lo, hi = layer.acc_range
-            layer.thresholds = np.zeros(n, dtype=np.int64)
             acc = golden.layer_accumulators(layer, x)
             q = rng.uniform(0.2, 0.8, size=n)
             t = np.array([np.quantile(acc[:, j], q[j], method="nearest") for j in range(n)], dtype=np.int64)
             t[rng.random(n) < 0.05] = lo
             t[rng.random(n) < 0.05] = hi + 1
-            layer.thresholds = t
+            layer = layer.replace(thresholds=t)
             x = acc >= t
         else:
-            layer.bias = rng.integers(-2, 3, size=n).astype(np.int64)
+            layer = layer.replace(bias=rng.integers(-2, 3, size=n).astype(np.int64))
         layers.append(layer)
         k = n
     model = BnnModel(
@@ -111,19 +110,18 @@ def random_model(
                 weights=np.zeros((n, 1), np.uint64),
             )
         k_in = layer.fan_in
-        layer.weights = pack_bits(rng.random((n, k_in)) < 0.5)
+        layer = layer.replace(weights=pack_bits(rng.random((n, k_in)) < 0.5))
         if out == "bits":
             lo, hi = layer.acc_range
-            layer.thresholds = np.zeros(n, dtype=np.int64)
             acc = golden.layer_accumulators(layer, x).reshape(-1, n)
             q = rng.uniform(0.2, 0.8, size=n)
             t = np.array([np.quantile(acc[:, j], q[j], method="nearest") for j in range(n)], dtype=np.int64)
             t[rng.random(n) < 0.05] = lo
             t[rng.random(n) < 0.05] = hi + 1
-            layer.thresholds = t
+            layer = layer.replace(thresholds=t)
             x = golden.apply_layer(layer, x).out
         else:
-            layer.bias = rng.integers(-2, 3, size=n).astype(np.int64)
+            layer = layer.replace(bias=rng.integers(-2, 3, size=n).astype(np.int64))
         layers.append(layer)
         shape = layer.out_shape
     model = BnnModel(

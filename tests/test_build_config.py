@@ -23,7 +23,7 @@ def tiny(tmp_path):
     from bnn_hw.synthetic import random_model
 
     model = random_model((8, 8, 1), [16], num_classes=10, seed=3)
-    model.source = {"dataset": "digits"}
+    model = model.replace(source={"dataset": "digits"})
     save_model(model, tmp_path / "tiny.bnn")
     return tmp_path / "tiny.bnn"
 

@@ -74,8 +74,9 @@ def test_golden_matches_naive_spec(name, shape, hidden, binarize_at):
 
 def test_class_ties_take_the_first_index():
     model = random_model((2, 2, 1), [8], num_classes=4, seed=0)
-    model.layers[-1].weights[:] = model.layers[-1].weights[0]  # identical rows: equal dots
-    model.layers[-1].bias[:] = [1, 3, 3, 2]
+    last = model.layers[-1]
+    last = last.replace(weights=np.repeat(last.weights[:1], 4, axis=0), bias=np.array([1, 3, 3, 2]))  # equal dots
+    model = model.replace(layers=(*model.layers[:-1], last))
     result = golden.run(model, random_images(model, 5))
     assert np.all(result.classes == 1)
 

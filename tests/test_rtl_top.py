@@ -61,11 +61,10 @@ def test_backpressure_and_gaps_keep_results_and_timing():
 def test_tied_scores_pick_first_index():
     model = random_dense_model([6, 5], (2, 2, 1), seed=3)
     last = model.layers[-1]
-    last.weights[:] = last.weights[0]  # every class neuron identical ...
-    last.bias[:] = 0  # ... and the same bias: all scores tie, class must be 0
-    last.bias[3] = 1
-    last.bias[4] = 1  # now 3 and 4 tie for the maximum: class 3
-    model._hash = None
+    weights = np.repeat(last.weights[:1], last.out_features, axis=0)  # every class neuron identical ...
+    bias = np.zeros(last.out_features, np.int64)  # ... and the same bias: all scores tie, class must be 0
+    bias[3] = bias[4] = 1  # now 3 and 4 tie for the maximum: class 3
+    model = model.replace(layers=(*model.layers[:-1], last.replace(weights=weights, bias=bias)))
     plan = make_plan(model, [2, 2], [3, 4])
     images = np.random.default_rng(0).integers(0, 256, size=(3, 2, 2, 1), dtype=np.uint8)
     classes, scores, _ = simulate_top(model, plan, images)

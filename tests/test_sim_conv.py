@@ -144,7 +144,7 @@ def test_flipped_conv_weight_is_caught(cnn_build, trained_cnn, fashion) -> None:
         for j in range(0, layer.fan_in, 37):
             trial = bits.copy()
             trial[neuron, j] = not trial[neuron, j]
-            layer.weights = pack_bits(trial)
+            bad = good.replace(layers=(good.layers[0], layer.replace(weights=pack_bits(trial)), *good.layers[2:]))
             got = golden.run(bad, images)
             changed = np.flatnonzero((got.scores != want.scores).any(axis=1) | (got.classes != want.classes))
             if 0 < len(changed) < len(images):

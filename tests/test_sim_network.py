@@ -58,11 +58,11 @@ def calibrated_model(sizes: list[int], calib: np.ndarray, *, seed: int, binarize
         )
         acc = golden.layer_accumulators(layer, x)
         if last:
-            layer.bias = rng.integers(-3, 4, size=n).astype(np.int64)
+            layer = layer.replace(bias=rng.integers(-3, 4, size=n).astype(np.int64))
         else:
             q = rng.uniform(0.25, 0.75, size=n)
-            layer.thresholds = np.array(
-                [np.quantile(acc[:, j], q[j], method="nearest") for j in range(n)], dtype=np.int64
+            layer = layer.replace(
+                thresholds=np.array([np.quantile(acc[:, j], q[j], method="nearest") for j in range(n)], dtype=np.int64)
             )
             x = acc >= layer.thresholds
         layers.append(layer)
@@ -168,13 +168,12 @@ def test_corrupted_weight_bit_is_caught(bits_build, fashion, tmp_path: Path, cap
     for neuron, j in [(n, j) for n in range(layer.out_features) for j in (300, 400, 500, 420)]:
         trial = bits.copy()
         trial[neuron, j] = not trial[neuron, j]
-        layer.weights = pack_bits(trial)
+        bad = good.replace(layers=(layer.replace(weights=pack_bits(trial)), *good.layers[1:]))
         got = golden.run(bad, images)
         changed = np.flatnonzero((got.scores != want.scores).any(axis=1) | (got.classes != want.classes))
         if len(changed):
             break
     assert changed is not None and len(changed), "no single weight flip changes these images"
-    bad._hash = None
     build = generate(bad, tmp_path / "bad.bnn", tmp_path / "bad_build", 8, 32)
     design = load_design(build)
     out = run_network(
@@ -257,8 +256,7 @@ def test_cli_errors(bits_build, tmp_path: Path, capsys, monkeypatch) -> None:
     assert "must be in [0, 1)" in err(str(build), "--gap", "1.5")
     other = tmp_path / "other.bnn"
     m = load_model(model)
-    m.layers[-1].bias = m.layers[-1].bias + 1
-    m._hash = None
+    m = m.replace(layers=(*m.layers[:-1], m.layers[-1].replace(bias=m.layers[-1].bias + 1)))
     save_model(m, other)
     assert "was generated from model" in err(str(build), "--model", str(other))
     monkeypatch.setenv("PATH", "/nonexistent")

@@ -123,9 +123,9 @@ def make_layer(kind_in: str, kind_out: str, mw: int, mh: int, seed: int) -> tupl
         t = np.array([np.quantile(acc[:, j], q[j], method="nearest") for j in range(mh)], dtype=np.int64)
         lo, hi = layer.acc_range
         t[0], t[-1] = lo, hi + 1  # always +1, never +1
-        layer.thresholds = t
+        layer = layer.replace(thresholds=t)
     else:
-        layer.bias = rng.integers(-20, 21, size=mh).astype(np.int64)
+        layer = layer.replace(bias=rng.integers(-20, 21, size=mh).astype(np.int64))
     return layer, x
 
 

@@ -60,9 +60,8 @@ def test_verify_reports_a_changed_threshold(trained, tmp_path, capsys) -> None:
     run, path = trained
     model = load_model(path)
     layer = model.layers[0]
-    layer.thresholds = layer.thresholds + np.where(np.arange(layer.thresholds.size) == 0, 3, 0).reshape(
-        layer.thresholds.shape
-    )
+    thresholds = layer.thresholds + np.where(np.arange(layer.thresholds.size) == 0, 3, 0)
+    model = model.replace(layers=(layer.replace(thresholds=thresholds), *model.layers[1:]))
     save_model(model, tmp_path / "bad.bnn")
     assert main(["verify", str(tmp_path / "bad.bnn"), "--against", str(run), "--json", str(tmp_path / "v.json")]) == 1
     assert "MISMATCH" in capsys.readouterr().out

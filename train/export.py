@@ -150,8 +150,7 @@ def export_model(net: BinaryNet, classes: list[str], name: str = "model", source
         if layer.output == "bits":
             thresholds, flip = fold_thresholds(block.norm, layer)
             bits[flip] = ~bits[flip]
-            layer.weights = pack_bits(bits)
-            layer.thresholds = thresholds
+            layer = layer.replace(weights=pack_bits(bits), thresholds=thresholds)
         layers.append(layer)
         shape = layer.out_shape
         chw = (shape[2], shape[0], shape[1]) if len(shape) == 3 else None
