@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 from bnn_hw.rtl.errors import reject
 from bnn_hw.rtl.folding import LayerFold, init_words, weight_words
 from bnn_hw.rtl.pe_array import PEArray
-from bnn_hw.rtl.timing import engine_fifo_depth, engine_latency
+from bnn_hw.rtl.timing import MEMORY_READ_CYCLES, engine_fifo_depth, engine_latency
 
 from bnn_hw.model import Layer
 
@@ -51,8 +51,9 @@ class LayerEngine(wiring.Component):
         self.out_bits = fold.acc_bits if self.scores else 1
         # AdderTree(SIMD, 8).latency for pixels, Popcount(SIMD, first_group=3).latency for bits
         self.pipe_latency = engine_latency(fold)
-        # issue -> memory data (1) -> contribution (pipe) -> accumulator register (1) -> FIFO write (1)
-        self.latency = self.pipe_latency + 3
+        # issue -> memory data (2: address register, data register) -> contribution (pipe) -> accumulator register
+        # (1) -> FIFO write (1)
+        self.latency = MEMORY_READ_CYCLES + self.pipe_latency + 2
         # Enough credits that a fold never waits for a result still in flight when downstream keeps up.
         self.fifo_depth = engine_fifo_depth(fold)
         super().__init__(
@@ -137,8 +138,9 @@ class LayerEngine(wiring.Component):
                 m.d.sync += full[b].eq(0)
 
         # ---------------------------------------------------------------- control pipeline
-        # stage s holds the control of the word whose memory data appears at stage 1.
-        n_stages = 1 + self.pipe_latency  # stages 1 .. A, A = accumulate stage
+        # stage s holds the control of the word issued s cycles ago; its memory data is registered at stage
+        # MEMORY_READ_CYCLES (the block RAM's own output, then a register so that no logic follows the RAM).
+        n_stages = MEMORY_READ_CYCLES + self.pipe_latency  # stages 1 .. A, A = accumulate stage
         valid = [Signal(name=f"v{s}") for s in range(n_stages + 1)]
         first = [Signal(name=f"first{s}") for s in range(n_stages + 1)]
         last = [Signal(name=f"last{s}") for s in range(n_stages + 1)]
@@ -152,8 +154,12 @@ class LayerEngine(wiring.Component):
                 nfp[s].eq(nfp[s - 1]),
             ]
         acc_stage = n_stages
-        # init memory read one cycle before accumulation
-        m.d.comb += tr.addr.eq(nfp[acc_stage - 1])
+        # start-value memory read (address and data registers) so that its word arrives with the accumulate stage
+        m.d.comb += tr.addr.eq(nfp[acc_stage - MEMORY_READ_CYCLES])
+        x_q = Signal(simd * eb)
+        w_q = Signal(pe * simd)
+        t_q = Signal(pe * aw)
+        m.d.sync += [x_q.eq(ir.data), w_q.eq(wr.data), t_q.eq(tr.data)]
 
         # ---------------------------------------------------------------- datapath (rtl/pe_array.py)
         m.submodules.array = arr = PEArray(
@@ -161,11 +167,11 @@ class LayerEngine(wiring.Component):
         )
         assert arr.latency == self.pipe_latency
         m.d.comb += [
-            arr.x.eq(ir.data),
-            arr.w.eq(wr.data),
+            arr.x.eq(x_q),
+            arr.w.eq(w_q),
             arr.acc_en.eq(valid[acc_stage]),
             arr.acc_first.eq(first[acc_stage]),
-            arr.init.eq(tr.data),
+            arr.init.eq(t_q),
         ]
         accs = [arr.acc[p * aw : (p + 1) * aw].as_signed() for p in range(pe)]
         done = Signal()

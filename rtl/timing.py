@@ -56,8 +56,17 @@ def engine_latency(fold: LayerFold) -> int:
     return heap_latency([fold.SIMD] * 8, 3) if fold.input == "pixels" else heap_latency([fold.SIMD], 3)
 
 
+MEMORY_READ_CYCLES = 2  # the engine's memories: registered address, then a register on the read data
+
+
+def engine_delay(fold: LayerFold) -> int:
+    """Cycles from the issue of a fold's last word to its result's write into the output FIFO (mirrors LayerEngine:
+    memory read, heap pipeline, accumulator register, done register)."""
+    return MEMORY_READ_CYCLES + engine_latency(fold) + 1
+
+
 def engine_fifo_depth(fold: LayerFold) -> int:
-    return max(2, ceil_div(engine_latency(fold) + 3 + 3, fold.SF) + 1)
+    return max(2, ceil_div(engine_delay(fold) + 4, fold.SF) + 1)
 
 
 @dataclass
@@ -76,7 +85,7 @@ class _Engine:
     def __post_init__(self) -> None:
         self.depth = engine_fifo_depth(self.fold)
         self.credits = self.depth
-        self.delay = engine_latency(self.fold) + 2  # issue of a fold's last word -> FIFO write
+        self.delay = engine_delay(self.fold)
 
     def ready(self, down_ready: bool) -> bool:
         return not self.full[self.wbank]
