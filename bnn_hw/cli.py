@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import NoReturn
 
 from bnn_hw import __version__
-from bnn_hw.errors import BnnError
+from bnn_hw.errors import BnnError, UsageError
 
 # name -> (module, one-line help). Order is the order of the chain.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -37,6 +38,50 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
         sys.exit(2)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Shows every option's default: `(default: X)` is appended unless the help text already names the default.
+
+    Options whose default is None (the value comes from elsewhere: a preset, the model, the build) must say so in
+    their help text, with the word "default"; tests/test_cli_conventions.py checks every subcommand.
+    """
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32, width=min(120, max(80, _columns())))
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default is None or default is False or default is argparse.SUPPRESS:
+            return text
+        if not action.option_strings:
+            return text
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._VersionAction)):
+            return text
+        if isinstance(default, (list, tuple)):
+            default = ",".join(map(str, default))
+        return f"{text} (default: {str(default).replace('%', '%%')})"
+
+
+def _columns() -> int:
+    try:
+        return os.get_terminal_size().columns
+    except OSError:
+        return 100
+
+
+def make_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand, as `bnn-hw NAME` builds it (also used by the conventions test)."""
+    module_name, help_ = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = OneLineParser(
+        prog=f"bnn-hw {name}",
+        description=help_ + ". Details: docs/cli.md.",
+        formatter_class=HelpFormatter,
+    )
+    module.add_arguments(parser)
+    return parser
 
 
 def _top_help() -> str:
@@ -66,15 +111,33 @@ def main(argv: list[str] | None = None) -> int:
         what = "option" if name.startswith("-") else "command"
         sys.stderr.write(f"bnn-hw: error: unknown {what} {name!r}; choose from: {', '.join(COMMANDS)}\n")
         return 2
-    module_name, help_ = COMMANDS[name]
+    module = importlib.import_module(COMMANDS[name][0])
     try:
-        module = importlib.import_module(module_name)
-        parser = OneLineParser(prog=f"bnn-hw {name}", description=help_)
-        module.add_arguments(parser)
-        args = parser.parse_args(argv[1:])
-        return int(module.run(args) or 0)
+        parser = make_parser(name)
+        try:
+            args = parser.parse_args(argv[1:])
+        except SystemExit as exc:  # --help (0) or a usage error already printed (2): a return code for callers
+            return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+        code = int(module.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`bnn-hw info m.bnn --json - | head`): the Python docs' recipe is to point stdout at
+        # devnull so the final flush at exit does not raise again, and to exit non-zero, silently.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except UsageError as exc:
+        sys.stderr.write(f"bnn-hw {name}: error: {exc} (see `bnn-hw {name} --help`)\n")
+        return 2
     except BnnError as exc:
         sys.stderr.write(f"bnn-hw {name}: error: {exc}\n")
+        return 1
+    except OSError as exc:  # a write the command did not guard (it should): still one line, never a traceback
+        from bnn_hw.fileio import reason
+
+        where = f" {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"bnn-hw {name}: error: input/output failed{where}: {reason(exc)}\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write(f"bnn-hw {name}: interrupted\n")

@@ -361,7 +361,9 @@ def save_model(model: BnnModel, path: str | Path) -> str:
     """Write `model` to `path`; returns the model hash."""
     body = _serialize_body(model)
     digest = hashlib.sha256(body).digest()
-    Path(path).write_bytes(body + digest)
+    from bnn_hw import fileio
+
+    fileio.write_bytes(path, body + digest)
     return digest.hex()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import platform
 import statistics
@@ -84,7 +83,11 @@ def load_workload(
 
             data = load_dataset("fashion-mnist", "test", data_dir)
             images, labels = data.images, data.labels
-            images_note = f"Fashion-MNIST test images ({len(images)})"
+            images_note = (
+                f"the first {count} Fashion-MNIST test images"
+                if count <= len(images)
+                else f"Fashion-MNIST test images (all {len(images)})"
+            )
         except (BnnError, ImportError) as exc:
             images_note = f"Fashion-MNIST not available ({exc}); "
     if images is None:
@@ -140,7 +143,6 @@ def time_best(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> tuple[flo
 
 
 def write_json(path: str | Path, record: dict[str, Any]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return path
+    from bnn_hw import fileio
+
+    return fileio.write_json(path, record, sort_keys=True)

@@ -10,8 +10,7 @@ from typing import Any
 
 from bnn_hw.rtl.folding import Plan
 
-from bnn_hw import __version__
-from bnn_hw.errors import BnnError
+from bnn_hw import __version__, fileio
 from bnn_hw.model import BnnModel
 
 TOP_NAME = "bnn_top"
@@ -142,10 +141,7 @@ def generate(
     from bnn_hw.rtl.top import BnnTop
     from tqdm import tqdm
 
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise BnnError(f"{out}: exists and is not a directory; choose another -o")
-    out.mkdir(parents=True, exist_ok=True)
+    out = fileio.writable_dir(out_dir)
     steps = tqdm(total=4, desc="rtl", unit="step", disable=not (progress and sys.stderr.isatty()), leave=False)
     t0 = time.perf_counter()
     steps.set_postfix_str("timing model")
@@ -183,14 +179,14 @@ def generate(
         f"// model {model.name} sha256 {model.hash}\n"
         f"// args {json.dumps(args, sort_keys=True)}\n"
     )
-    (out / f"{TOP_NAME}.v").write_text(header + text)
+    fileio.write_text(out / f"{TOP_NAME}.v", header + text)
     manifest = manifest_for(model, plan, args, debug_taps=debug_taps, latency=latency, axis=axis)
     if axis is not None:
         from bnn_hw.rtl.packaging import write_packages
 
         manifest["packages"] = write_packages(out, manifest, model)
     manifest["generation_seconds"] = round(time.perf_counter() - t0, 2)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    fileio.write_text(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     steps.update()
     steps.close()
     return manifest

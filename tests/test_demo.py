@@ -18,13 +18,13 @@ from bnn_hw.synthetic import random_model
 @pytest.mark.parametrize(
     "argv,needle",
     [
-        (["--images", "-1"], "--images must be >= 0"),
-        (["--epochs", "0"], "--epochs must be >= 1"),
+        (["--images", "-1"], "argument --images: must be an integer >= 0, got -1"),
+        (["--epochs", "0"], "argument --epochs: must be an integer >= 1, got 0"),
         (["--pe", "0"], "--pe must be a positive integer"),
         (["--simd", "16,x"], "--simd must be a positive integer"),
         (["--preset", "bogus"], "unknown --preset 'bogus'"),
         (["--dataset", "bogus"], "unknown --dataset 'bogus'"),
-        (["--seed", "-3"], "--seed must be >= 0"),
+        (["--seed", "-3"], "argument --seed: must be an integer >= 0, got -3"),
         (["--images", "10001"], "--images 10001 but the fashion-mnist test split has only 10,000 images"),
     ],
 )
@@ -33,7 +33,7 @@ def test_bad_options_fail_in_one_line_before_any_work(tmp_path, capsys, monkeypa
     monkeypatch.setattr(demo, "_stage", lambda title, args, *_: stages.append(title) or 0.0)
     monkeypatch.setattr(demo, "count_test_images", lambda dataset: 10_000)
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), *argv]) == 1
+    assert main(["demo", "--out", str(out), *argv]) == 2  # usage errors exit 2 (docs/cli.md)
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1, err
     assert stages == [] and not out.exists()

@@ -53,11 +53,12 @@ def test_rtl_writes_verilog_and_manifest(model_file, tmp_path, capsys):
         (["--simd", "x"], "--simd must be an integer"),
         (["--auto"], "needs exactly one of --target-cycles"),
         (["--target-cycles", "10"], "only apply with --auto"),
-        (["--pixels-per-beat", "0"], "--pixels-per-beat=0 must be between 1"),
+        (["--pixels-per-beat", "0"], "argument --pixels-per-beat: must be an integer >= 1, got 0"),
     ],
 )
 def test_bad_requests_are_one_line_errors(model_file, tmp_path, capsys, argv, message):
-    assert main(["rtl", str(model_file), "-o", str(tmp_path / "b"), *argv]) == 1
+    usage = argv[0] in ("--auto", "--target-cycles", "--pixels-per-beat")  # wrong options exit 2, like argparse
+    assert main(["rtl", str(model_file), "-o", str(tmp_path / "b"), *argv]) == (2 if usage else 1)
     err = capsys.readouterr().err
     assert message in err
     assert len(err.strip().splitlines()) == 1

@@ -215,9 +215,7 @@ def test_pareto_front():
     ],
 )
 def test_bad_lists_and_targets_are_one_line_errors(model_file, tmp_path, capsys, argv, message):
-    with pytest.raises(SystemExit) as exc:
-        main(["sweep", str(model_file), "-o", str(tmp_path / "s"), *argv])
-    assert exc.value.code == 2
+    assert main(["sweep", str(model_file), "-o", str(tmp_path / "s"), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s").exists()
@@ -226,13 +224,14 @@ def test_bad_lists_and_targets_are_one_line_errors(model_file, tmp_path, capsys,
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--jobs", "0"], "--jobs must be >= 1, got 0"),
-        (["--clock-mhz", "0"], "--clock-mhz must be positive"),
-        (["--simulate", "-1"], "--simulate must be >= 0 images"),
+        (["--jobs", "0"], "argument --jobs: must be an integer >= 1, got 0"),
+        (["--clock-mhz", "0"], "argument --clock-mhz: must be a number > 0, got 0"),
+        (["--simulate", "-1"], "argument --simulate: must be an integer >= 0, got -1"),
+        (["--timeout", "0"], "argument --timeout: must be a number > 0, got 0"),
     ],
 )
 def test_bad_values_are_one_line_errors(model_file, tmp_path, capsys, argv, message):
-    assert main(["sweep", str(model_file), "-o", str(tmp_path / "s"), *argv]) == 1
+    assert main(["sweep", str(model_file), "-o", str(tmp_path / "s"), *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
 

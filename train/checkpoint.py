@@ -8,15 +8,15 @@ half-written file behind.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bnn_hw.train.models import ModelConfig, build_model
 
+from bnn_hw import fileio
 from bnn_hw.datasets import DatasetInfo
 from bnn_hw.errors import BnnError
 from bnn_hw.model import MAGIC
@@ -68,7 +68,6 @@ def save_checkpoint(
     import torch
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {
         "format": FORMAT,
@@ -81,14 +80,13 @@ def save_checkpoint(
         "train": _plain(train or {}),
         "optimizer": optimizer_state,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return file_hash(path)
+    # Serialised in memory, then written atomically: a full disk is an OSError with its errno (one line, no
+    # truncated file), not a torch RuntimeError from deep inside the zip writer.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    fileio.write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

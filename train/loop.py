@@ -9,9 +9,7 @@ interrupted run resumed from its checkpoint continues exactly as the uninterrupt
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,8 +25,9 @@ from bnn_hw.train.layers import BinaryConv2d, BinaryLinear, BinaryNet, Threshold
 from bnn_hw.train.models import ModelConfig, build_model, get_preset, make_config
 from torch import nn
 
+from bnn_hw import fileio
 from bnn_hw.datasets import DATASETS, Dataset, dataset_info, load_dataset
-from bnn_hw.errors import BnnError
+from bnn_hw.errors import BnnError, UsageError
 
 LOSSES = ("squared-hinge", "cross-entropy")
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -188,6 +187,87 @@ def _resolve(cfg: TrainConfig) -> dict[str, Any]:
     return values
 
 
+# Settings a resumed run takes from its checkpoint. A value given again must equal the stored one, except these:
+RESUME_MAY_CHANGE = ("epochs",)
+_RESTORED = (
+    "preset",
+    "dataset",
+    "epochs",
+    "batch_size",
+    "lr_start",
+    "lr_end",
+    "loss",
+    "hidden",
+    "dropout_in",
+    "dropout_hidden",
+    "binarize_input",
+    "lr_scale",
+    "augment",
+    "seed",
+    "train_limit",
+    "test_limit",
+)
+_MODEL_KEYS = ("hidden", "dropout_in", "dropout_hidden", "binarize_input")  # compared with the model's own config
+
+
+def _flag(key: str) -> str:
+    return "--no-lr-scale" if key == "lr_scale" else "--" + key.replace("_", "-")
+
+
+def resume_config(out: str | Path, given: dict[str, Any], **run_options: Any) -> TrainConfig:
+    """The TrainConfig that continues `out/checkpoint.pt` with the settings it was trained with.
+
+    `given` holds the result-changing options the user stated again (TrainConfig field names); each must agree
+    with the checkpoint, except --epochs (to train further). `run_options` (device, threads, data_dir, progress,
+    checkpoint_every) are the new run's own. A contradiction raises one BnnError naming the option and both values.
+    """
+    ckpt_path = Path(out) / CHECKPOINT_NAME
+    if not ckpt_path.is_file():
+        raise BnnError(f"--resume: no checkpoint at {ckpt_path}; run without --resume to start training")
+    ckpt = load_checkpoint(ckpt_path)
+    stored = dict(ckpt.train)
+    model = ckpt.config.to_dict()
+    stored.setdefault("preset", ckpt.config.preset)
+    stored.setdefault("dataset", ckpt.dataset.name)
+    for key in _MODEL_KEYS:
+        if stored.get(key) is None:
+            stored[key] = model.get(key)
+    stored.setdefault("epochs", ckpt.epoch)
+    for key, value in given.items():
+        if key in RESUME_MAY_CHANGE or key not in _RESTORED:
+            continue
+        theirs = stored.get(key)
+        if key in _MODEL_KEYS and theirs is None:
+            theirs = model.get(key)
+        if _differs(value, theirs):
+            shown = "" if key == "lr_scale" else f" {_show(value)}"
+            raise UsageError(
+                f"--resume: {_flag(key)}{shown} contradicts {ckpt_path}, trained with {_show(theirs, key)}; drop "
+                f"{_flag(key)} to continue that run (only --epochs may change), or start a new one with another --out"
+            )
+    settings = {key: stored.get(key) for key in _RESTORED if key in stored}
+    settings.update({k: v for k, v in given.items() if k in RESUME_MAY_CHANGE})
+    if run_options.get("data_dir") is None and stored.get("data_dir"):
+        run_options["data_dir"] = stored["data_dir"]
+    return TrainConfig(out=out, **settings, **run_options, resume=True)
+
+
+def _differs(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return list(a or []) != list(b or [])
+    if isinstance(a, float) or isinstance(b, float):
+        return a is None or b is None or not math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=0.0)
+    return a != b
+
+
+def _show(value: Any, key: str = "") -> str:
+    if key == "lr_scale":
+        return "learning-rate scaling " + ("on" if value else "off")
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _plot(metrics: dict, path: Path) -> Path | None:
     """Loss and accuracy per epoch as a PNG (matplotlib's Agg back end: no display needed)."""
     import matplotlib
@@ -212,10 +292,11 @@ def _plot(metrics: dict, path: Path) -> Path | None:
     ax2.legend()
     fig.suptitle(f"{metrics['model']['preset']} on {metrics['dataset']['name']}")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with fileio.atomic(path) as tmp:
+            fig.savefig(tmp, dpi=80, format="png")
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -260,9 +341,13 @@ def _distributed_forward(model: BinaryNet, ctx: DistContext, device: torch.devic
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    fileio.write_json(path, data)
+
+
+def checkpoint_bytes(model: nn.Module) -> int:
+    """About what one save writes: float32 weights plus Adam's two moments, twice (the temporary and the old file)."""
+    params = sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())
+    return 2 * 3 * 4 * params + (1 << 20)
 
 
 # ---------------------------------------------------------------------------------------------------------- train
@@ -292,8 +377,12 @@ def _train(
     progress = cfg.progress and ctx.is_main
     out = Path(cfg.out)
     ckpt_path = out / CHECKPOINT_NAME
+    if out.exists() and not out.is_dir():
+        raise BnnError(f"--out {out}: is a file; name a folder for checkpoint.pt, metrics.json and the curve")
     if cfg.threads is not None:
-        torch.set_num_threads(max(1, int(cfg.threads)))
+        if int(cfg.threads) < 1:
+            raise BnnError(f"--threads must be at least 1, got {cfg.threads}")
+        torch.set_num_threads(int(cfg.threads))
 
     info = dataset_info(cfg.dataset) if train_data is None else train_data.info
     if train_data is None:
@@ -344,6 +433,8 @@ def _train(
     model = build_model(model_cfg)
     if resumed is not None:
         model.load_state_dict(resumed.model.state_dict())
+    if ctx.is_main:  # a read-only, full or mistyped output folder fails now, not after the last epoch
+        fileio.writable_dir(out, what="--out", need_bytes=checkpoint_bytes(model))
     device = device_for(ctx, cfg.device)
     model.to(device)
     if train_data.images.shape[1:] != info.input_shape:
@@ -377,12 +468,10 @@ def _train(
         }
     )
     steps_per_epoch = math.ceil(len(train_data) / batch_size)
-    if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
     digest = ""
     test_acc = metrics["epochs"][-1]["test_acc"] if metrics["epochs"] else 0.0
     curve: Path | None = None
-    from tqdm import tqdm
+    from bnn_hw.progress import bar as progress_bar
 
     saved_flags = _fast_gpu_flags() if on_gpu else None
     try:
@@ -395,14 +484,13 @@ def _train(
             gen = torch.Generator().manual_seed(seed)  # order and augmentation
             model.train()
             started = time.perf_counter()
-            bar = tqdm(
+            bar = progress_bar(
                 batches(train_t, batch_size, gen),
                 total=steps_per_epoch,
-                disable=not progress,
+                enabled=progress,
                 desc=f"epoch {epoch + 1}/{epochs}",
                 unit="batch",
-                leave=True,
-                dynamic_ncols=True,
+                every=25,
             )
             # Everything random for the epoch is drawn up front and the running sums stay on the device: a step never
             # waits for the GPU (the loss is checked for NaN every CHECK_EVERY steps, naming the step where it began).

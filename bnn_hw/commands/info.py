@@ -11,7 +11,14 @@ from bnn_hw.model import BnnModel, load_model
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="a .bnn model file")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="PATH",
+        help="write the summary as JSON to PATH, or to stdout with `--json` alone or `--json -` (default: a table)",
+    )
 
 
 def memory_summary(model: BnnModel) -> dict:
@@ -75,5 +82,12 @@ def describe(model: BnnModel) -> str:
 
 def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
-    print(json.dumps(memory_summary(model), indent=2) if args.json else describe(model))
+    if args.json is None:
+        print(describe(model))
+    elif args.json == "-":
+        print(json.dumps(memory_summary(model), indent=2))
+    else:
+        from bnn_hw import fileio
+
+        print(f"wrote {fileio.write_json(args.json, memory_summary(model))}")
     return 0

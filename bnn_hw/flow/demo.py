@@ -11,19 +11,24 @@ import json
 import time
 from pathlib import Path
 
-from bnn_hw.errors import BnnError
+from bnn_hw.argtypes import nonneg_int, positive_int
+from bnn_hw.errors import BnnError, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (default runs/demo)")
-    parser.add_argument("--preset", default="mlp", help="model preset (default mlp)")
-    parser.add_argument("--dataset", default="fashion-mnist", help="data set (default fashion-mnist)")
-    parser.add_argument("--epochs", type=int, default=3, help="training epochs (default 3: about 86 %%)")
-    parser.add_argument("--pe", default="32", help="processing elements per layer (default 32)")
-    parser.add_argument("--simd", default="32", help="SIMD lanes per PE (default 32)")
-    parser.add_argument("--images", type=int, default=1000, help="test images simulated in RTL (default 1000)")
-    parser.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-o", "--out", type=Path, default=Path("runs/demo"), help="run folder")
+    parser.add_argument("--preset", default="mlp", help="model preset")
+    parser.add_argument("--dataset", default="fashion-mnist", help="data set")
+    parser.add_argument("--epochs", type=positive_int, default=3, help="training epochs (default: 3, about 86 %%)")
+    parser.add_argument("--pe", default="32", help="processing elements per layer, as `bnn-hw rtl --pe`")
+    parser.add_argument("--simd", default="32", help="SIMD lanes per PE, as `bnn-hw rtl --simd`")
+    parser.add_argument(
+        "--images", type=nonneg_int, default=1000, metavar="N", help="simulate the first N test images, 0 = all"
+    )
+    parser.add_argument(
+        "--simulator", default="verilator", choices=["verilator", "icarus"], help="HDL simulator for the sim stage"
+    )
+    parser.add_argument("--seed", type=nonneg_int, default=0, help="seed of the training run")
     parser.add_argument("--force", action="store_true", help="redo every stage even if its output exists")
 
 
@@ -74,9 +79,9 @@ def validate(args: argparse.Namespace) -> None:
     from bnn_hw.train.models import PRESETS
 
     if args.preset not in PRESETS:
-        raise BnnError(f"unknown --preset {args.preset!r}; choose from: {', '.join(PRESETS)}")
+        raise UsageError(f"unknown --preset {args.preset!r}; choose from: {', '.join(PRESETS)}")
     if args.dataset not in DATASETS:
-        raise BnnError(f"unknown --dataset {args.dataset!r}; choose from: {', '.join(DATASETS)}")
+        raise UsageError(f"unknown --dataset {args.dataset!r}; choose from: {', '.join(DATASETS)}")
     if args.epochs < 1:
         raise BnnError(f"--epochs must be >= 1, got {args.epochs}")
     if args.images < 0:
@@ -87,10 +92,10 @@ def validate(args: argparse.Namespace) -> None:
         text = getattr(args, name)
         parts = str(text).split(",")
         if not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
-            raise BnnError(f"--{name} must be a positive integer or a comma-separated list of them, got {text!r}")
+            raise UsageError(f"--{name} must be a positive integer or a comma-separated list of them, got {text!r}")
     available = count_test_images(args.dataset)  # also fails here, not after training, when the data set is missing
     if args.images > available:
-        raise BnnError(
+        raise UsageError(
             f"--images {args.images} but the {args.dataset} test split has only {available:,} images; "
             f"pass at most {available}, or 0 for all of them"
         )
@@ -153,8 +158,9 @@ def rtl_stale(args: argparse.Namespace, manifest_path: Path, model_path: Path) -
 
 def run(args: argparse.Namespace) -> int:
     validate(args)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    from bnn_hw import fileio
+
+    out: Path = fileio.writable_dir(args.out)
     train_dir, model_path, rtl_dir = out / "train", out / "model.bnn", out / "rtl"
     timings: dict[str, float] = {}
     stages: list[dict] = []

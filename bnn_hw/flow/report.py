@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bnn_hw import __version__
+from bnn_hw import __version__, fileio
+from bnn_hw.argtypes import positive_float
 from bnn_hw.errors import BnnError
 
 NOT_MEASURED = "not measured"
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", type=Path, default=None, help="output folder (default: RUN_DIR/report)")
     parser.add_argument(
         "--clock-mhz",
-        type=float,
+        type=positive_float,
         default=None,
         help="FPGA clock to assume when no measured Fmax exists (labelled 'assumed'; default: the build "
         "configuration's target.clock_mhz)",
@@ -984,7 +985,7 @@ def render_markdown(run: Path, sections: list[Section], out: Path) -> str:
             if text:
                 lines += [text, ""]
         for name, png in sec.images:
-            (out / name).write_bytes(png)
+            fileio.write_bytes(out / name, png)
             lines += [f"![{name}]({name})", ""]
         if sec.source:
             lines += [f"source: {', '.join(sec.source)}", ""]
@@ -992,10 +993,9 @@ def render_markdown(run: Path, sections: list[Section], out: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = args.out or args.run_dir / "report"
+    out = fileio.writable_dir(args.out or args.run_dir / "report")
     sections = build_sections(args.run_dir, args.clock_mhz, getattr(args, "device", None), out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.html").write_text(render_html(args.run_dir, sections))
-    (out / "report.md").write_text(render_markdown(args.run_dir, sections, out))
+    fileio.write_text(out / "report.html", render_html(args.run_dir, sections))
+    fileio.write_text(out / "report.md", render_markdown(args.run_dir, sections, out))
     print(f"wrote {out / 'report.html'} and {out / 'report.md'} ({len(sections)} sections)")
     return 0

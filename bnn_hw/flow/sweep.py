@@ -19,12 +19,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from bnn_hw import fileio
+from bnn_hw.argtypes import nonneg_int, positive_float, positive_int
 from bnn_hw.errors import BnnError
 
 TARGETS = ("xilinx", "ice40", "ecp5")
@@ -49,8 +52,6 @@ def _int_list(text: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = __doc__.split("\n", 1)[1].strip()  # the flows, as documented above
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("model", type=Path, help="the .bnn model")
     parser.add_argument(
         "--pe",
@@ -64,18 +65,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--flow",
         default="fast",
         choices=FLOWS,
-        help="fast (default): weight memories' block-RAM contents zeroed just before mapping (same "
-        "resources, much faster); full: `bnn-hw synth` as it is",
+        help="fast: weight memories' block-RAM contents zeroed just before mapping (same resources, much "
+        "faster; docs/rtl.md); full: the Verilog as generated (default: fast)",
     )
-    parser.add_argument("-o", "--out", type=Path, default=Path("runs/sweep"), help="sweep folder")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel points (default: cores)")
-    parser.add_argument("--timeout", type=float, default=None, help="give up on a point's synthesis after S seconds")
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=None,
+        help="sweep folder; an existing sweep there is continued (default: runs/sweep/MODEL-HASH, one per model)",
+    )
+    parser.add_argument(
+        "--jobs", type=positive_int, default=os.cpu_count() or 1, help="parallel points (default: the CPU cores)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="give up on a point's synthesis after S seconds (default: no limit)",
+    )
     parser.add_argument(
         "--simulate",
-        type=int,
+        type=nonneg_int,
         default=0,
         metavar="N",
-        help="also simulate N test images per point (Verilator) and measure cycles/image",
+        help="also simulate N test images per point (Verilator) and measure cycles/image (default: 0, none)",
     )
     parser.add_argument(
         "--random-images",
@@ -84,19 +99,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--clock-mhz",
-        type=float,
+        type=positive_float,
         default=200.0,
-        help="without --pnr: clock assumed for images/s (labelled assumed; default 200)",
+        help="without --pnr: clock assumed for images/s, labelled assumed (default: 200)",
     )
     pnr = parser.add_argument_group("place and route (--target ecp5 or ice40)")
     pnr.add_argument("--pnr", action="store_true", help="place and route every point: measured Fmax and images/s")
-    pnr.add_argument("--device", default=None, help="as `bnn-hw synth --device` (ecp5 default 85k)")
-    pnr.add_argument("--package", default=None, help="as `bnn-hw synth --package`")
-    pnr.add_argument("--speed", type=int, default=None, help="ecp5 speed grade 6, 7 or 8 (default 6)")
-    pnr.add_argument("--freq", type=float, default=None, help="target clock for placement, MHz")
-    pnr.add_argument("--seed", type=int, default=1, help="nextpnr seed (default 1)")
+    pnr.add_argument("--device", default=None, help="as `bnn-hw synth --device` (default: ecp5 85k)")
+    pnr.add_argument("--package", default=None, help="as `bnn-hw synth --package` (default: the device's)")
+    pnr.add_argument("--speed", type=positive_int, default=None, help="ecp5 speed grade 6, 7 or 8 (default 6)")
     pnr.add_argument(
-        "--pnr-timeout", type=float, default=3600.0, help="give up on a point's place and route after S seconds"
+        "--freq", type=positive_float, default=None, help="target clock for placement, MHz (default: as synth)"
+    )
+    pnr.add_argument("--seed", type=nonneg_int, default=1, help="nextpnr seed (default 1)")
+    pnr.add_argument(
+        "--pnr-timeout",
+        type=positive_float,
+        default=3600.0,
+        metavar="S",
+        help="give up on a point's place and route after S seconds",
     )
     parser.add_argument("--redo", action="store_true", help="redo every point, even finished ones")
 
@@ -193,7 +214,7 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
             raise BnnError(f"place and route gave no Fmax ({synth['pnr']['status']})")
     else:
         synth = synthesize(folder, args.target, flow=args.flow, manifest=manifest, timeout=args.timeout)
-    (folder / f"synth_{args.target}.json").write_text(json.dumps(synth, indent=2) + "\n")
+    fileio.write_json(folder / f"synth_{args.target}.json", synth)
     t2 = time.perf_counter()
     total = synth["total"]
     cycles = manifest["predicted"]["cycles_per_image"]
@@ -248,9 +269,7 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
         point["seconds"]["sim"] = round(time.perf_counter() - t2, 1)
     point["started"] = started
     point["finished"] = time.time()
-    tmp = done.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(point, indent=2) + "\n")
-    tmp.replace(done)  # atomic: an interrupted write never leaves a half point
+    fileio.write_json(done, point)  # atomic: an interrupted write never leaves a half point
     return {**point, "reused": False}
 
 
@@ -312,7 +331,8 @@ def _plot(points: list[dict], front: list[dict], clock_mhz: float, target: str, 
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    with fileio.atomic(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
 
 
@@ -383,12 +403,6 @@ def run(args: argparse.Namespace) -> int:
     from bnn_hw.model import load_model
 
     model = load_model(args.model)  # fail early, with the loader's clear message
-    if args.jobs < 1:
-        raise BnnError(f"--jobs must be >= 1, got {args.jobs}")
-    if args.simulate < 0:
-        raise BnnError(f"--simulate must be >= 0 images, got {args.simulate}")
-    if args.clock_mhz <= 0:
-        raise BnnError(f"--clock-mhz must be positive, got {args.clock_mhz:g}")
     from bnn_hw.rtl.synthesis import find_yosys
 
     find_yosys()  # one clear message before any point starts
@@ -403,9 +417,11 @@ def run(args: argparse.Namespace) -> int:
                 f"unknown --package {args.package!r} for {dev.part}: choose one of {', '.join(dev.packages)}"
             )
         pnr.tool(args.target)
-    if args.out.exists() and not args.out.is_dir():
-        raise BnnError(f"{args.out}: exists and is not a directory; choose another -o")
-    args.out.mkdir(parents=True, exist_ok=True)
+    if args.out is None:  # one folder per model: another model's sweep is never overwritten
+        args.out = Path("runs/sweep") / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', model.name)}-{model.hash[:12]}"
+    fileio.writable_dir(args.out)
+    if (args.out / "sweep.json").is_file():
+        print(f"{args.out}: continuing the sweep there (finished points are reused)", file=sys.stderr)
     # largest arrays first: they take longest to synthesize, so the pool does not end with one long point alone
     grid = sorted(((pe, simd) for pe in args.pe for simd in args.simd), key=lambda g: (-g[0] * g[1], g))
     points, failures = [], []
@@ -462,14 +478,15 @@ def run(args: argparse.Namespace) -> int:
         "pareto": [[p["pe"], p["simd"]] for p in front],
         "failures": failures,
     }
-    (args.out / "sweep.json").write_text(json.dumps(summary, indent=2) + "\n")
+    fileio.write_json(args.out / "sweep.json", summary)
     _plot(points, front, args.clock_mhz, args.target, args.out / "pareto.png")
     table = _table(points, pareto, args.clock_mhz, args.target)
-    (args.out / "sweep.md").write_text(
+    fileio.write_text(
+        args.out / "sweep.md",
         f"# Sweep of {model.name} ({model.hash[:12]}), Yosys {args.target}, {args.flow} flow\n\n"
         + "\n".join(table)
         + f"\n\nimages/s = clock / predicted cycles per image; clock: {_clock_words(points, args.clock_mhz)}. "
-        "`*` = on the Pareto front (no other point has both fewer LUTs and more images/s).\n"
+        "`*` = on the Pareto front (no other point has both fewer LUTs and more images/s).\n",
     )
     print("\n".join(table))
     for f in failures:

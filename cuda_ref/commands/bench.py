@@ -8,10 +8,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from bnn_hw.errors import BnnError
+from bnn_hw.argtypes import nonneg_int
+from bnn_hw.errors import BnnError, UsageError
 
 DEFAULT_OUT = {"cpu": "runs/bench/cpu.json", "gpu": "runs/bench/gpu.json"}
+# Options of one target only: given with the other target they are refused (exit 2), not ignored.
+CPU_ONLY = {"batch_size": "--batch-size", "threads": "--threads"}
+GPU_ONLY = {
+    "mlp": "--mlp",
+    "matmul_size": "--matmul-size",
+    "batches": "--batches",
+    "network_batches": "--network-batches",
+    "if_available": "--if-available",
+}
+CPU_BATCH = 2048
 
 
 def _positive(text: str) -> int:
@@ -49,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--images",
         type=_positive,
         default=10_000,
-        help="images per run (default 10000; Fashion-MNIST test images, repeated if needed)",
+        metavar="N",
+        help="test images per timed run: the first N Fashion-MNIST test images, repeated past 10000 (default: 10000)",
     )
     parser.add_argument("--data-dir", help="directory with the data set files (default: the usual places)")
     parser.add_argument(
@@ -58,13 +71,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="timed runs per measurement, median reported (default: cpu 3, gpu 10)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random model, images and operands")
-    parser.add_argument("-o", "--output", help="JSON record to write (default: runs/bench/<target>.json)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    cpu = parser.add_argument_group("cpu")
-    cpu.add_argument("--batch-size", type=_positive, default=2048, help="images per golden/PyTorch call")
+    parser.add_argument(
+        "--seed", type=nonneg_int, default=0, help="seed of the random model, images and operands (default: 0)"
+    )
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        help="JSON record to write (default: bench/TARGET.json in the --model's run folder, else "
+        "runs/bench/TARGET.json)",
+    )
+    parser.add_argument("--output", dest="out", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    cpu = parser.add_argument_group("cpu only")
+    cpu.add_argument(
+        "--batch-size", type=_positive, default=None, help=f"images per golden/PyTorch call (default: {CPU_BATCH})"
+    )
     cpu.add_argument("--threads", type=_positive, help="PyTorch CPU threads (default: PyTorch's choice)")
-    gpu = parser.add_argument_group("gpu")
+    gpu = parser.add_argument_group("gpu only")
     gpu.add_argument(
         "--mlp",
         action="append",
@@ -72,12 +96,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra random MLP shapes for the layer and network parts, e.g. 784-4096-4096-4096-10 "
         "(repeatable; default: 784-256-256-10 and the paper's 784-4096-4096-4096-10)",
     )
-    gpu.add_argument("--matmul-size", type=_positive, default=8192, help="M = N = K of the square matmul (8192)")
-    gpu.add_argument("--batches", type=_batches, help="layer batch sizes (default 1,4,16,...,65536)")
-    gpu.add_argument("--network-batches", type=_batches, help="whole-network batch sizes (default 256,4096,65536)")
+    gpu.add_argument(
+        "--matmul-size", type=_positive, default=None, help="M = N = K of the square matmul (default: 8192)"
+    )
+    gpu.add_argument("--batches", type=_batches, help="layer batch sizes (default: 1,4,16,...,65536)")
+    gpu.add_argument("--network-batches", type=_batches, help="whole-network batch sizes (default: 256,4096,65536)")
     gpu.add_argument(
         "--if-available",
         action="store_true",
+        default=None,
         help="without a usable GPU, print the one-line reason and exit 0 instead of 1",
     )
 
@@ -85,7 +112,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from bnn_hw.cuda_ref.bench_common import DEFAULT_MLP, load_workload, parse_mlp, write_json
 
-    out = args.output or DEFAULT_OUT[args.target]
+    from bnn_hw import fileio
+
+    other = GPU_ONLY if args.target == "cpu" else CPU_ONLY
+    given = [flag for key, flag in other.items() if getattr(args, key, None) is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)} only apply to `bench {'gpu' if args.target == 'cpu' else 'cpu'}`")
+    out = args.out or default_out(args.target, args.model)
+    fileio.writable_file(out)
     if args.target == "gpu":
         from bnn_hw import cuda_ref
 
@@ -106,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         record = bench_cpu(
             work,
             repeats=args.repeats or 3,
-            batch_size=args.batch_size,
+            batch_size=args.batch_size or CPU_BATCH,
             threads=args.threads,
             progress=not args.quiet and sys.stderr.isatty(),
         )
@@ -117,15 +151,28 @@ def run(args: argparse.Namespace) -> int:
         record = bench_gpu(
             work,
             mlps=mlps,
-            matmul_size=args.matmul_size,
+            matmul_size=args.matmul_size or 8192,
             batches=args.batches or BATCHES,
             network_batches=args.network_batches or NETWORK_BATCHES,
             repeats=args.repeats or 10,
             seed=args.seed,
             progress=not args.quiet and sys.stderr.isatty(),
         )
-    record["arguments"] = {key: value for key, value in vars(args).items() if not callable(value)}
+    record["arguments"] = {
+        key: str(value) if isinstance(value, Path) else value
+        for key, value in vars(args).items()
+        if not callable(value)
+    }
     for line in summary(record):
         print(line)
     print(f"record: {write_json(out, record)}")
     return 0
+
+
+def default_out(target: str, model: str | None) -> Path:
+    """Inside the model's run folder when the model lies in one (what `bnn-hw report RUN` reads), else runs/bench."""
+    if model:
+        folder = Path(model).resolve().parent
+        if any((folder / marker).exists() for marker in ("train", "rtl", "manifest.json", "checkpoint.pt")):
+            return Path(model).parent / "bench" / f"{target}.json"
+    return Path(DEFAULT_OUT[target])

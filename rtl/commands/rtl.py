@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bnn_hw.errors import BnnError
+from bnn_hw.argtypes import positive_int
+from bnn_hw.errors import UsageError
+
+DEFAULT_PE = DEFAULT_SIMD = "32"  # the same folding as `bnn-hw demo`
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,13 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="processing elements (output neurons in parallel): one value for every layer (capped "
         "at each layer's size; for convolutions the largest divisor of the output channels "
-        "not above it) or a comma-separated list, one exact value per layer (default 16)",
+        "not above it) or a comma-separated list, one exact value per layer (default: 32)",
     )
     parser.add_argument(
         "--simd",
         default=None,
         help="input lanes per PE: one value (fitted like --pe; for convolutions a divisor of the "
-        "input channels) or one exact value per layer (default 32)",
+        "input channels) or one exact value per layer (default: 32)",
     )
     parser.add_argument(
         "--auto",
@@ -39,18 +42,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--target-cycles",
-        type=int,
+        type=positive_int,
         default=None,
-        help="with --auto: the cheapest folding whose every layer needs at most this many cycles per image",
+        help="with --auto: the cheapest folding whose every layer needs at most this many cycles per image "
+        "(default: none)",
     )
     parser.add_argument(
         "--lut-budget",
-        type=int,
+        type=positive_int,
         default=None,
-        help="with --auto: the fastest balanced folding whose estimated LUTs fit this budget",
+        help="with --auto: the fastest balanced folding whose estimated LUTs fit this budget (default: none)",
     )
     parser.add_argument(
-        "--pixels-per-beat", type=int, default=None, help="pixels per input beat (default: the first layer's SIMD)"
+        "--pixels-per-beat",
+        type=positive_int,
+        default=None,
+        help="pixels per input beat (default: the first layer's SIMD)",
     )
     parser.add_argument(
         "--debug-taps",
@@ -102,17 +109,17 @@ def run(args: argparse.Namespace) -> int:
         from bnn_hw.rtl.autofold import auto_fold
 
         if args.pe is not None or args.simd is not None:
-            raise BnnError("--auto chooses PE and SIMD itself: drop --pe/--simd or drop --auto")
+            raise UsageError("--auto chooses PE and SIMD itself: drop --pe/--simd or drop --auto")
         if (args.target_cycles is None) == (args.lut_budget is None):
-            raise BnnError("--auto needs exactly one of --target-cycles N or --lut-budget N")
+            raise UsageError("--auto needs exactly one of --target-cycles N or --lut-budget N")
         pe, simd = auto_fold(
             model, target_cycles=args.target_cycles, lut_budget=args.lut_budget, pixels_per_beat=args.pixels_per_beat
         )
     else:
         if args.target_cycles is not None or args.lut_budget is not None:
-            raise BnnError("--target-cycles and --lut-budget only apply with --auto")
-        pe = parse_list(args.pe if args.pe is not None else "16", n, "pe")
-        simd = parse_list(args.simd if args.simd is not None else "32", n, "simd")
+            raise UsageError("--target-cycles and --lut-budget only apply with --auto")
+        pe = parse_list(args.pe if args.pe is not None else DEFAULT_PE, n, "pe")
+        simd = parse_list(args.simd if args.simd is not None else DEFAULT_SIMD, n, "simd")
         # One value for all layers is a wish, fitted to each layer; a per-layer list is taken literally.
         if _single(args.pe) and pe[0] >= 1:
             pe = [fit_value(p, layer, "pe") for p, layer in zip(pe, model.layers, strict=True)]

@@ -8,7 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from bnn_hw.errors import BnnError
+from bnn_hw import fileio
+from bnn_hw.argtypes import nonneg_int, positive_float, positive_int
+from bnn_hw.errors import BnnError, UsageError
 
 _COLUMNS = {
     "xilinx": ["luts", "lutram", "ffs", "bram36", "carry", "muxes"],
@@ -19,7 +21,9 @@ _COLUMNS = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("build", type=Path, help="folder written by `bnn-hw rtl` (with manifest.json)")
-    parser.add_argument("--target", default="xilinx", help="xilinx (7-series, synth_xilinx), ice40 or ecp5")
+    parser.add_argument(
+        "--target", default="xilinx", help="xilinx (7-series, synth_xilinx), ice40 or ecp5 (default: xilinx)"
+    )
     parser.add_argument(
         "--flow",
         default="full",
@@ -37,9 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pnr.add_argument(
         "--package", default=None, help="package (default: ecp5 CABGA381, ice40 hx8k ct256 / hx1k tq144 / up5k sg48)"
     )
-    pnr.add_argument("--speed", type=int, default=None, help="ecp5 speed grade 6, 7 or 8 (default 6, nextpnr's)")
+    pnr.add_argument("--speed", type=positive_int, default=None, help="ecp5 speed grade 6, 7 or 8 (default 6, nextpnr's)")
     pnr.add_argument(
-        "--freq", type=float, default=None, help="target clock in MHz for timing-driven placement (ecp5 150, ice40 50)"
+        "--freq",
+        type=positive_float,
+        default=None,
+        help="target clock in MHz for timing-driven placement (default: ecp5 150, ice40 50)",
     )
     pnr.add_argument(
         "--io",
@@ -48,16 +55,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="auto (default): the top's own ports when they fit the package's pins, else a pin wrapper "
         "(serial-fed inputs, XOR-reduced outputs; docs/rtl.md)",
     )
-    pnr.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
-    pnr.add_argument("--router", default=None, choices=["router1", "router2"], help="ecp5 default router2")
+    pnr.add_argument("--seed", type=nonneg_int, default=1, help="nextpnr placement seed (default 1)")
+    pnr.add_argument(
+        "--router", default=None, choices=["router1", "router2"], help="nextpnr router (default: ecp5 router2)"
+    )
     pnr.add_argument(
         "--pnr-timeout",
-        type=float,
+        type=positive_float,
         default=3600.0,
         help="give up on place and route after this many seconds (default 3600)",
     )
-    parser.add_argument("--timeout", type=float, default=None, help="give up on Yosys after this many seconds")
-    parser.add_argument("-o", "--output", type=Path, default=None, help="JSON report (default BUILD/synth_TARGET.json)")
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="give up on Yosys after S seconds (default: no limit)",
+    )
+    parser.add_argument(
+        "-o", "--out", type=Path, default=None, help="JSON report to write (default: BUILD/synth_TARGET.json)"
+    )
+    parser.add_argument("--output", dest="out", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress or table")
 
 
@@ -66,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
     from bnn_hw.rtl.synthesis import TARGETS, find_yosys, read_manifest, synthesize
 
     if args.target not in TARGETS:
-        raise BnnError(f"unknown --target {args.target!r}: choose one of {', '.join(TARGETS)}")
+        raise UsageError(f"unknown --target {args.target!r}: choose one of {', '.join(TARGETS)}")
     if args.pnr and args.target not in ("ecp5", "ice40"):
-        raise BnnError(
+        raise UsageError(
             "--pnr needs --target ecp5 (nextpnr-ecp5) or --target ice40 (nextpnr-ice40); "
             "no open place and route exists for xilinx"
         )
@@ -76,11 +94,12 @@ def run(args: argparse.Namespace) -> int:
         o for o, v in (("--device", args.device), ("--package", args.package), ("--speed", args.speed)) if v is not None
     ]
     if given and not args.pnr:
-        raise BnnError(f"{given[0]} only applies with --pnr")
-    if args.pnr_timeout <= 0 or (args.timeout is not None and args.timeout <= 0):
-        raise BnnError("--timeout and --pnr-timeout must be positive seconds")
+        raise UsageError(f"{given[0]} only applies with --pnr")
     man = read_manifest(args.build)
     find_yosys()
+    out = args.out or args.build / f"synth_{args.target}.json"
+    fileio.writable_file(out)  # before minutes of synthesis
+    fileio.writable_dir(args.build, what="build folder")  # Yosys writes its script, log and netlist there
     progress = not args.quiet
     if args.pnr:
         report = pnr_flow.place_and_route(
@@ -102,14 +121,13 @@ def run(args: argparse.Namespace) -> int:
         report = synthesize(
             args.build, args.target, flow=args.flow, manifest=man, timeout=args.timeout, progress=progress
         )
-    out = args.output or args.build / f"synth_{args.target}.json"
     pnr = report.get("pnr")
     if pnr is not None and pnr.get("fmax_mhz") is None and pnr.get("io") == "direct" and "io" in pnr["status"].lower():
         pnr["status"] += (
             f" -- I/O placement failed with the top's {pnr['io_bits']} I/O bits on the {pnr['package']} package's "
             f"{pnr['package_pins']} pins; use --io wrapper (4 pins)"
         )
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    fileio.write_json(out, report)
     if not args.quiet:
         _print(report, args.target, out)
     if pnr is not None and pnr.get("fmax_mhz") is None:  # asked for, not obtained: the synthesis report stands

@@ -13,18 +13,27 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bnn_hw.argtypes import nonneg_int, positive_int, probability
+
 REPORT = "sim_report.json"
+HISTORY = "sim_reports"  # earlier reports, one per simulator and run, kept when a new run replaces sim_report.json
 SHOWN_MISMATCHES = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("build_dir", type=Path, help="folder written by `bnn-hw rtl MODEL -o DIR`")
-    parser.add_argument("--images", type=int, default=200, help="test images to simulate (default 200; 0 = all)")
+    parser.add_argument(
+        "--images",
+        type=nonneg_int,
+        default=200,
+        metavar="N",
+        help="simulate the first N test images, 0 = all (default: 200)",
+    )
     parser.add_argument(
         "--simulator",
         choices=("icarus", "verilator"),
         default="verilator",
-        help="HDL simulator (default verilator: much faster on large runs)",
+        help="HDL simulator; verilator is much faster on large runs (default: verilator)",
     )
     parser.add_argument(
         "--model",
@@ -35,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset", default=None, help="data set of the test images (default: the model's, else fashion-mnist)"
     )
-    parser.add_argument("--data-dir", type=Path, default=None, help="folder holding the data set's files")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="folder holding the data set's files (default: the usual places)"
+    )
     parser.add_argument(
         "--random-images",
         action="store_true",
@@ -45,25 +56,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reference",
         choices=("auto", "golden", "gpu"),
         default="auto",
-        help="reference model: CuPy GPU when available (auto), numpy golden, or GPU only",
+        help="reference model: CuPy GPU when available (auto), numpy golden, or GPU only (default: auto)",
     )
-    parser.add_argument("--seed", type=int, default=1, help="seed of the input gaps and output backpressure")
-    parser.add_argument("--gap", type=float, default=0.2, help="probability of an idle input cycle (default 0.2)")
+    parser.add_argument(
+        "--seed", type=nonneg_int, default=1, help="seed of the input gaps, output backpressure and random images"
+    )
+    parser.add_argument("--gap", type=probability, default=0.2, help="probability of an idle input cycle, in [0, 1)")
     parser.add_argument(
         "--stall",
-        type=float,
+        type=probability,
         default=0.2,
-        help="probability of a backpressure cycle on the result stream (default 0.2)",
+        help="probability of a backpressure cycle on the result stream, in [0, 1)",
     )
     parser.add_argument(
         "--driver",
         choices=("harness", "python"),
         default="harness",
-        help="harness: HDL-side stream driver (fast, default); python: cocotb drives every beat",
+        help="harness: HDL-side stream driver (fast); python: cocotb drives every beat (default: harness)",
     )
     parser.add_argument(
         "--shards",
-        type=int,
+        type=positive_int,
         default=1,
         metavar="K",
         help="split the images into K contiguous shards, each in its own simulator process (Dask tasks), and merge "
@@ -77,8 +90,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "on a file system the workers share",
     )
     parser.add_argument("--no-reset-check", action="store_true", help="skip the reset-mid-stream phases")
-    parser.add_argument("--waves", action="store_true", help="record waveforms (FST on Icarus, VCD on Verilator)")
-    parser.add_argument("--work-dir", type=Path, default=None, help="simulator scratch folder (default BUILD_DIR/sim)")
+    parser.add_argument(
+        "--waves", action="store_true", help="record waveforms (FST on Icarus, VCD on Verilator); the path is printed"
+    )
+    parser.add_argument("--work-dir", type=Path, default=None, help="simulator scratch folder (default: BUILD_DIR/sim)")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=f"the report to write (default: BUILD_DIR/{REPORT}; an earlier one moves to BUILD_DIR/{HISTORY}/)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
 def _images(args, model) -> tuple[Any, dict[str, Any]]:
@@ -86,8 +109,6 @@ def _images(args, model) -> tuple[Any, dict[str, Any]]:
 
     from bnn_hw.errors import BnnError
 
-    if args.images < 0:
-        raise BnnError(f"--images must be >= 0, got {args.images}")
     if args.random_images:
         from bnn_hw.synthetic import random_images
 
@@ -140,27 +161,26 @@ def run(args: argparse.Namespace) -> int:
     from bnn_hw.sim.manifest import load_design, model_for_build
     from bnn_hw.sim.network import Phase, abort_images, abort_point, measure, plan_phases, run_network, run_python
     from bnn_hw.sim.tools import cocotb_version, find_simulator
-    from tqdm import tqdm
+    from bnn_hw.sim.workspace import safe_workspace
 
-    from bnn_hw.errors import BnnError
+    from bnn_hw import fileio
+    from bnn_hw.errors import BnnError, UsageError
+    from bnn_hw.progress import bar as progress_bar
     from bnn_hw.reference import reference_run
 
-    for name in ("gap", "stall"):
-        if not 0.0 <= getattr(args, name) < 1.0:
-            raise BnnError(f"--{name} must be in [0, 1), got {getattr(args, name)}")
     sharded = args.shards != 1 or args.scheduler is not None
     if sharded:
         from bnn_hw.cluster import check_scheduler_address
 
-        if args.shards < 1:
-            raise BnnError(f"--shards must be at least 1, got {args.shards}")
         if args.driver != "harness":
-            raise BnnError("--shards/--scheduler need the harness driver; drop --driver python")
+            raise UsageError("--shards/--scheduler need the harness driver; drop --driver python")
         if args.waves:
-            raise BnnError("--waves records one simulation; use it without --shards/--scheduler")
+            raise UsageError("--waves records one simulation; use it without --shards/--scheduler")
         if args.scheduler is not None:
             check_scheduler_address(args.scheduler)
+    report_path = args.json or Path(args.build_dir) / REPORT
     design = load_design(args.build_dir)
+    fileio.writable_file(report_path, what="--json" if args.json else "build folder")  # before the simulation
     sim = find_simulator(args.simulator)
     cocotb_ver = cocotb_version()
     model, model_path = model_for_build(design, args.build_dir, args.model)
@@ -173,6 +193,14 @@ def run(args: argparse.Namespace) -> int:
     ref, ref_name = reference_run(model, images, prefer=args.reference)
     ref_s = time.perf_counter() - t0
     work = (args.work_dir or args.build_dir / "sim").resolve()
+    fileio.writable_dir(work, what="--work-dir" if args.work_dir else "build folder")
+    design, work, scratch = safe_workspace(design, work)
+    if scratch is not None:
+        print(
+            f"note: GNU Make and Icarus cannot work in paths with spaces or non-ASCII characters: "
+            f"simulating in {scratch}",
+            flush=True,
+        )
     if args.waves and n > 50:
         print(f"note: --waves with {n} images writes a large waveform file")
     reset_check = not args.no_reset_check
@@ -189,8 +217,9 @@ def run(args: argparse.Namespace) -> int:
             cycles_per_image=design.cycles_per_image,
             latency=design.latency,
         )
-        print(f"building the {sim.name} model of {args.build_dir} (cached after the first run)...", flush=True)
-        bar = tqdm(total=n, desc=f"sim {sim.name}", unit="img", leave=True, delay=0.5)
+        if not args.quiet:
+            print(f"building the {sim.name} model of {args.build_dir} (cached after the first run)...", flush=True)
+        bar = progress_bar(total=n, desc=f"sim {sim.name}", unit="img", enabled=not args.quiet, delay=0.5)
 
         started = []
 
@@ -294,8 +323,9 @@ def run(args: argparse.Namespace) -> int:
         "waves": _waves_path(work, sim.name, args) if args.waves else None,
         "shards": shard_summaries,
     }
-    path = Path(args.build_dir) / REPORT
-    path.write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
+    path = report_path
+    kept = _keep_previous(path)
+    fileio.write_text(path, json.dumps(report, indent=2, default=_json_default) + "\n")
     util = metrics.get("utilization", {})
     rows = [
         ("model", f"{model.name} ({model.hash[:12]})"),
@@ -326,8 +356,10 @@ def run(args: argparse.Namespace) -> int:
             if shard_summaries
             else []
         ),
-        ("report", str(path)),
+        ("report", str(path) + (f" (the previous one is kept as {kept})" if kept else "")),
     ]
+    if report["waves"]:
+        rows.append(("waveform", report["waves"]))
     if reset_check:
         rows.insert(
             5,
@@ -344,6 +376,27 @@ def run(args: argparse.Namespace) -> int:
     if timeouts:
         print(f"  timed out: {', '.join(timeouts)}")
     return 0 if passed else 1
+
+
+def _keep_previous(path: Path) -> Path | None:
+    """Move an earlier report at `path` into HISTORY/ (named by its simulator and time) instead of losing it."""
+    if not path.is_file():
+        return None
+    try:
+        old = json.loads(path.read_text())
+        simulator = str(old.get("simulator", "unknown"))
+    except (ValueError, AttributeError, OSError):
+        simulator = "unknown"
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(path.stat().st_mtime))
+    folder = path.parent / HISTORY
+    folder.mkdir(exist_ok=True)
+    target = folder / f"{path.stem}-{simulator}-{stamp}.json"
+    i = 1
+    while target.exists():
+        target = folder / f"{path.stem}-{simulator}-{stamp}-{i}.json"
+        i += 1
+    path.replace(target)
+    return target
 
 
 def _vs(measured, predicted) -> str:

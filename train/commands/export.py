@@ -9,18 +9,22 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="checkpoint.pt written by `bnn-hw train` (or its run folder)")
     parser.add_argument(
-        "-o", "--output", type=Path, default=None, help="model file to write (default: model.bnn beside the checkpoint)"
+        "-o", "--out", type=Path, default=None, help="model file to write (default: model.bnn beside the checkpoint)"
     )
-    parser.add_argument("--name", default=None, help="model name stored in the file (default: preset-dataset)")
+    parser.add_argument("--output", dest="out", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("--name", default=None, help="model name stored in the file (default: PRESET-DATASET)")
 
 
 def run(args: argparse.Namespace) -> int:
     from bnn_hw.train.checkpoint import load_checkpoint
     from bnn_hw.train.export import export_model
 
+    from bnn_hw import fileio
     from bnn_hw.commands.info import describe
 
     path = args.checkpoint / "checkpoint.pt" if args.checkpoint.is_dir() else args.checkpoint
+    out = args.out or path.with_name("model.bnn")
+    fileio.writable_file(out)
     ckpt = load_checkpoint(path)
     preset = getattr(ckpt.config, "preset", "model")
     name = args.name or f"{preset}-{ckpt.dataset.name}"
@@ -29,8 +33,6 @@ def run(args: argparse.Namespace) -> int:
     if test_acc is not None:
         source["pytorch_test_accuracy"] = test_acc
     model = export_model(ckpt.model, ckpt.dataset.classes, name=name, source=source)
-    out = args.output or path.with_name("model.bnn")
-    out.parent.mkdir(parents=True, exist_ok=True)
     from bnn_hw.model import save_model
 
     digest = save_model(model, out)

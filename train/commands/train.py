@@ -6,8 +6,24 @@ import argparse
 
 from bnn_hw.train.models import PRESETS as _PRESETS  # numpy-free, torch-free module: cheap at `--help` time
 
+from bnn_hw.argtypes import fraction, int_range, nonneg_int, positive_float, positive_int
 from bnn_hw.datasets import DATASETS as _DATASETS
 from bnn_hw.errors import BnnError
+
+LOSSES = ("squared-hinge", "cross-entropy")
+# Options that change the run's result and default to the preset's value (None when not given).
+_PRESET_VALUED = (
+    "epochs",
+    "batch_size",
+    "lr_start",
+    "lr_end",
+    "hidden",
+    "dropout_in",
+    "dropout_hidden",
+    "binarize_input",
+    "train_limit",
+    "test_limit",
+)
 
 
 def _widths(text: str) -> list[int]:
@@ -21,52 +37,75 @@ def _widths(text: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="mlp", help=f"architecture: {', '.join(_PRESETS)} (default mlp)")
-    parser.add_argument("--dataset", default="fashion-mnist", help=f"{', '.join(_DATASETS)} (default fashion-mnist)")
-    parser.add_argument("--out", default="runs/train", help="output folder (checkpoint.pt, metrics.json, PNG)")
-    parser.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
-    parser.add_argument("--batch-size", type=int, help="mini-batch size (default: the preset's)")
-    parser.add_argument("--lr-start", type=float, help="Adam learning rate at the first epoch")
-    parser.add_argument("--lr-end", type=float, help="learning rate at the last epoch (exponential decay)")
+    # Options whose value comes from the preset default to None here; with --resume every None is taken from the
+    # checkpoint instead (see `bnn_hw.train.loop.resume_config`).
+    parser.add_argument("--preset", default=None, help=f"architecture: {', '.join(_PRESETS)} (default: mlp)")
+    parser.add_argument("--dataset", default=None, help=f"data set: {', '.join(_DATASETS)} (default: fashion-mnist)")
+    parser.add_argument(
+        "-o", "--out", default="runs/train", help="run folder for checkpoint.pt, metrics.json and the curve PNG"
+    )
+    parser.add_argument("--epochs", type=positive_int, help="training epochs (default: the preset's)")
+    parser.add_argument("--batch-size", type=positive_int, help="mini-batch size (default: the preset's)")
+    parser.add_argument(
+        "--lr-start", type=positive_float, help="Adam learning rate at the first epoch (default: the preset's)"
+    )
+    parser.add_argument(
+        "--lr-end",
+        type=positive_float,
+        help="learning rate at the last epoch, exponential decay in between (default: the preset's)",
+    )
     parser.add_argument(
         "--loss",
-        default="squared-hinge",
-        choices=("squared-hinge", "cross-entropy"),
-        help="squared-hinge (the paper's) or cross-entropy",
+        default=None,
+        choices=LOSSES,
+        help="squared-hinge (the paper's) or cross-entropy (default: squared-hinge)",
     )
-    parser.add_argument("--hidden", type=_widths, help="hidden dense widths, e.g. 512,512 (overrides the preset)")
-    parser.add_argument("--dropout-in", type=float, help="dropout on the input of the first layer")
-    parser.add_argument("--dropout-hidden", type=float, help="dropout on the input of later dense layers")
+    parser.add_argument("--hidden", type=_widths, help="hidden dense widths, e.g. 512,512 (default: the preset's)")
+    parser.add_argument(
+        "--dropout-in", type=fraction, help="dropout on the input of the first layer (default: the preset's)"
+    )
+    parser.add_argument(
+        "--dropout-hidden", type=fraction, help="dropout on the input of later dense layers (default: the preset's)"
+    )
     parser.add_argument(
         "--binarize-input",
-        type=int,
+        type=int_range(1, 255),
         metavar="T",
-        help="FINN-style: the first layer sees bits (pixel >= T) instead of raw pixels",
+        help="FINN-style: the first layer sees bits (pixel >= T) instead of raw pixels (default: raw pixels)",
     )
     parser.add_argument(
         "--augment",
-        default="none",
+        default=None,
         choices=("none", "shift", "shift-flip"),
-        help="random shifts by up to 2 pixels (and mirroring) of training images",
+        help="random shifts by up to 2 pixels (and mirroring) of training images (default: none)",
     )
     parser.add_argument(
         "--no-lr-scale",
         action="store_true",
+        default=None,
         help="disable BinaryNet's per-layer learning-rate scaling of binary weights",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice)")
-    parser.add_argument("--data-dir", help="folder holding the data set in torchvision's layout")
-    parser.add_argument("--train-limit", type=int, help="train on the first N training images only")
-    parser.add_argument("--test-limit", type=int, help="test on the first N test images only")
-    parser.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt to --epochs")
+    parser.add_argument("--seed", type=nonneg_int, default=None, help="seed of every random choice (default: 0)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch (default: PyTorch's choice)")
+    parser.add_argument(
+        "--data-dir", help="folder holding the data set in torchvision's layout (default: the usual places)"
+    )
+    parser.add_argument(
+        "--train-limit", type=positive_int, help="train on the first N training images only (default: all)"
+    )
+    parser.add_argument("--test-limit", type=positive_int, help="test on the first N test images only (default: all)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue OUT/checkpoint.pt with its own settings; only --epochs and run options may be given",
+    )
     parser.add_argument(
         "--checkpoint-every",
-        type=int,
+        type=positive_int,
         default=1,
         metavar="N",
-        help="save the checkpoint (and plot the curve) every N epochs and after the last (default 1)",
+        help="save the checkpoint (and plot the curve) every N epochs and after the last",
     )
     parser.add_argument(
         "--distributed",
@@ -74,38 +113,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="data-parallel over the processes `torchrun` starts (DDP: NCCL on GPUs, gloo on CPUs); "
         "--batch-size is the global batch (docs/training.md)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+# What a fresh run uses for options left out (None above).
+FRESH_DEFAULTS = {
+    "preset": "mlp",
+    "dataset": "fashion-mnist",
+    "loss": "squared-hinge",
+    "augment": "none",
+    "seed": 0,
+    "no_lr_scale": False,
+}
 
 
 def run(args: argparse.Namespace) -> int:
-    from bnn_hw.train.loop import TrainConfig, train
+    from bnn_hw.train.loop import TrainConfig, resume_config, train
 
-    cfg = TrainConfig(
-        out=args.out,
-        preset=args.preset,
-        dataset=args.dataset,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr_start=args.lr_start,
-        lr_end=args.lr_end,
-        loss=args.loss,
-        hidden=args.hidden,
-        dropout_in=args.dropout_in,
-        dropout_hidden=args.dropout_hidden,
-        binarize_input=args.binarize_input,
-        lr_scale=not args.no_lr_scale,
-        augment=args.augment,
-        seed=args.seed,
+    given = {k: getattr(args, k) for k in (*FRESH_DEFAULTS, *_PRESET_VALUED) if getattr(args, k) is not None}
+    if "no_lr_scale" in given:
+        given["lr_scale"] = not given.pop("no_lr_scale")
+    run_options = dict(
         device=args.device,
         data_dir=args.data_dir,
-        train_limit=args.train_limit,
-        test_limit=args.test_limit,
         threads=args.threads,
-        resume=args.resume,
         progress=not args.quiet,
         checkpoint_every=args.checkpoint_every,
         distributed=args.distributed,
     )
+    if args.resume:
+        cfg = resume_config(args.out, given, **run_options)
+    else:
+        fresh = {k: v for k, v in FRESH_DEFAULTS.items() if k != "no_lr_scale"}
+        cfg = TrainConfig(out=args.out, **{**fresh, "lr_scale": True, **given}, **run_options)
     result = train(cfg)
     if not result.hash:  # a distributed run's other processes: rank 0 reports
         return 0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from bnn_hw.argtypes import positive_int
 
 VERIFY_CHUNK = 500  # images per golden/PyTorch pass
 
@@ -13,10 +14,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="the exported .bnn model")
     parser.add_argument("--against", type=Path, required=True, help="the checkpoint.pt it was exported from")
     parser.add_argument("--dataset", default=None, help="data set to run (default: the checkpoint's)")
-    parser.add_argument("--split", default="test", choices=["train", "test"])
-    parser.add_argument("--limit", type=int, default=None, help="only the first N images")
-    parser.add_argument("--data-dir", type=Path, default=None, help="data set folder (torchvision layout)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the agreement report here")
+    parser.add_argument("--split", default="test", choices=["train", "test"], help="which split of the data set")
+    parser.add_argument(
+        "--images", type=positive_int, default=None, metavar="N", help="only the first N images (default: all)"
+    )
+    parser.add_argument("--limit", dest="images", type=positive_int, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="data set folder, torchvision layout (default: the usual places)"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, metavar="PATH", help="also write the agreement report here (default: none)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,11 +32,13 @@ def run(args: argparse.Namespace) -> int:
     from bnn_hw.train.checkpoint import load_checkpoint
     from bnn_hw.train.export import torch_layer_outputs
 
-    from bnn_hw import golden
+    from bnn_hw import fileio, golden
     from bnn_hw.datasets import load_dataset
     from bnn_hw.errors import BnnError
     from bnn_hw.model import load_model
 
+    if args.json:
+        fileio.writable_file(args.json, what="--json")
     model = load_model(args.model)
     path = args.against / "checkpoint.pt" if args.against.is_dir() else args.against
     ckpt = load_checkpoint(path)
@@ -39,10 +49,8 @@ def run(args: argparse.Namespace) -> int:
         )
     data = load_dataset(args.dataset or ckpt.dataset.name, args.split, data_dir=args.data_dir)
     images, labels = data.images, data.labels
-    if args.limit is not None:
-        if args.limit < 1:
-            raise BnnError("--limit must be >= 1")
-        images, labels = images[: args.limit], labels[: args.limit]
+    if args.images is not None:
+        images, labels = images[: args.images], labels[: args.images]
     if tuple(images.shape[1:]) != tuple(model.input_shape):
         raise BnnError(f"data set images are {images.shape[1:]}, the model expects {model.input_shape}")
     # In chunks: a ConvNet's per-layer traces of 10,000 images would not fit in memory at once.
@@ -100,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         f"{100 * report['golden_accuracy']:.2f} %, PyTorch {100 * report['pytorch_accuracy']:.2f} %"
     )
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+        fileio.write_json(args.json, report)
     exact = class_agree == len(images) and all(r["agree"] == r["total"] for r in rows)
     print("BIT-EXACT" if exact else "MISMATCH: the golden model and PyTorch disagree")
     return 0 if exact else 1
