@@ -142,5 +142,5 @@ class LineProgress:
         if self._closed:
             return
         self._closed = True
-        if self.enabled and (self.n or self.total):
+        if self.enabled and self.n:  # nothing done (an error before the first step): nothing to say
             self._emit()

@@ -11,6 +11,7 @@ from typing import Any
 from bnn_hw.rtl.folding import Plan
 
 from bnn_hw import __version__, fileio
+from bnn_hw.errors import BnnError
 from bnn_hw.model import BnnModel
 
 TOP_NAME = "bnn_top"

@@ -34,11 +34,11 @@ def _one_line_error(capsys, message):
 def test_synth_errors(build, tmp_path, capsys, monkeypatch):
     assert main(["synth", str(tmp_path)]) == 1
     _one_line_error(capsys, "no manifest.json here")
-    assert main(["synth", str(build), "--target", "vivado"]) == 1
+    assert main(["synth", str(build), "--target", "vivado"]) == 2  # usage errors exit 2 (docs/cli.md)
     _one_line_error(capsys, "unknown --target 'vivado'")
-    assert main(["synth", str(build), "--pnr"]) == 1
+    assert main(["synth", str(build), "--pnr"]) == 2
     _one_line_error(capsys, "--pnr needs --target ecp5 (nextpnr-ecp5) or --target ice40")
-    assert main(["synth", str(build), "--target", "ecp5", "--speed", "8"]) == 1
+    assert main(["synth", str(build), "--target", "ecp5", "--speed", "8"]) == 2
     _one_line_error(capsys, "--speed only applies with --pnr")
     assert main(["synth", str(build), "--target", "ecp5", "--pnr", "--speed", "5"]) == 1
     _one_line_error(capsys, "--speed must be one of 6, 7, 8")

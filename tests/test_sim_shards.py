@@ -89,12 +89,12 @@ def test_sharded_run_equals_the_unsharded_one_image_for_image(small_build, tmp_p
 def test_sharding_errors_are_one_line(small_build, tmp_path, capsys) -> None:
     build, model = small_build
     base = ["sim", str(build), "--model", str(model), "--images", "4", "--random-images"]
-    for extra, message in [
-        (["--shards", "0"], "--shards must be"),
-        (["--shards", "5"], "more than the 4 images"),
-        (["--shards", "2", "--driver", "python"], "harness driver"),
-        (["--scheduler", "node1:8786"], "not a scheduler address"),
+    for extra, message, code in [
+        (["--shards", "0"], "argument --shards: must be an integer >= 1", 2),  # usage errors exit 2 (docs/cli.md)
+        (["--shards", "5"], "more than the 4 images", 1),
+        (["--shards", "2", "--driver", "python"], "harness driver", 2),
+        (["--scheduler", "node1:8786"], "not a scheduler address", 1),
     ]:
-        assert cli([*base, "--work-dir", str(tmp_path / "w"), *extra]) == 1
+        assert cli([*base, "--work-dir", str(tmp_path / "w"), *extra]) == code
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err, err

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bnn_hw.argtypes import positive_int
-from bnn_hw.errors import UsageError
+from bnn_hw.argtypes import int_range, positive_int
+from bnn_hw.errors import BnnError, UsageError
 
 DEFAULT_PE = DEFAULT_SIMD = "32"  # the same folding as `bnn-hw demo`
 
@@ -14,13 +14,17 @@ DEFAULT_PE = DEFAULT_SIMD = "32"  # the same folding as `bnn-hw demo`
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, nargs="?", help="exported model (.bnn); with --config: model.path")
     parser.add_argument(
-        "-o", "--out", type=Path, default=None, help="output folder for bnn_top.v and manifest.json (required)"
+        "-o",
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder for bnn_top.v and manifest.json (default: the --config's OUT/rtl; else required)",
     )
     parser.add_argument(
         "--config",
         type=Path,
         default=None,
-        help="build configuration file (docs/build.md): folding and interface, model.path, OUT/rtl",
+        help="build configuration file (docs/build.md): folding and interface, model.path, OUT/rtl (default: none)",
     )
     parser.add_argument(
         "--pe",
@@ -80,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--frame-images",
-        type=int,
+        type=int_range(0, 2**16 - 1),
         default=0,
         help="with --interface axis: images per input frame (TLAST), 0 = any whole number (default 0)",
     )
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if args.config is not None:
         _apply_config(args)
     if args.model is None or args.out is None:
-        raise BnnError("give the model and -o/--out (or a --config whose model.path names a .bnn file)")
+        raise UsageError("give the model and -o/--out (or a --config whose model.path names a .bnn file)")
     model = load_model(args.model)
     n = len(model.layers)
     if args.auto:

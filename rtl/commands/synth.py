@@ -4,7 +4,6 @@ place and route it (nextpnr-ecp5 or nextpnr-ice40) for a measured Fmax and image
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -41,7 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pnr.add_argument(
         "--package", default=None, help="package (default: ecp5 CABGA381, ice40 hx8k ct256 / hx1k tq144 / up5k sg48)"
     )
-    pnr.add_argument("--speed", type=positive_int, default=None, help="ecp5 speed grade 6, 7 or 8 (default 6, nextpnr's)")
+    pnr.add_argument(
+        "--speed", type=positive_int, default=None, help="ecp5 speed grade 6, 7 or 8 (default 6, nextpnr's)"
+    )
     pnr.add_argument(
         "--freq",
         type=positive_float,

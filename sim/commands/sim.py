@@ -87,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="ADDRESS",
         help="run the shards on a Dask cluster (tcp://HOST:PORT) instead of a local one; the build folder must be "
-        "on a file system the workers share",
+        "on a file system the workers share (default: a local cluster)",
     )
     parser.add_argument("--no-reset-check", action="store_true", help="skip the reset-mid-stream phases")
     parser.add_argument(
