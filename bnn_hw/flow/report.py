@@ -993,8 +993,9 @@ def render_markdown(run: Path, sections: list[Section], out: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = fileio.writable_dir(args.out or args.run_dir / "report")
+    out = args.out or args.run_dir / "report"
     sections = build_sections(args.run_dir, args.clock_mhz, getattr(args, "device", None), out)
+    fileio.writable_dir(out)
     fileio.write_text(out / "report.html", render_html(args.run_dir, sections))
     fileio.write_text(out / "report.md", render_markdown(args.run_dir, sections, out))
     print(f"wrote {out / 'report.html'} and {out / 'report.md'} ({len(sections)} sections)")
