@@ -140,3 +140,86 @@ def test_nan_batchnorm_is_refused():
         net.blocks[0].norm.running_var[1] = float("nan")
     with pytest.raises(BnnError, match="NaN"):
         export_model(net, ["a", "b"])
+
+
+# ------------------------------------------------------------------ what the exporter refuses: it cannot be exact
+
+
+def _score_net(k: int = 8, binarize_input: int | None = 128) -> BinaryNet:
+    torch.manual_seed(0)
+    return BinaryNet(
+        (1, 1, k), [BinaryDense(k, 4), BinaryDense(4, 3, output="scores")], binarize_input=binarize_input
+    ).eval()
+
+
+def test_the_score_bound_is_2_to_the_24_and_tight():
+    """|dot| + |bias| = 2**24 exports and matches PyTorch at the extreme input; one more is refused, and PyTorch's
+    float32 score really is wrong there (2**24 + 1 is the first integer float32 cannot hold)."""
+    net = _score_net()
+    head = net.blocks[-1]
+    with torch.no_grad():
+        head.linear.weight.fill_(1.0)  # every hidden bit +1 gives dot = +4 for all classes
+        net.blocks[0].norm.bias.fill_(100.0)  # hidden bits always +1
+        head.norm.bias.copy_(torch.tensor([2.0**24 - 4, -(2.0**24) + 4, 0.0]))
+    model = export_model(net, ["a", "b", "c"])
+    images = np.full((2, 1, 8, 1), 255, np.uint8)
+    assert_bit_exact(net, model, images)
+    assert golden.run(model, images).scores[0, 0] == 2**24
+    with torch.no_grad():
+        head.norm.bias[0] = 2.0**24 - 3
+    with pytest.raises(BnnError, match=r"layer 1 \(BinaryDense\): the score bias of class 0 is 16,777,213.*2\*\*24"):
+        export_model(net, ["a", "b", "c"])
+    with torch.no_grad():
+        torch_score = net(torch.full((1, 1, 1, 8), 255.0))[0, 0].item()
+    assert torch_score != 2**24 + 1  # what the integer model would say: PyTorch is the inexact one
+
+
+def test_pixel_scores_count_255_per_input():
+    net = BinaryNet((1, 1, 8), [BinaryDense(8, 2, output="scores")]).eval()
+    with torch.no_grad():
+        net.blocks[0].norm.bias.copy_(torch.tensor([2.0**24 - 255 * 8, 0.0]))
+    export_model(net, ["a", "b"])
+    with torch.no_grad():
+        net.blocks[0].norm.bias[1] = -(2.0**24) + 255 * 8 - 1
+    with pytest.raises(BnnError, match=r"layer 0 \(BinaryDense\): the score bias of class 1.*\|dot\| up to 2,040"):
+        export_model(net, ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    "where,value,message",
+    [
+        ("head_bias", float("nan"), r"layer 1 \(BinaryDense\): blocks\.1\.norm\.bias holds nan at index 1"),
+        ("head_bias", float("inf"), r"layer 1 \(BinaryDense\): blocks\.1\.norm\.bias holds inf at index 1"),
+        ("head_bias", 2.0**26, r"layer 1 \(BinaryDense\): the score bias of class 1 is 67,108,864"),
+        ("weight", float("nan"), r"layer 0 \(BinaryDense\): blocks\.0\.linear\.weight holds nan"),
+        ("mean", float("-inf"), r"layer 0 \(BinaryDense\): blocks\.0\.norm\.running_mean holds -inf"),
+        ("var", -1.0, r"layer 0 \(BinaryDense\): BatchNorm running_var of neuron 1 is -1\.0; a variance cannot be"),
+        ("scale", float("nan"), r"the network|blocks\.1\.norm\.log_scale holds nan"),
+    ],
+)
+def test_inexact_checkpoints_are_refused_naming_the_layer(where, value, message):
+    net = _score_net()
+    with torch.no_grad():
+        if where == "head_bias":
+            net.blocks[1].norm.bias[1] = value
+        elif where == "weight":
+            net.blocks[0].linear.weight[0, 3] = value
+        elif where == "mean":
+            net.blocks[0].norm.running_mean[2] = value
+        elif where == "var":
+            net.blocks[0].norm.running_var[1] = value
+        else:
+            net.blocks[1].norm.log_scale.fill_(value)
+    with pytest.raises(BnnError, match=message) as info:
+        export_model(net, ["a", "b", "c"])
+    assert "\n" not in str(info.value) and str(info.value).startswith("cannot export exactly: ")
+
+
+def test_non_finite_scores_name_the_real_cause():
+    """PyTorch scores that are NaN are blamed on the parameter that holds NaN, not on the eval mode."""
+    net = _score_net()
+    with torch.no_grad():
+        net.blocks[1].norm.bias[2] = float("nan")
+    with pytest.raises(BnnError, match=r"PyTorch scores of layer 1 hold NaN or infinity: layer 1 .*norm\.bias") as info:
+        torch_layer_outputs(net, np.zeros((3, 1, 8, 1), np.uint8))
+    assert "eval mode" not in str(info.value)

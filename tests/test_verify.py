@@ -64,6 +64,53 @@ def test_verify_reports_a_changed_threshold(trained, tmp_path, capsys) -> None:
     model = model.replace(layers=(layer.replace(thresholds=thresholds), *model.layers[1:]))
     save_model(model, tmp_path / "bad.bnn")
     assert main(["verify", str(tmp_path / "bad.bnn"), "--against", str(run), "--json", str(tmp_path / "v.json")]) == 1
-    assert "MISMATCH" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "MISMATCH: the golden model and PyTorch disagree, first at layer 0 (bits): " in out
+    assert "is not what this checkpoint exports: re-export it" in out
     report = json.loads((tmp_path / "v.json").read_text())
     assert report["layers"][0]["agree"] < report["layers"][0]["total"]
+
+
+def _damaged_checkpoint(run, tmp_path, value: float):
+    """The trained checkpoint with the score bias of class 1 set to `value`, and a model file that claims it."""
+    import torch
+    from bnn_hw.train.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    with torch.no_grad():
+        ckpt.model.blocks[-1].norm.bias[1] = value
+    path = tmp_path / "damaged.pt"
+    digest = save_checkpoint(path, ckpt.model, ckpt.config, ckpt.dataset, epoch=ckpt.epoch)
+    return path, digest
+
+
+def test_verify_names_an_inexact_score_bias(trained, tmp_path, capsys) -> None:
+    """A bias of 2**26 (written by a model file, since the exporter refuses it): PyTorch's float32 scores are no
+    longer exact, and verify says so instead of blaming the model file."""
+    run, path = trained
+    ckpt_path, digest = _damaged_checkpoint(run, tmp_path, 2.0**26)
+    assert main(["export", str(ckpt_path), "-o", str(tmp_path / "refused.bnn")]) == 1
+    assert "the score bias of class 1 is 67,108,864" in capsys.readouterr().err
+    model = load_model(path)
+    last = model.layers[-1]
+    bias = last.bias.copy()
+    bias[1] = 2**26
+    source = {**model.source, "checkpoint_sha256": digest}
+    model = model.replace(layers=(*model.layers[:-1], last.replace(bias=bias)), source=source)
+    save_model(model, tmp_path / "big.bnn")
+    assert main(["verify", str(tmp_path / "big.bnn"), "--against", str(ckpt_path)]) == 1
+    out = capsys.readouterr().out
+    assert "MISMATCH: the golden model and PyTorch disagree, first at layer 2 (scores): layer 2 (BinaryDense): " in out
+    assert "|dot + bias| can reach 67,108,928 > 2**24, where PyTorch's float32 scores stop being exact" in out
+
+
+def test_verify_names_a_nan_parameter(trained, tmp_path, capsys) -> None:
+    run, path = trained
+    ckpt_path, digest = _damaged_checkpoint(run, tmp_path, float("nan"))
+    model = load_model(path)
+    model = model.replace(source={**model.source, "checkpoint_sha256": digest})
+    save_model(model, tmp_path / "m.bnn")
+    assert main(["verify", str(tmp_path / "m.bnn"), "--against", str(ckpt_path)]) == 1
+    err = capsys.readouterr().err
+    assert "PyTorch scores of layer 2 hold NaN or infinity: layer 2 (BinaryDense): blocks.2.norm.bias holds nan" in err
+    assert "eval mode" not in err and err.count("\n") == 1

@@ -9,14 +9,90 @@ boundary exactly — ties, negative, zero, tiny and huge scales included. A neur
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 from bnn_hw.train.layers import BinaryConv, BinaryDense, BinaryNet, ThresholdBatchNorm
 
 from bnn_hw import __version__
 from bnn_hw.errors import BnnError
-from bnn_hw.model import BnnModel, Layer
+from bnn_hw.model import PIXEL_MAX, BnnModel, Layer
 from bnn_hw.packing import pack_bits
+
+# float32 holds every integer of magnitude <= 2**24 and, above it, only every second one; a float32 sum of integers
+# is therefore exact while its true value stays within 2**24 (docs/format.md, "Exact PyTorch scores").
+FLOAT32_EXACT = 1 << 24
+
+
+def _layer_name(index: int, block: torch.nn.Module) -> str:
+    return f"layer {index} ({type(block).__name__})"
+
+
+def _dot_bound(net: BinaryNet, index: int, block: torch.nn.Module) -> int:
+    """The largest |dot| the block's binary layer can produce: K for a bits input, 255 K for raw pixels."""
+    if isinstance(block, BinaryConv):
+        conv = block.conv
+        k = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+    else:
+        k = block.linear.in_features
+    pixels = index == 0 and net.binarize_input is None
+    return PIXEL_MAX * k if pixels else k
+
+
+def exactness_problems(net: BinaryNet) -> list[str]:
+    """Everything that stops the integer model from reproducing this network's eval-mode arithmetic exactly, one
+    line each naming the layer: non-finite parameters or statistics, negative BatchNorm variances, float32 sums that
+    can leave the exact range. Empty for an exportable network."""
+    problems = []
+    names = {f"blocks.{i}.": _layer_name(i, b) for i, b in enumerate(net.blocks)}
+    for name, tensor in itertools.chain(net.named_parameters(), net.named_buffers()):
+        if not tensor.is_floating_point():
+            continue
+        finite = torch.isfinite(tensor.detach()).flatten()
+        if not finite.all():
+            at = int((~finite).nonzero()[0])
+            where = next((v for k, v in names.items() if name.startswith(k)), "the network")
+            value = tensor.detach().flatten()[at].item()
+            problems.append(f"{where}: {name} holds {value} at index {at}; NaN and infinity have no integer form")
+    for index, block in enumerate(net.blocks):
+        where = _layer_name(index, block)
+        norm = getattr(block, "norm", None)
+        bound = _dot_bound(net, index, block) if isinstance(block, BinaryConv | BinaryDense) else 0
+        if isinstance(norm, ThresholdBatchNorm):
+            var = norm.running_var.detach()
+            negative = (var < 0).nonzero().flatten()
+            if len(negative):
+                j = int(negative[0])
+                problems.append(
+                    f"{where}: BatchNorm running_var of neuron {j} is {var[j].item()}; a variance cannot be "
+                    "negative (the checkpoint is damaged)"
+                )
+            if bound > FLOAT32_EXACT:
+                problems.append(
+                    f"{where}: |dot| can reach {bound:,} > 2**24, where PyTorch's float32 sums stop being exact"
+                )
+        elif isinstance(block, BinaryDense) and block.output == "scores":
+            bias = torch.round(block.norm.bias.detach()).double()
+            if not torch.isfinite(bias).all():
+                continue  # already named above
+            reach = bound + bias.abs()
+            n = int(reach.argmax())
+            if reach[n].item() > FLOAT32_EXACT:
+                problems.append(
+                    f"{where}: the score bias of class {n} is {int(bias[n].item()):,}; with |dot| up to {bound:,}, "
+                    f"|dot + bias| can reach {int(reach[n].item()):,} > 2**24, where PyTorch's float32 scores stop "
+                    "being exact"
+                )
+    return problems
+
+
+def check_exportable(net: BinaryNet) -> None:
+    """Refuse, in one line naming the layer, a network whose integer form could differ from PyTorch."""
+    problems = exactness_problems(net)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise BnnError(f"cannot export exactly: {problems[0]}{more}")
 
 
 def _fires(norm: ThresholdBatchNorm, acc: np.ndarray, layer: Layer) -> np.ndarray:
@@ -83,8 +159,9 @@ def _weight_bits(weight: torch.Tensor) -> np.ndarray:
 
 
 def export_model(net: BinaryNet, classes: list[str], name: str = "model", source: dict | None = None) -> BnnModel:
-    """Turn a trained (eval-mode) BinaryNet into its integer model."""
+    """Turn a trained (eval-mode) BinaryNet into its integer model; refuses what cannot be made exact."""
     net = net.cpu().eval()
+    check_exportable(net)
     c, h, w = net.input_shape
     shape: tuple[int, ...] = (h, w, c)
     chw: tuple[int, int, int] | None = (c, h, w)  # PyTorch's layout of a spatial tensor, None once flat
@@ -181,10 +258,19 @@ def torch_layer_outputs(net: BinaryNet, images: np.ndarray, batch_size: int = 10
                 x = block(x)
                 y = x.numpy()
                 if isinstance(block, BinaryDense) and block.output == "scores":
-                    if not np.array_equal(y, np.round(y)):
-                        raise BnnError("PyTorch scores are not integers: the model is not in eval mode")
+                    _check_scores(net, i, y)
                     outputs[i].append(y.astype(np.int64))
                 else:
                     y = y > 0
                     outputs[i].append(y.transpose(0, 2, 3, 1) if y.ndim == 4 else y)
     return [np.concatenate(o) for o in outputs]
+
+
+def _check_scores(net: BinaryNet, index: int, scores: np.ndarray) -> None:
+    """PyTorch scores must be finite integers to compare with the integer model; name the cause when they are not."""
+    if np.isfinite(scores).all() and np.array_equal(scores, np.round(scores)):
+        return
+    problems = exactness_problems(net)
+    cause = problems[0] if problems else "its score head does not compute dot + round(bias)"
+    what = "NaN or infinity" if not np.isfinite(scores).all() else "values that are not integers"
+    raise BnnError(f"PyTorch scores of layer {index} hold {what}: {cause}")

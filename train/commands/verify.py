@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     from bnn_hw.train.checkpoint import load_checkpoint
-    from bnn_hw.train.export import torch_layer_outputs
+    from bnn_hw.train.export import exactness_problems, torch_layer_outputs
 
     from bnn_hw import fileio, golden
     from bnn_hw.datasets import load_dataset
@@ -110,5 +110,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         fileio.write_json(args.json, report)
     exact = class_agree == len(images) and all(r["agree"] == r["total"] for r in rows)
-    print("BIT-EXACT" if exact else "MISMATCH: the golden model and PyTorch disagree")
-    return 0 if exact else 1
+    if exact:
+        print("BIT-EXACT")
+        return 0
+    first = next((r for r in rows if r["agree"] != r["total"]), None)
+    where = f"first at layer {first['layer']} ({first['what']})" if first else "in the classes"
+    problems = exactness_problems(ckpt.model)
+    cause = problems[0] if problems else f"{args.model} is not what this checkpoint exports: re-export it"
+    print(f"MISMATCH: the golden model and PyTorch disagree, {where}: {cause}")
+    return 1
