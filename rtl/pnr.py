@@ -324,7 +324,11 @@ def run_nextpnr(
         errors = [ln for ln in text.splitlines() if "ERROR" in ln] or ["".join(out_chunks).strip() or "no message"]
         return {"status": f"failed: {errors[-1].strip()[:300]}", "fmax_mhz": None, "log": str(workdir / log)}
     _say(progress, f"{label}: done ({seconds:.0f} s)")
-    rep = parse_report(json.loads(rep_path.read_text()), family, dev, known, prefix)
+    try:
+        raw = json.loads(rep_path.read_text())
+    except ValueError as exc:  # e.g. cut short by a full disk
+        raise BnnError(f"{rep_path}: nextpnr's report is incomplete ({exc}); is the disk full?") from None
+    rep = parse_report(raw, family, dev, known, prefix)
     rep.update(
         {
             "tool": tool_version(cmd),

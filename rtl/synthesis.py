@@ -473,7 +473,10 @@ def parse_stat(target: str, text: str) -> tuple[dict[str, dict[str, int]], dict[
     """Yosys `stat -json` output -> ({module: resource counts}, whole-design counts). A module's counts are its own
     cells (instances of other design modules excluded); the design total is Yosys' hierarchical sum, which already
     counts every instantiated module's cells once per instance and no instance cells."""
-    data = json.loads(_clean_stat_json(text))
+    try:
+        data = json.loads(_clean_stat_json(text))
+    except ValueError as exc:  # e.g. cut short by a full disk
+        raise BnnError(f"Yosys' resource report is incomplete ({exc}); is the disk full? See the Yosys log") from None
     names = {name.lstrip("\\") for name in data["modules"]}
 
     def counts(info: dict) -> dict[str, int]:

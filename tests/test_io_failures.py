@@ -128,6 +128,26 @@ def test_train_on_a_full_disk_fails_before_training(small_fs, capsys):
     assert leftovers(small_fs) == []
 
 
+@pytest.mark.slow  # a Yosys run (about 30 s on 2 loaded cores)
+def test_synth_on_a_disk_that_fills_up_is_one_line(tmp_path, capsys):
+    import shutil
+
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys not installed")
+    mnt = tmp_path / "fs"
+    _mount(mnt, "size=120k")  # the build fits, Yosys' log and report do not
+    try:
+        path = tmp_path / "m.bnn"
+        save_model(random_model((4, 4, 1), [8], seed=1), path)
+        assert main(["rtl", str(path), "-o", str(mnt / "b"), "-q", "--pe", "4", "--simd", "8"]) == 0
+        capsys.readouterr()
+        assert main(["synth", str(mnt / "b"), "--target", "ice40", "-q"]) == 1
+        one_line_error(capsys)
+        assert not (mnt / "b" / "synth_ice40.json").exists()
+    finally:
+        _umount(mnt)
+
+
 def test_dev_full(model_file, capsys):
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full on this system")
