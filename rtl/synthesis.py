@@ -168,8 +168,8 @@ def yosys_version() -> str:
 
 def kept_modules(manifest: dict) -> list[str]:
     """The modules kept apart: each layer engine and, inside it, its PE array (module docstring)."""
-    top = manifest["top"]
-    return [f"{top}.layer{d['index']}{sub}" for d in manifest["layers"] for sub in ("", ".array")]
+    core = manifest.get("core_module", manifest["top"])  # the module holding the layers (an AXI top wraps it)
+    return [f"{core}.layer{d['index']}{sub}" for d in manifest["layers"] for sub in ("", ".array")]
 
 
 # ---------------------------------------------------------------------------------------------- fast-flow helpers
@@ -422,8 +422,9 @@ def synthesize(
     modules, total = parse_stat(target, (work / stat).read_text())
     _no_latches(total, log)
     per_layer = {}
+    core = man.get("core_module", top)
     for d in man["layers"]:
-        name = f"{top}.layer{d['index']}"
+        name = f"{core}.layer{d['index']}"
         engine, array = modules.get(name, {}), modules.get(f"{name}.array", {})
         counts = {k: engine.get(k, 0) + array.get(k, 0) for k in {**engine, **array}}
         lanes = int(d.get("PE", 0)) * int(d.get("SIMD", 0))
