@@ -20,6 +20,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("bnn_hw.train.commands.train", "train a binarized network (BinaryNet recipe) on a data set"),
     "export": ("bnn_hw.train.commands.export", "export a trained checkpoint to the threshold-and-bitweight .bnn form"),
     "verify": ("bnn_hw.train.commands.verify", "check the golden model against the PyTorch checkpoint, bit for bit"),
+    "import": (
+        "bnn_hw.qonnx.commands.import_onnx",
+        "import a QONNX/FINN binarized network (e.g. from Brevitas) as a .bnn",
+    ),
+    "export-qonnx": (
+        "bnn_hw.qonnx.commands.export_qonnx",
+        "write a .bnn model as a QONNX graph (QONNX executor, FINN)",
+    ),
     "info": ("bnn_hw.commands.info", "describe a .bnn model: layers, shapes, memory"),
     "rtl": ("bnn_hw.rtl.commands.rtl", "generate Verilog for a PE x SIMD XNOR-popcount accelerator"),
     "synth": ("bnn_hw.rtl.commands.synth", "synthesize generated Verilog with Yosys and report resources"),
