@@ -38,6 +38,10 @@ SUPPORTED = (
     "Reshape/Flatten/Transpose/Identity, an 8-bit Quant on the input"
 )
 _CHUNK = 1 << 22  # accumulator values x neurons evaluated per executor call
+# Layers with more (accumulator value, neuron) pairs than this are folded by bisection instead of enumeration: the
+# float ops allowed before a quantizer (BatchNorm, Mul, Add, Sub, Div, Neg by constants) are each monotone under
+# IEEE rounding, so the chain is monotone in the sum and bisection finds the same boundary.
+_ENUMERATE = 1 << 24
 METADATA_PREFIX = "bnn_hw."
 
 
@@ -87,7 +91,8 @@ class Draft:
 
     def values(self, acc: np.ndarray) -> np.ndarray:
         """float32 (R, N) node outputs at accumulator values acc (R,), as exact arithmetic gives them."""
-        acc = np.asarray(acc, dtype=np.float64)[:, None]
+        acc = np.asarray(acc, dtype=np.float64)
+        acc = acc[:, None] if acc.ndim == 1 else acc  # (R,) for all neurons, or (R, N) one value per neuron
         if self.direct_acc:
             v = np.broadcast_to(acc, (acc.shape[0], self.layer.out_features)).astype(np.float32)
         else:
@@ -143,6 +148,11 @@ class Converter:
         while t != g.output_name:
             users = g.consumers.get(t, [])
             if len(users) != 1:
+                join = _join_node(g)
+                if join is not None:
+                    raise _refuse(
+                        join, "combines computed tensors (a residual/skip connection); bnn-hw imports plain chains"
+                    )
                 if not users:
                     raise BnnError(f"tensor {t!r} is computed but not used and is not the graph output")
                 names = ", ".join(f"{u.name or u.output[0]} ({u.op_type})" for u in users)
@@ -200,6 +210,11 @@ class Converter:
                     raise _refuse(node, "two accumulating layers without a quantizer between them")
                 draft = self._start_layer(node)
                 stage = "acc"
+            elif op == "Sign":
+                raise _refuse(
+                    node,
+                    "ONNX Sign maps 0 to 0 (three levels, not binary); use BipolarQuant (0 -> +1) or MultiThreshold",
+                )
             else:
                 raise _refuse(node, f"op type {op} is not supported; {SUPPORTED}")
             t = node.output[0]
@@ -290,10 +305,11 @@ class Converter:
             )
         y = y[:, 0].astype(np.float64)
         quant = nodes[-1] if nodes and nodes[-1].op_type in QUANT_OPS else None
-        values = np.unique(y)
-        if quant is not None and quant.op_type != "Quant" or len(values) == 2:
-            if quant is None:
-                raise BnnError("the input takes two values but no quantizer made them")
+        one_bit = quant is not None and (
+            quant.op_type != "Quant" or float(np.asarray(const_value(g, quant.input[3])).ravel()[0]) == 1
+        )
+        if one_bit:
+            assert quant is not None
             low, high = self._levels(quant, shape[1] if len(shape) == 4 else shape[1], len(shape))
             if not np.all((y == low) | (y == high)):
                 raise _refuse(quant, "input quantizer output is not two-valued")
@@ -326,6 +342,14 @@ class Converter:
 
     def _weights(self, node: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Binary weight bits (N, K) (True = +1) and each row's magnitude, from the constant weight tensor."""
+        maker = self.g.producer.get(name)
+        if maker is not None and maker.op_type == "Quant":
+            bits = float(np.asarray(const_value(self.g, maker.input[3])).ravel()[0])
+            if bits != 1:
+                raise _refuse(
+                    maker,
+                    f"{bits:g}-bit weight quantizer; bnn-hw weights are binary (BipolarQuant or a bipolar 1-bit Quant)",
+                )
         w = np.asarray(const_value(self.g, name), dtype=np.float64)
         if node.op_type == "Conv":
             if w.ndim != 4:
@@ -341,13 +365,6 @@ class Converter:
             return w > 0, np.ones(w.shape[0])
         mag = np.abs(flat).max(axis=1)
         if not np.all((np.abs(flat) == mag[:, None]) & (mag[:, None] > 0)):
-            maker = self.g.producer.get(name)
-            if maker is not None and maker.op_type == "Quant":
-                bits = float(np.asarray(const_value(self.g, maker.input[3])).ravel()[0])
-                raise _refuse(
-                    maker,
-                    f"{bits:g}-bit weight quantizer; bnn-hw weights are binary (BipolarQuant or a bipolar 1-bit Quant)",
-                )
             kinds = np.unique(np.round(flat[0], 6))[:5]
             raise _refuse(node, f"weights are not binary (+a/-a per output), e.g. values {kinds}")
         return w > 0, mag
@@ -576,6 +593,59 @@ class Converter:
         layer, quant = draft.layer, nodes[-1]
         rank = 4 if layer.kind == "conv" else 2
         low, high = self._levels(quant, layer.out_features, rank)
+        lo, hi = layer.acc_range
+        if (hi - lo + 1) * layer.out_features > _ENUMERATE:
+            thresholds, down = self._bisect(draft, nodes, low, high)
+        else:
+            thresholds, down = self._enumerate(draft, nodes, low, high)
+        bits = draft.bits.copy()
+        bits[down] = ~bits[down]
+        layer.weights = pack_bits(bits)
+        layer.thresholds = thresholds
+        self._note_exact(draft)
+        self.layers.append(layer)
+        if layer.kind == "conv":
+            self.idx = canonical(*layer.out_shape)
+        else:
+            self.idx = np.arange(layer.out_features)[None]
+        self.act = Activation(low, high, self.idx, quant)
+
+    def _fires(self, draft: Draft, nodes: list[Any], acc: np.ndarray, low: float, high: float) -> np.ndarray:
+        """Whether each neuron n's quantizer gives the high level at accumulator acc[n]."""
+        layer, quant = draft.layer, nodes[-1]
+        v = draft.values(acc[None, :])
+        rank = 4 if layer.kind == "conv" else 2
+        out = nodes[-1].output[0]
+        y = run_nodes(self.g, nodes, {draft.node.output[0]: v.reshape(v.shape + (1,) * (rank - 2))}, [out])[out]
+        y = y.reshape(-1)
+        if not np.all((y == low) | (y == high)):
+            raise _refuse(quant, f"output is not two-valued ({low:g}/{high:g}) on integer sums")
+        return y == high
+
+    def _bisect(self, draft: Draft, nodes: list[Any], low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+        """Thresholds by bisection over the accumulator range (large pixel layers; see _ENUMERATE)."""
+        lo, hi = draft.layer.acc_range
+        n = draft.layer.out_features
+        f_lo = self._fires(draft, nodes, np.full(n, lo), low, high)
+        f_hi = self._fires(draft, nodes, np.full(n, hi), low, high)
+        down = f_lo & ~f_hi
+        search = f_lo != f_hi
+        left, right = np.full(n, lo), np.full(n, hi)  # up: left misses, right fires; down: the reverse
+        while True:
+            open_ = search & (right - left > 1)
+            if not open_.any():
+                break
+            mid = (left + right) // 2
+            fired = self._fires(draft, nodes, np.where(open_, mid, lo), low, high)
+            to_right = open_ & (fired != down)  # up and fired, or down and missed: the boundary is at or below mid
+            right = np.where(to_right, mid, right)
+            left = np.where(open_ & ~to_right, mid, left)
+        up_t = np.where(search, right, np.where(f_hi, lo, hi + 1))
+        return np.where(down, hi - left, up_t).astype(np.int64), down
+
+    def _enumerate(self, draft: Draft, nodes: list[Any], low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+        """Thresholds from the chain at every reachable accumulator, checking it is a threshold at all."""
+        layer, quant = draft.layer, nodes[-1]
         accs, y = self._evaluate(draft, nodes)
         if not np.all((y == low) | (y == high)):
             raise _refuse(quant, f"output is not two-valued ({low:g}/{high:g}) on integer sums")
@@ -596,18 +666,7 @@ class Converter:
                 f"neuron {i} of {where(draft.node)} is not a threshold of its integer sum (its "
                 "float chain is not monotone); no exact bnn-hw form",
             )
-        thresholds = np.where(up, lo + first, hi - last).astype(np.int64)
-        bits = draft.bits.copy()
-        bits[down] = ~bits[down]
-        layer.weights = pack_bits(bits)
-        layer.thresholds = thresholds
-        self._note_exact(draft)
-        self.layers.append(layer)
-        if layer.kind == "conv":
-            self.idx = canonical(*layer.out_shape)
-        else:
-            self.idx = np.arange(layer.out_features)[None]
-        self.act = Activation(low, high, self.idx, quant)
+        return np.where(up, lo + first, hi - last).astype(np.int64), down
 
     def _finish_scores(self, draft: Draft, nodes: list[Any]) -> None:
         """Integer scores dot + bias[n] that order every (class, sum) pair exactly as the graph's float scores do
@@ -660,6 +719,14 @@ class Converter:
                 "summation order; thresholds follow the exact sums, and executors (QONNX, Brevitas) may round "
                 "differently on sums next to a threshold"
             )
+
+
+def _join_node(g: Graph) -> Any:
+    """The first node that takes two or more computed tensors (where a branch joins again), if any."""
+    for node in g.nodes:
+        if sum(1 for i in node.input if i and not is_const(g, i)) > 1:
+            return node
+    return None
 
 
 def _read_classes(meta: dict[str, str], classes: list[str] | None, n: int) -> list[str]:

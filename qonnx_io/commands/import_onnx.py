@@ -13,9 +13,9 @@ def _scale(text: str) -> float:
     try:
         value = float(Fraction(text))
     except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"--input-scale {text!r} is not a number or fraction like 1/255") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or fraction like 1/255") from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"--input-scale must be > 0, got {text}")
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
 
 
@@ -25,7 +25,7 @@ def _shape(text: str) -> tuple[int, int, int]:
     except ValueError:
         parts = ()
     if len(parts) != 3 or min(parts) < 1:
-        raise argparse.ArgumentTypeError(f"--input-shape {text!r}: expected H,W,C such as 28,28,1")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected H,W,C such as 28,28,1")
     return parts  # type: ignore[return-value]
 
 
