@@ -75,6 +75,8 @@ PRESETS: dict[str, Topology] = {
     "lfc": Topology("lfc", (), (1024, 1024, 1024), binarized_input=True),
     "cnv": Topology("cnv", ((16, 0), (16, 2), (32, 0), (32, 2)), (64,), binarized_input=False, first_padding=1),
     # tiny ones for the default test suite
+    # the MLP of issue 17's probe (784-64-48-10, binarized input)
+    "issue17": Topology("issue17", (), (64, 48), binarized_input=True),
     "tiny-mlp": Topology("tiny-mlp", (), (32,), binarized_input=False),
     "tiny-cnv": Topology("tiny-cnv", ((8, 2),), (16,), binarized_input=True, first_padding=0),
 }
@@ -83,21 +85,32 @@ PRESETS: dict[str, Topology] = {
 class FinnNet(nn.Module):
     """A FINN-style binarized network built from a Topology, input (B, C, H, W) = pixel / 255."""
 
-    def __init__(self, topo: Topology, in_shape: tuple[int, int, int] = (1, 28, 28), classes: int = 10):
+    def __init__(
+        self,
+        topo: Topology,
+        in_shape: tuple[int, int, int] = (1, 28, 28),
+        classes: int = 10,
+        weight_quant: type = BinaryWeight,
+        act_quant: type = BinaryAct,
+        last_norm: str = "tensor",
+    ):
+        """`weight_quant`/`act_quant`/`last_norm="batch"` swap in other Brevitas quantizers or a per-class
+        BatchNorm on the scores (used to study where Brevitas and QONNX's executor differ; bnn-hw refuses the
+        per-class norm)."""
         super().__init__()
         self.topo = topo
         c, h, w = in_shape
         if topo.binarized_input:
-            self.inq = QuantIdentity(act_quant=BinaryAct, return_quant_tensor=False)
+            self.inq = QuantIdentity(act_quant=act_quant, return_quant_tensor=False)
         else:
             self.inq = QuantIdentity(act_quant=PixelQuant, return_quant_tensor=False)
         layers: list[nn.Module] = []
         for i, (ch, pool) in enumerate(topo.convs):
             pad = topo.first_padding if i == 0 else 0
             layers += [
-                QuantConv2d(c, ch, 3, padding=pad, bias=False, weight_quant=BinaryWeight),
+                QuantConv2d(c, ch, 3, padding=pad, bias=False, weight_quant=weight_quant),
                 nn.BatchNorm2d(ch),
-                QuantIdentity(act_quant=BinaryAct),
+                QuantIdentity(act_quant=act_quant),
             ]
             h, w, c = h + 2 * pad - 2, w + 2 * pad - 2, ch
             if pool:
@@ -108,12 +121,13 @@ class FinnNet(nn.Module):
         dense: list[nn.Module] = []
         for width in topo.dense:
             dense += [
-                QuantLinear(fan_in, width, bias=False, weight_quant=BinaryWeight),
+                QuantLinear(fan_in, width, bias=False, weight_quant=weight_quant),
                 nn.BatchNorm1d(width),
-                QuantIdentity(act_quant=BinaryAct),
+                QuantIdentity(act_quant=act_quant),
             ]
             fan_in = width
-        dense += [QuantLinear(fan_in, classes, bias=False, weight_quant=BinaryWeight), ScoreNorm()]
+        norm = ScoreNorm() if last_norm == "tensor" else nn.BatchNorm1d(classes)
+        dense += [QuantLinear(fan_in, classes, bias=False, weight_quant=weight_quant), norm]
         self.classifier = nn.Sequential(*dense)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
