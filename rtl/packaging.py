@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from bnn_hw import __version__
+from bnn_hw import __version__, fileio
 from bnn_hw.errors import BnnError
 from bnn_hw.model import BnnModel
 
@@ -39,9 +39,9 @@ def core_name(manifest: dict[str, Any]) -> str:
 
 def write_packages(out: Path, manifest: dict[str, Any], model: BnnModel) -> dict[str, str]:
     """Write the three files into `out`; returns {kind: file name} for the manifest."""
-    (out / TB_FILE).write_text(testbench(manifest, model))
-    (out / CORE_FILE).write_text(fusesoc_core(manifest))
-    (out / IPXACT_FILE).write_text(ipxact_component(manifest))
+    fileio.write_text(out / TB_FILE, testbench(manifest, model))
+    fileio.write_text(out / CORE_FILE, fusesoc_core(manifest))
+    fileio.write_text(out / IPXACT_FILE, ipxact_component(manifest))
     return {"fusesoc": CORE_FILE, "ipxact": IPXACT_FILE, "testbench": TB_FILE, "core_name": core_name(manifest)}
 
 

@@ -77,10 +77,9 @@ def _rel(path: Path | str, root: Path) -> str:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    from bnn_hw import fileio
+
+    fileio.write_json(path, data, default=str)
 
 
 # ------------------------------------------------------------------------------------------------- environment

@@ -11,6 +11,7 @@ import json
 import time
 from pathlib import Path
 
+from bnn_hw import fileio
 from bnn_hw.argtypes import nonneg_int, positive_int
 from bnn_hw.errors import BnnError, UsageError
 
@@ -70,7 +71,7 @@ def _record(out: Path, stages: list[dict], model_path: Path) -> None:
         "model_hash": load_model(model_path).hash if model_path.exists() else None,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    (out / BUILD_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    fileio.write_json(out / BUILD_RECORD, record)
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -158,8 +159,6 @@ def rtl_stale(args: argparse.Namespace, manifest_path: Path, model_path: Path) -
 
 def run(args: argparse.Namespace) -> int:
     validate(args)
-    from bnn_hw import fileio
-
     out: Path = fileio.writable_dir(args.out)
     train_dir, model_path, rtl_dir = out / "train", out / "model.bnn", out / "rtl"
     timings: dict[str, float] = {}

@@ -873,8 +873,7 @@ def build_sections(
     device_name = device_name or target.get("device")
     device = get_device(device_name) if device_name else None
     files.cache[OPTIONS] = {"clock_mhz": clock_mhz, "device": device_name}
-    (run / OPTIONS).parent.mkdir(parents=True, exist_ok=True)
-    (run / OPTIONS).write_text(json.dumps(files.cache[OPTIONS], indent=2) + "\n")
+    fileio.write_json(run / OPTIONS, files.cache[OPTIONS])
     sections: list[Section] = []
     for sec in (_model(files), _training(files), _export(files), _accuracy(files)):
         if sec:
