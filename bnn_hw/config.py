@@ -436,8 +436,8 @@ def parse_config(data: Any, source: str, base: Path) -> BuildConfig:
     g.done(("device", "family", "clock_mhz", "synth", "pnr", "timeout"))
     if target.pnr and not target.synth:
         raise g.fail("pnr", "place and route needs target.synth: true", True)
-    if target.pnr and target.family != "ice40":
-        raise g.fail("pnr", "place and route runs for iCE40 devices here (nextpnr-ice40); use an ice40-* device", True)
+    if target.pnr and target.family not in ("ecp5", "ice40"):
+        raise g.fail("pnr", "open place and route exists for ecp5 and ice40 devices (nextpnr), not xilinx", True)
 
     s = top.section("sim")
     sim = SimSection(

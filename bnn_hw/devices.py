@@ -36,9 +36,9 @@ DEVICES: dict[str, Device] = {
         Device("ice40-hx1k", "ice40", "Lattice iCE40HX1K", 1_280, 1_280, 16, {"device": "hx1k", "package": "tq144"}),
         Device("ice40-hx8k", "ice40", "Lattice iCE40HX8K", 7_680, 7_680, 32, {"device": "hx8k", "package": "ct256"}),
         Device("ice40-up5k", "ice40", "Lattice iCE40UP5K", 5_280, 5_280, 30, {"device": "up5k", "package": "sg48"}),
-        Device("ecp5-25k", "ecp5", "Lattice ECP5 LFE5U-25F", 24_288, 24_288, 56),
-        Device("ecp5-45k", "ecp5", "Lattice ECP5 LFE5U-45F", 43_848, 43_848, 108),
-        Device("ecp5-85k", "ecp5", "Lattice ECP5 LFE5U-85F", 83_640, 83_640, 208),
+        Device("ecp5-25k", "ecp5", "Lattice ECP5 LFE5U-25F", 24_288, 24_288, 56, {"device": "25k"}),
+        Device("ecp5-45k", "ecp5", "Lattice ECP5 LFE5U-45F", 43_848, 43_848, 108, {"device": "45k"}),
+        Device("ecp5-85k", "ecp5", "Lattice ECP5 LFE5U-85F", 83_640, 83_640, 208, {"device": "85k"}),
     )
 }
 

@@ -31,8 +31,8 @@ def generate_rtl(model: str | Path, out: str | Path, **options: Any) -> dict[str
 def synthesize(build: str | Path, target: str = "xilinx", **options: Any) -> dict[str, Any]:
     """Synthesize a folder written by `generate_rtl` with Yosys (`bnn-hw synth`) and return the report it writes.
 
-    `options` are `bnn-hw synth`'s: pnr (ice40: place and route with nextpnr, Fmax), device, package, timeout,
-    out (default BUILD/synth_TARGET.json), quiet."""
+    `options` are `bnn-hw synth`'s: flow, pnr (ecp5/ice40: place and route with nextpnr, Fmax), device, package,
+    speed, freq, io, seed, router, pnr_timeout, timeout, out (default BUILD/synth_TARGET.json), quiet."""
     from bnn_hw.options import run_command
 
     out = options.get("out", options.get("output")) or Path(build) / f"synth_{target}.json"

@@ -115,7 +115,7 @@ INVALID = [
     ("model: {path: tiny.bnn}\ntarget: {device: zynq}", "target.device: must be one of: xc7a35t"),
     ("model: {path: tiny.bnn}\ntarget: {device: xc7a35t, family: ice40}", "target.family: device xc7a35t is xilinx"),
     ("model: {path: tiny.bnn}\ntarget: {clock_mhz: 0}", "target.clock_mhz: must be a positive number (got 0)"),
-    ("model: {path: tiny.bnn}\ntarget: {pnr: true}", "target.pnr: place and route runs for iCE40 devices here"),
+    ("model: {path: tiny.bnn}\ntarget: {pnr: true}", "target.pnr: open place and route exists for ecp5 and ice40"),
     ("model: {path: tiny.bnn}\ntarget: {pnr: yes please}", "target.pnr: must be true or false"),
     ("model: {path: tiny.bnn}\nsim: {simulator: questa}", "sim.simulator: must be one of: verilator, icarus"),
     ("model: {path: tiny.bnn}\nsim: {images: -1}", "sim.images: must be an integer >= 0 (got -1)"),

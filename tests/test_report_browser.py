@@ -100,3 +100,62 @@ def test_the_checks_catch_a_broken_page(tmp_path):
     _, console, n_images, broken = render_and_check(page, tmp_path)
     assert any("boom" in c for c in console) and any("notAFunction" in c for c in console)
     assert n_images == 2 and broken == ["gone"]
+
+
+FULL_CONFIG = """
+model:
+  train: {dataset: digits, hidden: [32], epochs: 3, batch_size: 32}
+folding: {pe: 8, simd: 16}
+target: {device: ice40-hx8k, pnr: true, clock_mhz: 12}
+sim: {images: 20, simulator: verilator}
+bench: {images: 500, repeats: 1}
+sweep: {pe: [4, 8], simd: [16]}
+"""
+SECTIONS = (
+    "Model",
+    "Training",
+    "Export agreement",
+    "Accuracy per class",
+    "Hardware folding",
+    "Synthesis",
+    "RTL simulation",
+    "Clock and latency",
+    "Throughput comparison",
+    "Design-space sweep",
+    "Reproducibility",
+)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """`bnn-hw build` of a small trained digits MLP with synthesis, iCE40 place and route, Verilator simulation, the
+    CPU benchmark and a two-point sweep: a run in which every section of the report has its data."""
+    for tool in ("yosys", "nextpnr-ice40"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (make system)")
+    pytest.importorskip("torch")
+    root = tmp_path_factory.mktemp("full")
+    (root / "full.yaml").write_text(FULL_CONFIG)
+    assert main(["build", str(root / "full.yaml"), "-q"]) == 0
+    return root / "runs" / "full"
+
+
+def test_full_run_report_has_every_section_filled_and_traced(full_run, tmp_path):
+    from report_trace import check_page
+
+    page = full_run / "report" / "report.html"
+    text = page.read_text()
+    for title in SECTIONS:
+        assert f"<h2>{title}" in text, title
+    # measured wherever it can be: before the sweep (whose points are not placed and routed, so their clock is the
+    # assumed one, labelled), only the GPU benchmark is missing on a machine without a GPU
+    before_sweep = text.split("<h2>Design-space sweep")[0]
+    assert before_sweep.count("not measured") == 1 and "<td class='na'>not measured</td>" in before_sweep
+    assert "assumed" not in before_sweep and "measured: nextpnr" in before_sweep
+    assert "(assumed, not measured)" in text.split("<h2>Design-space sweep")[1]
+    assert "Utilisation after place and route" in text and "Utilisation of Lattice iCE40HX8K" in text
+    assert check_page(page, full_run) > 150
+    shot, console, n_images, broken = render_and_check(page, tmp_path)
+    assert console == [], f"console messages: {console}"
+    assert n_images == text.count("<img") >= 2 and broken == []  # training curve and Pareto plot
+    shutil.copy(shot, full_run / "report" / "screenshot.png")

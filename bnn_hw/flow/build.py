@@ -41,7 +41,7 @@ class _Log:
     record: dict[str, Any]
     stages: list[dict[str, Any]] = field(default_factory=list)
 
-    def stage(self, name: str, command: str | None, func, *a, outputs: list[Path] = (), **kw):
+    def stage(self, name: str, command: str | None, func, /, *a, outputs: list[Path] = (), **kw):
         print(f"\n=== {name}" + (f": {command}" if command else ""), flush=True)
         start = time.perf_counter()
         entry: dict[str, Any] = {"name": name, "command": command, "status": "running"}
@@ -170,7 +170,7 @@ def evaluate(model_path: Path, dataset: str, out: Path, data_dir: Path | None = 
 # ------------------------------------------------------------------------------------------------- the chain
 
 
-def _train_stage(cfg: BuildConfig, log: _Log) -> Path:
+def _train_stage(cfg: BuildConfig, log: _Log, quiet: bool = False) -> Path:
     from bnn_hw.options import command_line
 
     train_dir = cfg.out / "train"
@@ -191,7 +191,7 @@ def _train_stage(cfg: BuildConfig, log: _Log) -> Path:
     def train() -> None:
         from bnn_hw.train import train as train_api
 
-        train_api(out=train_dir, **options)
+        train_api(out=train_dir, progress=not quiet, **options)
 
     log.stage("train", command, train, outputs=[checkpoint, metrics_path])
     return checkpoint
@@ -242,7 +242,7 @@ def build(
         if cfg.model.path.resolve() != model_path.resolve():
             log.stage("model", None, shutil.copyfile, cfg.model.path, model_path, outputs=[model_path])
     else:
-        checkpoint = cfg.model.checkpoint if cfg.model.checkpoint is not None else _train_stage(cfg, log)
+        checkpoint = cfg.model.checkpoint if cfg.model.checkpoint is not None else _train_stage(cfg, log, quiet)
         if not checkpoint.exists():
             raise BnnError(f"{cfg.source}: model.checkpoint: {checkpoint} not found")
         from bnn_hw.train import export_checkpoint
@@ -325,7 +325,9 @@ def build(
         synth_options: dict[str, Any] = {"timeout": cfg.target.timeout}
         if cfg.target.pnr:
             part = cfg.target.part
-            synth_options.update(pnr=True, **(part.pnr if part else {}))
+            synth_options.update(pnr=True, freq=cfg.target.clock_mhz, **(part.pnr if part else {}))
+            if cfg.target.timeout is not None:
+                synth_options["pnr_timeout"] = cfg.target.timeout
         synth_json = rtl_dir / f"synth_{cfg.target.family}.json"
         log.stage(
             "synth",

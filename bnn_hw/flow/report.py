@@ -461,9 +461,11 @@ def _synthesis(files: Files, device) -> tuple[Section | None, str | None]:
     folder = str(Path(rel).parent)
     logs = [("Yosys log", f"{folder}/yosys_{target}.log"), ("report", rel)]
     sec.blocks.append(_links(files, logs))
+    if data.get("pnr") and data["pnr"].get("utilization"):
+        sec.blocks.append(_pnr_utilisation(files, rel, data["pnr"]))
     if device is not None:
         sec.blocks.append(_utilisation(files, rel, data, device))
-    else:
+    elif not (data.get("pnr") or {}).get("utilization"):
         sec.paragraphs.append(
             "Utilisation: no device named; pass `bnn-hw report --device NAME` or set target.device in the build "
             "configuration."
@@ -471,22 +473,12 @@ def _synthesis(files: Files, device) -> tuple[Section | None, str | None]:
     return sec, rel
 
 
-def _utilisation(files: Files, rel: str, data: dict, device) -> Html:
-    """Bars of LUTs, flip-flops and block RAM against the device's data-sheet totals."""
-    ram_key, unit, _ = _bram(data.get("target"))
-    if data.get("target") != device.family:
-        return Html(
-            f"<p>Utilisation: the synthesis is for {_esc(data.get('target'))}, device {_esc(device.name)} is "
-            f"{_esc(device.family)}; no bars.</p>"
-        )
-    caps = {"luts": device.luts, "ffs": device.ffs, ram_key: device.bram}
-    files.cache[f"device/{device.name}"] = {"luts": device.luts, "ffs": device.ffs, "bram": device.bram}
+def _bars(title: str, rows: list[tuple[str, Any, Any]], note: str) -> Html:
+    """A table of used / available with a bar per resource (red above 100 %, amber above 80 %)."""
     rows_html, rows_md = [], []
-    for key, label, cap_key in (("luts", "LUTs", "luts"), ("ffs", "flip-flops", "ffs"), (ram_key, unit, "bram")):
-        used = files.num(rel, f"total.{key}", 1 if isinstance(lookup(data, f"total.{key}"), float) else 0)
-        cap = files.num(f"device/{device.name}", cap_key)
+    for label, used, cap in rows:
         share = calc("a/b", used, cap, digits=1, scale=100, suffix=" %")
-        if not isinstance(share, V) or not caps.get(key):
+        if not isinstance(share, V) or not cap.value:
             continue
         width = min(100.0, 100 * share.value)
         colour = "#c62828" if share.value > 1 else "#2e7d32" if share.value < 0.8 else "#f9a825"
@@ -497,13 +489,49 @@ def _utilisation(files: Files, rel: str, data: dict, device) -> Html:
         )
         blocks = round(20 * min(1.0, share.value))
         rows_md.append(f"| {label} | {used.text} | {cap.text} | {'#' * blocks}{'.' * (20 - blocks)} | {share.text} |")
+    if not rows_html:
+        return Html("", "")
     return Html(
-        f"<h3>Utilisation of {_esc(device.part)} ({_esc(device.name)})</h3><table class='util'><thead><tr>"
-        "<th>resource</th><th>used</th><th>available</th><th>share</th><th>%</th></tr></thead><tbody>"
-        + "".join(rows_html)
-        + "</tbody></table><p class='src'>available: the vendor's data-sheet totals (bnn_hw/devices.py)</p>",
-        f"### Utilisation of {device.part} ({device.name})\n\n| resource | used | available | share | % |\n"
-        "|---|---|---|---|---|\n" + "\n".join(rows_md),
+        f"<h3>{_esc(title)}</h3><table class='util'><thead><tr><th>resource</th><th>used</th><th>available</th>"
+        "<th>share</th><th>%</th></tr></thead><tbody>" + "".join(rows_html) + f"</tbody></table><p class='src'>"
+        f"{_esc(note)}</p>",
+        f"### {title}\n\n| resource | used | available | share | % |\n|---|---|---|---|---|\n"
+        + "\n".join(rows_md)
+        + f"\n\n{note}",
+    )
+
+
+def _utilisation(files: Files, rel: str, data: dict, device) -> Html:
+    """Bars of the synthesized LUTs, flip-flops and block RAM against the named device's data-sheet totals."""
+    ram_key, unit, _ = _bram(data.get("target"))
+    if data.get("target") != device.family:
+        return Html(
+            f"<p>Utilisation: the synthesis is for {_esc(data.get('target'))}, device {_esc(device.name)} is "
+            f"{_esc(device.family)}; no bars.</p>"
+        )
+    files.cache[f"device/{device.name}"] = {"luts": device.luts, "ffs": device.ffs, "bram": device.bram}
+    rows = []
+    for key, label, cap_key in (("luts", "LUTs", "luts"), ("ffs", "flip-flops", "ffs"), (ram_key, unit, "bram")):
+        used = files.num(rel, f"total.{key}", 1 if isinstance(lookup(data, f"total.{key}"), float) else 0)
+        rows.append((label, used, files.num(f"device/{device.name}", cap_key)))
+    return _bars(
+        f"Utilisation of {device.part} ({device.name}), Yosys cells",
+        rows,
+        "available: the vendor's data-sheet totals (bnn_hw/devices.py)",
+    )
+
+
+def _pnr_utilisation(files: Files, rel: str, pnr: dict) -> Html:
+    """nextpnr's own count of the placed netlist against the device (pin wrapper included, when one was used)."""
+    rows = [
+        (name, files.num(rel, f"pnr.utilization.{name}.used"), files.num(rel, f"pnr.utilization.{name}.available"))
+        for name, cell in sorted((pnr.get("utilization") or {}).items())
+        if isinstance(cell, dict) and cell.get("used")
+    ]
+    return _bars(
+        f"Utilisation after place and route ({pnr.get('device', '?')} {pnr.get('package', '')})",
+        rows,
+        f"nextpnr's count of every placed cell; I/O: {pnr.get('io', '?')}",
     )
 
 
@@ -560,11 +588,11 @@ def _clock(files: Files, synth_rel: str | None, clock_mhz: float | None) -> tupl
     fmax = files.num(synth_rel, "pnr.fmax_mhz", 1, suffix=" MHz")
     if isinstance(fmax, V):
         pnr = (files.json(synth_rel) or {}).get("pnr", {})
-        if pnr.get("clock_source"):  # `bnn-hw synth --pnr`: tool, device, package and speed grade
-            return fmax, pnr["clock_source"]
-        tool = pnr.get("tool") or "nextpnr-ice40"
-        where = " ".join(str(pnr[k]) for k in ("device", "package", "speed") if pnr.get(k))
-        return fmax, f"measured: {tool} Fmax on {where}" if where else f"measured: {tool} Fmax"
+        if pnr.get("clock_source"):
+            return fmax, str(pnr["clock_source"])
+        tool = pnr.get("tool") or "nextpnr"
+        where = " ".join(str(pnr[k]) for k in ("device", "package", "speed_grade") if pnr.get(k))
+        return fmax, f"measured: {tool} post-route Fmax, {where}" if where else f"measured: {tool} Fmax"
     if clock_mhz is not None:
         return files.num(OPTIONS, "clock_mhz", 1, suffix=" MHz"), "assumed, not measured"
     return None, ""
@@ -591,8 +619,8 @@ def _timing(files: Files, synth_rel: str | None, sim_rel: str | None, man_rel: s
             else ""
         )
         sec.paragraphs.append(
-            f"No clock: {failed}run `bnn-hw synth RTL --target ecp5 --pnr` (measured Fmax) or pass "
-            "`bnn-hw report --clock-mhz MHZ` / target.clock_mhz (assumed)."
+            f"No clock: {failed}run <code>bnn-hw synth RTL --target ecp5 --pnr</code> (measured Fmax) or pass "
+            "<code>bnn-hw report --clock-mhz MHZ</code> / target.clock_mhz (assumed)."
         )
     label = "Fmax" if "measured" in how else "clock"
     rows = [
@@ -610,14 +638,29 @@ def _timing(files: Files, synth_rel: str | None, sim_rel: str | None, man_rel: s
             f"at the {'measured Fmax' if 'measured' in how else 'assumed clock'}" if clock else "",
         ],
     ]
-    if pnr.get("logic_cells"):
+    if pnr.get("target_mhz") is not None:
         rows.append(
             [
-                Html("logic cells placed"),
-                Html(f"<code>{_esc(pnr['logic_cells'])}</code>", str(pnr["logic_cells"])),
-                "nextpnr",
+                Html("placement target clock"),
+                files.num(synth_rel, "pnr.target_mhz", 1, suffix=" MHz"),
+                Html(f"<code>{_esc(pnr.get('status', ''))}</code>", str(pnr.get("status", ""))),
             ]
         )
+    crit = pnr.get("critical_path") or {}
+    if crit.get("delay_ns") is not None:
+        through = " -> ".join(
+            [crit.get("start_component", "?"), *crit.get("through", [])[1:-1], crit.get("end_component", "?")]
+        )
+        rows.append(
+            [
+                Html("critical path, ns"),
+                files.num(synth_rel, "pnr.critical_path.delay_ns", 2),
+                Html(f"<code>{_esc(through)}</code>", through),
+            ]
+        )
+        rows.append([Html("of which routing, ns"), files.num(synth_rel, "pnr.critical_path.routing_ns", 2), ""])
+    if pnr.get("status") and clock is None:
+        rows.append([Html("place and route"), Html(f"<code>{_esc(pnr['status'])}</code>", str(pnr["status"])), ""])
     sec.tables.append((["quantity", "value", "how"], rows))
     if pnr.get("log"):
         log = Path(pnr["log"])
@@ -710,24 +753,23 @@ def _sweep(files: Files) -> Section | None:
         return None
     points = data["points"]
     sec = Section(f"Design-space sweep ({data.get('target', '?')}, {data.get('flow', '?')} flow)", [rel])
-    clock = files.num(rel, "clock_mhz", 1)
+    clock = files.num(rel, "clock_mhz", 1, suffix=" MHz")
     rows = []
     for i, p in enumerate(points):
-        fmax = files.num(rel, f"points.{i}.fmax_mhz", 1)
-        point_clock = fmax if isinstance(fmax, V) else clock
-        cyc_key = (
-            "measured_cycles_per_image"
-            if isinstance(p.get("measured_cycles_per_image"), int | float)
-            else ("cycles_per_image")
-        )
-        cycles = files.num(rel, f"points.{i}.{cyc_key}")
+        cycles = files.num(rel, f"points.{i}.cycles_per_image")
+        if p.get("images_per_s"):  # placed and routed: at its own measured Fmax
+            ips, how = files.num(rel, f"points.{i}.images_per_s"), "measured Fmax"
+            clock_cell: Any = files.num(rel, f"points.{i}.fmax_mhz", 1, suffix=" MHz")
+        else:
+            ips, how, clock_cell = calc("a*1e6/b", clock, cycles), "assumed clock", clock
         rows.append(
             [
                 files.num(rel, f"points.{i}.pe"),
                 files.num(rel, f"points.{i}.simd"),
                 cycles,
-                calc("a*1e6/b", point_clock, cycles),
-                "measured Fmax" if isinstance(fmax, V) else "assumed clock",
+                ips,
+                clock_cell,
+                how,
                 files.num(rel, f"points.{i}.luts"),
                 files.num(rel, f"points.{i}.ffs"),
                 files.num(rel, f"points.{i}.brams", 1 if isinstance(p.get("brams"), float) else 0),
@@ -737,10 +779,14 @@ def _sweep(files: Files) -> Section | None:
     unit = points[0].get("bram_unit") or _bram(data.get("target"))[1]
     sec.paragraphs.append(
         f"{files.items(rel, 'points')} foldings synthesized with Yosys; images/s = clock / cycles per image, at each "
-        f"point's place-and-route Fmax where one was measured, else at {clock} MHz (assumed, not measured)."
+        f"point's place-and-route Fmax where one was measured, else at {clock} (assumed, not measured). Pareto: no "
+        "other point has both fewer LUTs and more images/s."
     )
     sec.tables.append(
-        (["PE", "SIMD", "cycles/image", "images/s", "clock", "LUTs", "FFs", f"BRAM ({unit})", "Pareto (LUTs)"], rows)
+        (
+            ["PE", "SIMD", "cycles/image", "images/s", "clock", "clock is", "LUTs", "FFs", f"BRAM ({unit})", "Pareto"],
+            rows,
+        )
     )
     sec.images.append(
         ("pareto.png", _png(pareto_figure(points, data.get("clock_mhz") or 0.0, data.get("target"), unit)))
@@ -766,11 +812,12 @@ def pareto_figure(points: list[dict], clock_mhz: float, target: str | None, bram
     only as good as the best one at or below its cost)."""
     plt = _pyplot()
 
-    def ips(p: dict) -> float:
-        cycles = p.get("measured_cycles_per_image") or p["cycles_per_image"]
-        return (p.get("fmax_mhz") or clock_mhz) * 1e6 / cycles
+    from bnn_hw.flow.sweep import throughput
 
-    measured = any(p.get("fmax_mhz") for p in points)
+    def ips(p: dict) -> float:
+        return throughput(p, clock_mhz)
+
+    measured = all(p.get("images_per_s") for p in points)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, cost, label in (
         (axes[0], "luts", f"LUTs (Yosys, {target})"),
@@ -789,7 +836,9 @@ def pareto_figure(points: list[dict], clock_mhz: float, target: str | None, bram
             top = max(p[cost] for p in usable)
             ax.step([*xs, top], [*ys, ys[-1]], where="post", color="tab:red", label="Pareto front", zorder=2)
         ax.set_xlabel(label)
-        ax.set_ylabel("images/s" + ("" if measured else f" at {clock_mhz:g} MHz (assumed)"))
+        ax.set_ylabel(
+            "images/s at each point's post-route Fmax" if measured else f"images/s at {clock_mhz:g} MHz (assumed)"
+        )
         if cost == "luts":
             ax.set_xscale("log")
         ax.set_yscale("log")

@@ -309,30 +309,14 @@ def _clock_words(points: list[dict], clock_mhz: float) -> str:
 
 
 def _plot(points: list[dict], front: list[dict], clock_mhz: float, target: str, path: Path) -> None:
-    import matplotlib
+    """pareto.png: images/s against LUTs and against block RAM, each front a staircase (the report draws the same)."""
+    from bnn_hw.flow.report import pareto_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    points = [p for p in points if p.get("luts") is not None]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ips = [throughput(p, clock_mhz) for p in points]
-    ax.scatter([p["luts"] for p in points], ips, label="design points")
-    for p, y in zip(points, ips, strict=True):
-        label = f"{p['pe']}x{p['simd']}" + (f" {p['fmax_mhz']:.0f} MHz" if p.get("fmax_mhz") else "")
-        ax.annotate(label, (p["luts"], y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.plot([p["luts"] for p in front], [throughput(p, clock_mhz) for p in front], "r-", label="Pareto front")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(f"LUTs (Yosys, {target})")
-    words = _clock_words(points, clock_mhz)
-    ax.set_ylabel("images/s (" + ("measured Fmax" if words.startswith("measured") else "assumed clock") + ")")
-    ax.set_title(f"images/s at {words}", fontsize=8)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    fig = pareto_figure([p for p in points if p.get("luts") is not None], clock_mhz, target, BRAM[target][1])
     with fileio.atomic(path) as tmp:
         fig.savefig(tmp, dpi=80, format="png")
+    import matplotlib.pyplot as plt
+
     plt.close(fig)
 
 
