@@ -20,13 +20,14 @@ def bench_cpu(
     """Measure and return the JSON-ready record."""
     import torch
     from bnn_hw.cuda_ref.torch_ref import float_model
-    from tqdm import tqdm
+
+    from bnn_hw.progress import bar
 
     if threads:
         torch.set_num_threads(threads)
     model, images = work.model, work.images
     n = len(images)
-    steps = tqdm(total=2 * (repeats + 1), desc="bench cpu", unit="run", disable=not progress, leave=False)
+    steps = bar(total=2 * (repeats + 1), desc="bench cpu", unit="run", enabled=progress, leave=False, every=25)
 
     def golden_once() -> golden.GoldenResult:
         result = golden.run(model, images, batch_size=batch_size)

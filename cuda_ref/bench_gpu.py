@@ -463,7 +463,8 @@ def bench_gpu(
 ) -> dict[str, Any]:
     """Run every part; the caller has checked `cuda_ref.available()`."""
     import torch
-    from tqdm import tqdm
+
+    from bnn_hw.progress import bar as progress_bar
 
     if not torch.cuda.is_available():
         raise BnnError(
@@ -499,7 +500,9 @@ def bench_gpu(
         if all(layer.kind == "dense" for layer in model.layers):
             shapes += [(layer.fan_in, layer.out_features, layer.input == "pixels") for layer in model.layers]
     shapes = list(dict.fromkeys(shapes))
-    bar = tqdm(total=2 + 1 + len(shapes) * len(batches) + len(networks), desc="bench gpu", disable=not progress)
+    bar = progress_bar(
+        total=2 + 1 + len(shapes) * len(batches) + len(networks), desc="bench gpu", enabled=progress, every=10
+    )
     record["ceilings"] = ceilings(dev, repeats)
     bar.update(2)
     mm = bench_matmul(matmul_size, repeats, tc, seed)

@@ -7,7 +7,6 @@ nothing and says so in one line (exit status 1, or 0 with --if-available). Heavy
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from bnn_hw.argtypes import nonneg_int
@@ -142,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
             repeats=args.repeats or 3,
             batch_size=args.batch_size or CPU_BATCH,
             threads=args.threads,
-            progress=not args.quiet and sys.stderr.isatty(),
+            progress=not args.quiet,
         )
     else:
         from bnn_hw.cuda_ref.bench_gpu import BATCHES, NETWORK_BATCHES, PAPER_MLP, bench_gpu, summary
@@ -156,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             network_batches=args.network_batches or NETWORK_BATCHES,
             repeats=args.repeats or 10,
             seed=args.seed,
-            progress=not args.quiet and sys.stderr.isatty(),
+            progress=not args.quiet,
         )
     record["arguments"] = {
         key: str(value) if isinstance(value, Path) else value
