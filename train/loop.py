@@ -290,6 +290,10 @@ def _plot(metrics: dict, path: Path) -> Path | None:
     ax2.set_ylabel("accuracy (%)")
     ax2.grid(True, alpha=0.3)
     ax2.legend()
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax1, ax2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs only
     fig.suptitle(f"{metrics['model']['preset']} on {metrics['dataset']['name']}")
     fig.tight_layout()
     try:

@@ -226,6 +226,7 @@ def build(
         "config_file": cfg.source,
         "config": cfg.to_dict(),
         "command": "bnn-hw build " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["build"] else None,
+        "cwd": str(Path.cwd()),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "git_commit": git_commit(),
         "environment": environment(),

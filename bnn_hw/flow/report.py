@@ -85,6 +85,7 @@ class Html:
 
     markup: str
     md: str | None = None
+    first: bool = False  # placed before the section's tables (else after them)
 
 
 _BUILTINS = {"len": len, "sum": sum, "range": range, "max": max, "min": min}
@@ -869,9 +870,10 @@ def _reproduce(files: Files) -> Section | None:
         return sec
     lines = [s["command"] for s in data.get("stages", []) if s.get("command")]
     if data.get("command"):
-        lines.insert(0, f"# the whole run:\n{data['command']}")
+        where = f" (in {data['cwd']})" if data.get("cwd") else ""
+        lines.insert(0, f"# the whole run{where}:\n{data['command']}")
     code = "\n".join(lines)
-    sec.blocks.append(Html(f"<pre><code>{_esc(code)}</code></pre>", f"```\n{code}\n```"))
+    sec.blocks.append(Html(f"<pre><code>{_esc(code)}</code></pre>", f"```\n{code}\n```", first=True))
     rows = []
     for i, stage in enumerate(data.get("stages", [])):
         rows.append(
@@ -1001,8 +1003,9 @@ def render_html(run: Path, sections: list[Section]) -> str:
     for sec in sections:
         parts.append(f"<h2>{html.escape(sec.title)}</h2>")
         parts += [f"<p>{p}</p>" for p in sec.paragraphs]
+        parts += [b.markup for b in sec.blocks if b.markup and b.first]
         parts += [_html_table(h, r) for h, r in sec.tables]
-        parts += [b.markup for b in sec.blocks if b.markup]
+        parts += [b.markup for b in sec.blocks if b.markup and not b.first]
         for name, png in sec.images:
             data = base64.b64encode(png).decode()
             parts.append(f"<img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>")
@@ -1023,12 +1026,13 @@ def render_markdown(run: Path, sections: list[Section], out: Path) -> str:
         lines += [f"## {sec.title}", ""]
         for p in sec.paragraphs:
             lines.append(_strip(p) + "\n")
+        lines += [f"{b.md}\n" for b in sec.blocks if b.first and b.md]
         for head, rows in sec.tables:
             lines.append("| " + " | ".join(map(str, head)) + " |")
             lines.append("|" + "---|" * len(head))
             lines += ["| " + " | ".join(_cell_md(c) for c in row) + " |" for row in rows]
             lines.append("")
-        for block in sec.blocks:
+        for block in (b for b in sec.blocks if not b.first):
             text = block.md if block.md is not None else _strip(block.markup)
             if text:
                 lines += [text, ""]
