@@ -201,6 +201,7 @@ class AxisTop(wiring.Component):
         regs = self.constant_registers() if self.axi_lite else {}
         return {
             "interface": "axis",
+            "core_module": "bnn_top.core",  # BnnTop's module name inside this top (per-layer synthesis reports)
             "clock": {"port": "aclk", "edge": "rising"},
             "reset": {"port": "aresetn", "sync": True, "active": "low"},
             "ports": ports,

@@ -262,6 +262,49 @@ def test_accelerator_refuses_a_foreign_device_in_one_line(mlp_build):
         bnn_hw.Accelerator(out / "nowhere")
 
 
+def test_register_map_documented():
+    from pathlib import Path
+
+    from bnn_hw.rtl.axis_top import REGISTERS
+
+    doc = (Path(__file__).parents[1] / "docs" / "rtl.md").read_text()
+    for offset, (name, access, _) in REGISTERS.items():
+        if name.startswith("MODEL_HASH"):
+            continue
+        assert f"| 0x{offset:03X} | {name} | {access} |".replace("0X", "0x") in doc, name
+    assert "| 0x040-0x05C | MODEL_HASH0-7 | RO |" in doc
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["mlp", "cnn"])
+def test_cocotbext_axi_scenarios_bigger_models(which, tmp_path, sim_cli):
+    """28x28 inputs: a 784-64-64-10 MLP and a two-convolution ConvNet, the cocotbext-axi scenarios and the harness."""
+    _verilator()
+    from bnn_hw.sim.axis import run_axis, standard_scenarios
+    from bnn_hw.sim.manifest import read_manifest
+
+    if which == "mlp":
+        model = random_model((28, 28, 1), [64, 64], num_classes=10, seed=4)
+        args = ["--pe", "16", "--simd", "28", "--axi-lite"]
+    else:
+        model = random_model((12, 12, 1), [ConvSpec(8, pool=2), ConvSpec(16, pool=2), 32], num_classes=10, seed=5)
+        args = ["--pe", "8", "--simd", "1,8,16,32", "--axi-lite"]
+    out, path = _build(tmp_path, model, *args)
+    man, _ = read_manifest(out)
+    summary = run_axis(
+        out,
+        model,
+        standard_scenarios(model, man, n_images=24, axi_lite=True),
+        out / "sim",
+        build_subdir="build_py_verilator",
+    )
+    assert summary["failures"] == []
+    rc, rep, text = sim_cli(out, path, "verilator", 100, "--random-images", seed=4)
+    assert rc == 0 and rep["passed"], text
+    assert rep["cycles_per_image"] == rep["metrics"]["predicted_cycles_per_image"]
+    assert rep["latency_cycles"] == rep["metrics"]["predicted_latency_cycles"]
+
+
 @pytest.mark.slow
 def test_synth_reports_layers_of_the_axi_top_and_fusesoc_synth_target(mlp_build, tmp_path):
     """`bnn-hw synth` finds the layer engines inside the AXI top (bnn_top.core.layerN), and FuseSoC's synth target
@@ -271,7 +314,7 @@ def test_synth_reports_layers_of_the_axi_top_and_fusesoc_synth_target(mlp_build,
     out, _ = mlp_build
     assert main(["synth", str(out), "--target", "ecp5", "-q"]) == 0
     rep = json.loads((out / "synth_ecp5.json").read_text())
-    assert all(rep["layers"][k]["luts"] > 0 for k in rep["layers"])
+    assert rep["layers"] and all(v["luts"] > 0 for v in rep["layers"].values())
     fs = _fusesoc()
     name = json.loads((out / "manifest.json").read_text())["packages"]["core_name"]
     res = subprocess.run(
