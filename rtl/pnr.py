@@ -150,7 +150,8 @@ def tool_version(cmd: list[str]) -> str:
         return "unknown"
     text = (out.stdout + out.stderr).strip().splitlines()
     line = next((ln for ln in text if "nextpnr" in ln.lower() and "version" in ln.lower()), text[-1] if text else "")
-    return line.strip().strip('"')
+    m = re.search(r'"?([\w-]*nextpnr-\w+)"?.*\(Version ([^)]+)\)', line)  # '"nextpnr-ecp5" -- ... (Version X)'
+    return f"{m.group(1)} {m.group(2)}" if m else line.strip().strip('"')
 
 
 # ---------------------------------------------------------------------------------------------- the wrapper
@@ -291,6 +292,7 @@ def run_nextpnr(
     _say(
         progress, f"{label}: {dev.part} {package}" + (f" speed {speed}" if speed else "") + f", target {freq_mhz:g} MHz"
     )
+    cpu0 = _children_cpu()
     proc = subprocess.Popen([*cmd, *args], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     phase, seen, last_beat = "", 0, start
     out_chunks: list[str] = []
@@ -318,6 +320,7 @@ def run_nextpnr(
         if proc.stdout is not None:
             out_chunks.append(proc.stdout.read())
     seconds = round(time.monotonic() - start, 1)
+    cpu_seconds = round(_children_cpu() - cpu0, 1)  # CPU time of nextpnr (and of other children ended meanwhile)
     text = (workdir / log).read_text(errors="replace") if (workdir / log).exists() else "".join(out_chunks)
     rep_path = workdir / report
     if proc.returncode != 0 or not rep_path.exists():
@@ -334,6 +337,7 @@ def run_nextpnr(
             "tool": tool_version(cmd),
             "command": (workdir / "nextpnr.cmd").read_text().strip(),
             "seconds": seconds,
+            "cpu_seconds": cpu_seconds,
             "log": str(workdir / log),
             "report": str(rep_path),
             "target_mhz": freq_mhz,
@@ -342,6 +346,13 @@ def run_nextpnr(
     )
     rep["status"] = "routed, timing met" if rep["fmax_mhz"] >= freq_mhz else "routed, timing not met at target"
     return rep
+
+
+def _children_cpu() -> float:
+    import resource
+
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return kids.ru_utime + kids.ru_stime
 
 
 def _read_from(path: Path, offset: int) -> tuple[str, int]:
