@@ -477,7 +477,8 @@ def parse_config(data: Any, source: str, base: Path) -> BuildConfig:
     return BuildConfig(source, out, model, folding, interface, target, sim, bench, sweep, report, seed)
 
 
-_LAYER_NAME = re.compile(r"^(?:layer)?(\d+)$")
+# `3`, `layer3`, or FINN's node names such as `MatrixVectorActivation_3` / `MVAU_hls_3`: the layer's index
+_LAYER_NAME = re.compile(r"^(?:layer|[A-Za-z][A-Za-z_]*_)?(\d+)$")
 
 
 def _layers(parent: _Section, data: Any) -> dict[int, dict[str, int]]:
@@ -488,6 +489,10 @@ def _layers(parent: _Section, data: Any) -> dict[int, dict[str, int]]:
     elif isinstance(data, dict):
         items = []
         for key, entry in data.items():
+            if str(key) in ("Defaults", "defaults"):  # FINN's folding files carry one; it sets nothing per layer
+                if entry not in ({}, None):
+                    raise parent.fail(f"layers.{key}", "must be empty; put defaults in folding.pe/folding.simd", entry)
+                continue
             m = _LAYER_NAME.match(str(key))
             if not m:
                 raise parent.fail(

@@ -80,6 +80,15 @@ def test_valid_json_finn_style_list_and_auto(tmp_path, tiny):
     cfg = load_config(path)
     assert cfg.folding.per_layer(2, None) == ([8, 2], [16, 4])
     assert cfg.out == tmp_path / "runs" / "fold"  # default: beside the file, named after it
+    finn = load_config(
+        {
+            "model": {"path": str(tiny)},
+            "folding": {
+                "layers": {"Defaults": {}, "MatrixVectorActivation_0": {"PE": 4, "SIMD": 8}, "MVAU_1": {"PE": 2}}
+            },
+        }
+    )
+    assert finn.folding.layers == {0: {"pe": 4, "simd": 8}, 1: {"pe": 2}}
     auto = load_config({"model": {"path": str(tiny)}, "folding": {"auto": {"target_cycles": 100}}})
     assert auto.folding.auto and auto.folding.target_cycles == 100 and auto.folding.per_layer(2, None) is None
     train = load_config({"model": {"train": {"dataset": "digits", "hidden": [32], "epochs": 2}}, "seed": 5})
@@ -105,7 +114,7 @@ INVALID = [
     ("model: {train: {lr: 1}}", "model.train.lr: unknown key"),
     ("model: {path: tiny.bnn}\nfolding: {pe: -1}", "folding.pe: must be a positive integer or a non-empty list"),
     ("model: {path: tiny.bnn}\nfolding: {simd: [8, x]}", "folding.simd: must be a positive integer or a non-empty"),
-    ("model: {path: tiny.bnn}\nfolding: {layers: {conv1: {pe: 2}}}", "folding.layers.conv1: a layer is named by"),
+    ("model: {path: tiny.bnn}\nfolding: {layers: {conv: {pe: 2}}}", "folding.layers.conv: a layer is named by"),
     ("model: {path: tiny.bnn}\nfolding: {layers: [{pe: 2, lanes: 3}]}", "folding.layers.layer0.lanes: unknown key"),
     ("model: {path: tiny.bnn}\nfolding: {layers: [{pe: 0}]}", "folding.layers.layer0.pe: must be a positive integer"),
     ("model: {path: tiny.bnn}\nfolding: {layers: 3}", "folding.layers: must be a list"),
