@@ -211,6 +211,7 @@ def test_tiny_build_end_to_end(tmp_path, tiny):
     record = json.loads((run / "build.json").read_text())
     stages = {s["name"]: s for s in record["stages"]}
     assert [s["name"] for s in record["stages"]] == ["model", "evaluate", "rtl", "synth", "sim", "bench cpu", "report"]
+    assert "=== sim: bnn-hw sim " in (run / "build.log").read_text()
     assert stages["synth"]["status"] == "skipped: target.synth is false"
     assert stages["rtl"]["command"].startswith("bnn-hw rtl ") and "--pe 8 --simd 16" in stages["rtl"]["command"]
     assert "--simulator icarus" in stages["sim"]["command"] and "--images 6" in stages["sim"]["command"]

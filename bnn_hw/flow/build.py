@@ -9,6 +9,8 @@ seconds and its outputs, beside the tool versions and the git commit. The schema
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import platform
 import shutil
@@ -23,6 +25,7 @@ from bnn_hw.config import BuildConfig, load_config
 from bnn_hw.errors import BnnError
 
 BUILD_RECORD = "build.json"
+BUILD_LOG = "build.log"
 EVALUATION = "evaluation.json"
 _EVAL_CHUNK = 1000
 
@@ -209,7 +212,6 @@ def build(
 ) -> Path:
     """Run every stage the configuration asks for; returns the run folder. A failing stage raises BnnError after
     build.json records it."""
-    from bnn_hw.options import command_line
 
     cfg = config if isinstance(config, BuildConfig) else load_config(config)
     if out is not None:
@@ -218,6 +220,39 @@ def build(
     if run.exists() and not run.is_dir():
         raise BnnError(f"{run}: exists and is not a folder; choose another out")
     run.mkdir(parents=True, exist_ok=True)
+    with _tee(run / BUILD_LOG):
+        return _chain(cfg, run, quiet)
+
+
+@contextlib.contextmanager
+def _tee(path: Path):
+    """Everything the stages print also goes to the run folder's build.log (the report links it)."""
+    original = sys.stdout
+
+    class Tee(io.TextIOBase):
+        def write(self, text: str) -> int:
+            original.write(text)
+            log.write(text)
+            return len(text)
+
+        def flush(self) -> None:
+            original.flush()
+            log.flush()
+
+        def isatty(self) -> bool:
+            return original.isatty()
+
+    with path.open("a") as log:
+        sys.stdout = Tee()
+        try:
+            yield
+        finally:
+            sys.stdout = original
+
+
+def _chain(cfg: BuildConfig, run: Path, quiet: bool) -> Path:
+    from bnn_hw.options import command_line
+
     if cfg.source != "<dict>":
         shutil.copyfile(cfg.source, run / ("config" + Path(cfg.source).suffix.lower()))
     record: dict[str, Any] = {

@@ -898,7 +898,12 @@ def _reproduce(files: Files) -> Section | None:
         )
     )
     config = files.first("config.yaml", "config.yml", "config.json")
-    sec.blocks.append(_links(files, [("run record", rel), *([("configuration", config)] if config else [])]))
+    sec.blocks.append(
+        _links(
+            files,
+            [("run record", rel), ("build log", "build.log"), *([("configuration", config)] if config else [])],
+        )
+    )
     return sec
 
 
