@@ -123,7 +123,7 @@ def diagnose(out: Path, train_set, test_set, epochs: int, seed: int) -> dict:
         res = execute_onnx(m, {m.graph.input[0].name: x[s : s + 1000].numpy()}, return_full_exec_context=True)
         for k, v in res.items():
             ctx.setdefault(k, []).append(v)
-    onnx_t = {k: np.concatenate(v) for k, v in ctx.items() if len(v) == len(range(0, len(x), 1000))}
+    onnx_t = {k: np.concatenate(v) for k, v in ctx.items() if np.ndim(v[0]) >= 1 and len(v[0]) == 1000}
     ops = [(n.op_type, n.output[0]) for n in base.graph.node if n.op_type in ("Gemm", "BatchNormalization")]
     quants = [n.output[0] for n in base.graph.node if n.op_type == "BipolarQuant" and n.input[0] in dict(ops).values()]
     gemms = [o for t, o in ops if t == "Gemm"]

@@ -138,7 +138,7 @@ class FinnNet(nn.Module):
 
 def to_input(images: np.ndarray) -> torch.Tensor:
     """uint8 (B, H, W, C) -> float (B, C, H, W) pixel / 255, as torchvision's ToTensor."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    return torch.from_numpy(np.array(images, dtype=np.float32)).permute(0, 3, 1, 2) / 255.0
 
 
 def train(

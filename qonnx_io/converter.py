@@ -475,21 +475,20 @@ class Converter:
             self.pad = None
         elif padding:
             pad_value = self._pad_value(0.0, node, input_kind)
+        bits = bits.transpose(0, 2, 3, 1).reshape(n, -1)  # (O, C, ky, kx) -> (O, ky, kx, C)
         layer = Layer(
             kind="conv",
             input=input_kind,
             output="bits",
             in_shape=(h, w, c),
             out_features=n,
-            weights=np.zeros((n, 1), np.uint64),
+            weights=pack_bits(bits),
             thresholds=np.zeros(n, np.int64),
             kernel=kh,
             stride=strides[0],
             padding=padding,
             pad_value=pad_value,
         )
-        bits = bits.transpose(0, 2, 3, 1).reshape(n, -1)  # (O, C, ky, kx) -> (O, ky, kx, C)
-        layer.weights = pack_bits(bits)
         return layer, bits
 
     def _pad_value(self, value: float, node: Any, input_kind: str) -> int:
@@ -561,7 +560,7 @@ class Converter:
         oh, ow = prev.conv_shape
         if not np.array_equal(self.idx, canonical(oh, ow, prev.out_features)):
             raise _refuse(node, "its input is a reordered feature map; pool directly after the quantizer")
-        prev.pool = k[0]
+        prev = self.layers[-1] = prev.replace(pool=k[0])
         h, w, c = prev.out_shape
         self.idx = canonical(h, w, c)
 
@@ -600,8 +599,7 @@ class Converter:
             thresholds, down = self._enumerate(draft, nodes, low, high)
         bits = draft.bits.copy()
         bits[down] = ~bits[down]
-        layer.weights = pack_bits(bits)
-        layer.thresholds = thresholds
+        layer = layer.replace(weights=pack_bits(bits), thresholds=thresholds)
         self._note_exact(draft)
         self.layers.append(layer)
         if layer.kind == "conv":
@@ -705,9 +703,7 @@ class Converter:
             )
         if np.abs(bias).max(initial=0) > (1 << 30):
             raise BnnError(f"{what}: score biases beyond 2**30")
-        layer.output = "scores"
-        layer.thresholds = None
-        layer.bias = bias
+        layer = layer.replace(output="scores", thresholds=None, bias=bias)
         self._note_exact(draft)
         self.layers.append(layer)
 

@@ -171,6 +171,33 @@ def test_sign_zero_and_negative_scales_exhaustively(tmp_path):
     assert hidden[(dot.astype(np.float32) * mul + add) == 0].all() and ((dot * mul + add) == 0).any()
 
 
+def finn_bipolar(model: BnnModel, path):
+    """FINN-streamlined form before the XNOR conversion: MultiThreshold with a BIPOLAR output (out_scale 2, out_bias
+    -1) and MatMul with +-1 weights; thresholds on the dot product 2 * acc - K."""
+    mt = {"domain": CUSTOM_DOMAIN, "out_dtype": "BIPOLAR", "out_scale": 2.0, "out_bias": -1.0}
+    nodes = [
+        helper.make_node("Mul", ["x", "c255"], ["p"], name="to_pixels"),
+        helper.make_node("MultiThreshold", ["p", "t_in"], ["b"], name="mt_in", **mt),
+        helper.make_node("Flatten", ["b"], ["a_in"], name="flat"),
+    ]
+    inits = [_const("c255", 255.0), _const("t_in", [[model.binarize_at - 0.5]])]
+    x = "a_in"
+    for i, layer in enumerate(model.layers):
+        pm1 = np.where(unpack_bits(layer.weights, layer.fan_in), 1.0, -1.0)
+        inits.append(_const(f"w{i}", pm1.T))
+        nodes.append(helper.make_node("MatMul", [x, f"w{i}"], [f"dot{i}"], name=f"matmul{i}"))
+        if layer.output == "bits":
+            t = 2 * layer.thresholds - layer.fan_in
+            inits.append(_const(f"t{i}", t.reshape(-1, 1)))
+            nodes.append(helper.make_node("MultiThreshold", [f"dot{i}", f"t{i}"], [f"a{i}"], name=f"mt{i}", **mt))
+            x = f"a{i}"
+        else:
+            inits.append(_const("bias", layer.bias.reshape(1, -1)))
+            nodes.append(helper.make_node("Add", [f"dot{i}", "bias"], ["y"], name="scores"))
+    h, w, c = model.input_shape
+    return _graph(nodes, inits, (1, c, h, w), (1, model.num_classes), path)
+
+
 def finn_streamlined(model: BnnModel, path):
     """A FINN-style streamlined graph of a binarized-input dense model: MultiThreshold (BINARY) activations and
     XnorPopcountMatMul layers, the scores as 2 * popcount - K + bias."""
@@ -212,9 +239,10 @@ def finn_streamlined(model: BnnModel, path):
     return _graph(nodes, inits, (1, c, h, w), (1, model.num_classes), path)
 
 
-def test_finn_multithreshold_xnorpopcount_graph(tmp_path):
+@pytest.mark.parametrize("build", [finn_streamlined, finn_bipolar], ids=["xnorpopcount", "bipolar-matmul"])
+def test_finn_multithreshold_graphs(tmp_path, build):
     model = random_model((6, 6, 1), [20, 12], num_classes=4, seed=6, binarize_at=90)
-    path = finn_streamlined(model, tmp_path / "finn.onnx")
+    path = build(model, tmp_path / "finn.onnx")
     back, _ = import_onnx(path)
     for a, b in zip(model.layers, back.layers, strict=True):
         assert np.array_equal(a.weights, b.weights)
