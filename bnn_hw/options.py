@@ -21,10 +21,30 @@ from bnn_hw.errors import BnnError
 _ALIASES = {"out": ("out", "output"), "output": ("output", "out")}
 
 
-def _actions(add_arguments: Callable[[argparse.ArgumentParser], None]) -> dict[str, argparse.Action]:
+def _parser_actions(add_arguments: Callable[[argparse.ArgumentParser], None]) -> list[argparse.Action]:
     parser = argparse.ArgumentParser(add_help=False)
     add_arguments(parser)
-    return {a.dest: a for a in parser._actions if a.dest != argparse.SUPPRESS}
+    return [a for a in parser._actions if a.dest != argparse.SUPPRESS]
+
+
+def _actions(add_arguments: Callable[[argparse.ArgumentParser], None]) -> dict[str, argparse.Action]:
+    """One action per destination: the first declared (a later hidden alias such as `--limit` for `--images` shares
+    its destination and has no default of its own)."""
+    out: dict[str, argparse.Action] = {}
+    for a in _parser_actions(add_arguments):
+        out.setdefault(a.dest, a)
+    return out
+
+
+def _spellings(add_arguments: Callable[[argparse.ArgumentParser], None]) -> dict[str, str]:
+    """Keyword -> destination for every long option name (`--pixels-per-beat` -> pixels_per_beat), aliases too."""
+    out: dict[str, str] = {}
+    for a in _parser_actions(add_arguments):
+        out.setdefault(a.dest, a.dest)
+        for flag in a.option_strings:
+            if flag.startswith("--"):
+                out.setdefault(flag[2:].replace("-", "_"), a.dest)
+    return out
 
 
 def defaults(add_arguments: Callable[[argparse.ArgumentParser], None]) -> dict[str, Any]:
@@ -40,9 +60,10 @@ def namespace(
     Values are given in their parsed form; for an option the parser keeps as text (`--pe 8,16`) an int or a list of
     ints is also taken (`pe=[8, 16]`), and text for a path option becomes a Path."""
     actions = _actions(add_arguments)
+    spellings = _spellings(add_arguments)
     ns = {dest: a.default for dest, a in actions.items()}
     for key, value in values.items():
-        dest = next((d for d in _ALIASES.get(key, (key,)) if d in actions), None)
+        dest = next((spellings[d] for d in _ALIASES.get(key, (key,)) if d in spellings), None)
         if dest is None:
             raise BnnError(
                 f"{command}: unknown option {key}=; the options of `bnn-hw {command}` are: {', '.join(sorted(actions))}"

@@ -45,7 +45,7 @@ def verify(model: str | Path, against: str | Path, **options: Any) -> dict[str, 
     """Golden model against the PyTorch checkpoint, every hidden bit and class (`bnn-hw verify`).
 
     Returns the agreement report (what `--json` writes); `report["exact"]` is True when every bit agreed.
-    `options`: dataset, split, limit, data_dir, json (also write the report there)."""
+    `options`: dataset, split, images (the first N), data_dir, json (also write the report there)."""
     import json
 
     from bnn_hw.options import run_command
