@@ -42,9 +42,9 @@ def check_scheduler_address(address: str) -> str:
 
 
 @contextmanager
-def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> Iterator[Any]:
+def dask_client(scheduler: str | None = None, n_workers: int | None = None, *, processes: bool = True) -> Iterator[Any]:
     """A `distributed.Client`: to `scheduler` when given, else to a LocalCluster of `n_workers` one-thread worker
-    processes (default: one per CPU core), which is closed on exit."""
+    processes (default: one per CPU core; `processes=False`: worker threads in this process), closed on exit."""
     distributed = _import_distributed()
     if scheduler is not None:
         check_scheduler_address(scheduler)
@@ -74,7 +74,7 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> I
     cluster = distributed.LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
-        processes=True,
+        processes=processes,
         dashboard_address=None,
         silence_logs=logging.ERROR,
     )
@@ -84,6 +84,11 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> I
     finally:
         client.close()
         cluster.close()
+
+
+def as_completed(futures: Any) -> Iterator[Any]:
+    """`distributed.as_completed`: futures in the order they finish."""
+    return _import_distributed().as_completed(futures)
 
 
 def require_on_workers(client: Any, check: Callable[[], str | None], what: str) -> None:

@@ -78,6 +78,7 @@ def test_points_run_in_parallel(swept):
     out, _ = swept
     a, b = _points(out).values()
     assert a["started"] < b["finished"] and b["started"] < a["finished"], "the two points did not overlap"
+    assert a["worker"] != b["worker"], "both points ran on one Dask worker"
 
 
 def test_a_second_run_reuses_finished_points(swept, capsys):
@@ -111,7 +112,7 @@ def test_an_interrupted_point_is_redone_from_its_verilog(swept, capsys, monkeypa
 
     monkeypatch.setattr(sweep, "_cli", no_cli)
     monkeypatch.setattr(synthesis, "synthesize", fake_synth)
-    assert main(argv) == 0
+    assert main([*argv, "--in-process"]) == 0  # worker threads: they see the monkeypatched functions
     assert calls == ["pe4_simd16"] and "2 points (1 reused)" in capsys.readouterr().out
     after = _points(out)
     assert after[(8, 16)] == before[(8, 16)]
@@ -304,7 +305,10 @@ def test_a_failing_point_is_reported_and_the_rest_kept(model_file, tmp_path, cap
 
     monkeypatch.setattr(sweep, "_point", fake_point)
     assert (
-        main(["sweep", str(model_file), "--pe", "1,2", "--simd", "8", "--target", "ice40", "-o", str(tmp_path / "s")])
+        main(
+            ["sweep", str(model_file), "--pe", "1,2", "--simd", "8", "--target", "ice40", "-o", str(tmp_path / "s")]
+            + ["--in-process"]
+        )
         == 1
     )
     out = capsys.readouterr().out

@@ -1,9 +1,12 @@
 """`bnn-hw sweep model.bnn --pe 8,16,32 --simd 16,32,64`: the design space of one model.
 
 Each (PE, SIMD) point is generated (`bnn-hw rtl`), synthesized with Yosys and optionally simulated (`bnn-hw sim`)
-in its own folder `OUT/pe<P>_simd<S>`, the points running in parallel (`--jobs`, default: the machine's cores). A
-point whose `point.json` exists and matches the request (model, target, flow, simulation) is not redone, so an
-interrupted sweep resumes where it stopped. The result is `OUT/sweep.json`, a Markdown table `OUT/sweep.md` and a
+in its own folder `OUT/pe<P>_simd<S>`. Every point is a Dask task: on a LocalCluster of `--jobs` worker processes
+(default: the machine's cores), or on a running cluster with `--scheduler tcp://HOST:PORT` (docs/cluster.md; the
+sweep folder must be on a file system the workers share). A point whose `point.json` exists and matches the request
+(model, target, flow, simulation) is not resubmitted, so an interrupted sweep resumes where it stopped; the client
+writes each `point.json` when its task returns. A point whose worker dies is retried once elsewhere.
+The result is `OUT/sweep.json`, a Markdown table `OUT/sweep.md` and a
 Pareto plot `OUT/pareto.png` of throughput against LUTs.
 
 Synthesis is the project's one Yosys flow (`bnn_hw.rtl.synthesis.synthesize`, the same as `bnn-hw synth`), in
@@ -23,11 +26,12 @@ import re
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
 from pathlib import Path
 
 from bnn_hw import fileio
 from bnn_hw.argtypes import nonneg_int, positive_float, positive_int
+from bnn_hw.cluster import as_completed, dask_client, require_on_workers
 from bnn_hw.errors import BnnError
 
 TARGETS = ("xilinx", "ice40", "ecp5")
@@ -76,7 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="sweep folder; an existing sweep there is continued (default: runs/sweep/MODEL-HASH, one per model)",
     )
     parser.add_argument(
-        "--jobs", type=positive_int, default=os.cpu_count() or 1, help="parallel points (default: the CPU cores)"
+        "--jobs",
+        type=positive_int,
+        default=os.cpu_count() or 1,
+        help="worker processes of the local Dask cluster (default: the CPU cores); ignored with --scheduler",
     )
     parser.add_argument(
         "--timeout",
@@ -84,6 +91,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="S",
         help="give up on a point's synthesis after S seconds (default: no limit)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the points on this Dask scheduler (tcp://HOST:PORT) instead of a local cluster",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="local cluster of worker threads in this process instead of processes (debugging)",
     )
     parser.add_argument(
         "--simulate",
@@ -174,6 +192,7 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
         return {**point, "reused": True}
     started = time.time()
     t0 = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / "manifest.json"
     manifest = None
     if manifest_path.is_file() and not args.redo:  # an interrupted point: keep its Verilog when it is the same
@@ -269,8 +288,44 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
         point["seconds"]["sim"] = round(time.perf_counter() - t2, 1)
     point["started"] = started
     point["finished"] = time.time()
-    fileio.write_json(done, point)  # atomic: an interrupted write never leaves a half point
+    from bnn_hw.cluster import worker_address
+
+    point["worker"] = worker_address()
     return {**point, "reused": False}
+
+
+def _write_point(out: Path, point: dict) -> None:
+    """The client writes each finished point (atomically: an interrupted write never leaves a half point)."""
+    done = out / f"pe{point['pe']}_simd{point['simd']}" / "point.json"
+    done.parent.mkdir(parents=True, exist_ok=True)
+    fileio.write_json(done, {k: v for k, v in point.items() if k != "reused"})
+
+
+def _tools_check(target: str, pnr_wanted: bool, simulate: bool):
+    """What every worker must have, as a function the cluster runs on each (None: fit, else why not)."""
+
+    def check() -> str | None:
+        try:
+            from bnn_hw.rtl.synthesis import find_yosys
+
+            find_yosys()
+            if pnr_wanted:
+                from bnn_hw.rtl import pnr
+
+                pnr.tool(target)
+            if simulate:
+                from bnn_hw.sim.tools import available
+
+                ok, why = available("verilator")
+                if not ok:
+                    return why
+        except BnnError as exc:
+            return str(exc)
+        except ImportError as exc:
+            return f"bnn-hw's rtl/sim dependencies are missing ({exc})"
+        return None
+
+    return check
 
 
 # ---------------------------------------------------------------------------------------------- summary
@@ -406,40 +461,65 @@ def run(args: argparse.Namespace) -> int:
     fileio.writable_dir(args.out)
     if (args.out / "sweep.json").is_file():
         print(f"{args.out}: continuing the sweep there (finished points are reused)", file=sys.stderr)
+    args.out, args.model = args.out.resolve(), args.model.resolve()  # workers may run elsewhere
     # largest arrays first: they take longest to synthesize, so the pool does not end with one long point alone
     grid = sorted(((pe, simd) for pe in args.pe for simd in args.simd), key=lambda g: (-g[0] * g[1], g))
     points, failures = [], []
     t0 = time.perf_counter()
     commit = _commit()  # at the start: the code that runs
-    pool = ThreadPoolExecutor(max_workers=args.jobs)
-    try:
-        futures = {pool.submit(_point, args.model, model.hash, pe, simd, args): (pe, simd) for pe, simd in grid}
-        bar = tqdm(
-            as_completed(futures), total=len(futures), desc="sweep", unit="point", disable=not sys.stderr.isatty()
-        )
-        for fut in bar:
-            pe, simd = futures[fut]
-            try:
-                point = fut.result()
-            except (BnnError, OSError, ValueError, KeyError) as exc:
-                what = str(exc) if isinstance(exc, BnnError) else f"{type(exc).__name__}: {exc}"
-                failures.append(f"PE={pe} SIMD={simd}: {what}")
-                continue
-            points.append(point)
-            if not sys.stderr.isatty():
-                how = "reused" if point["reused"] else f"{sum(point['seconds'].values()):.0f} s"
-                print(
-                    f"point PE={pe} SIMD={simd}: {point['luts']:,} LUTs, {point['cycles_per_image']:,} "
-                    f"cycles/image"
-                    + (f", Fmax {point['fmax_mhz']:g} MHz" if point.get("fmax_mhz") else "")
-                    + f" ({how})",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    except KeyboardInterrupt:  # finished points are saved; do not start the queued ones
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+    todo = []
+    for pe, simd in grid:  # finished points are not resubmitted
+        done = args.out / f"pe{pe}_simd{simd}" / "point.json"
+        reuse = None if args.redo else _finished(done, _request(model.hash, pe, simd, args))
+        if reuse is not None:
+            points.append({**reuse, "reused": True})
+        else:
+            todo.append((pe, simd))
+    cluster = dask_client(args.scheduler, args.jobs, processes=not args.in_process) if todo else nullcontext()
+    with cluster as client:
+        if client is not None:
+            require_on_workers(client, _tools_check(args.target, args.pnr, bool(args.simulate)), "this sweep's points")
+        futures = {
+            client.submit(
+                _point, args.model, model.hash, pe, simd, args, key=f"point-pe{pe}-simd{simd}-{time.time_ns()}",
+                retries=1, pure=False,
+            ): (pe, simd)
+            for pe, simd in todo
+        }  # fmt: skip
+        try:
+            bar = tqdm(
+                as_completed(futures) if futures else [],
+                total=len(futures),
+                desc="sweep",
+                unit="point",
+                disable=not sys.stderr.isatty(),
+            )
+            for fut in bar:
+                pe, simd = futures[fut]
+                try:
+                    point = fut.result()
+                except BnnError as exc:
+                    failures.append(f"PE={pe} SIMD={simd}: {exc}")
+                    continue
+                except Exception as exc:  # a worker that died twice (KilledWorker), or a crash inside the point
+                    failures.append(f"PE={pe} SIMD={simd}: {type(exc).__name__}: {exc}")
+                    continue
+                if not point.get("reused"):
+                    _write_point(args.out, point)
+                points.append(point)
+                if not sys.stderr.isatty():
+                    how = "reused" if point["reused"] else f"{sum(point['seconds'].values()):.0f} s"
+                    print(
+                        f"point PE={pe} SIMD={simd}: {point['luts']:,} LUTs, {point['cycles_per_image']:,} "
+                        f"cycles/image"
+                        + (f", Fmax {point['fmax_mhz']:g} MHz" if point.get("fmax_mhz") else "")
+                        + f" ({how})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+        except KeyboardInterrupt:  # finished points are saved; cancel the others
+            client.cancel(list(futures))
+            raise
     if not points:
         raise BnnError(f"no point of the sweep succeeded: {'; '.join(failures[:3])}")
     points.sort(key=lambda p: (p["pe"], p["simd"]))
