@@ -132,7 +132,7 @@ def run_sharded(
         outs: list[dict[str, Any] | None] = [None] * shards
         index = {f.key: k for k, f in enumerate(futures)}
         done_images = 0
-        from distributed import as_completed
+        from bnn_hw.cluster import as_completed
 
         try:
             for future in as_completed(futures):
