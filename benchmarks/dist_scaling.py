@@ -59,13 +59,14 @@ def _model(train_images: np.ndarray):
 
 
 def bench_sim(images_n: int, work: Path) -> dict:
-    from bnn_hw import golden
-    from bnn_hw.datasets import load_dataset
-    from bnn_hw.model import save_model
     from bnn_hw.sim.manifest import load_design
     from bnn_hw.sim.network import harness_bench, plan_phases, run_network
     from bnn_hw.sim.shards import run_sharded
     from bnn_hw.sim.tools import find_simulator
+
+    from bnn_hw import golden
+    from bnn_hw.datasets import load_dataset
+    from bnn_hw.model import save_model
 
     train, test = load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
     model = _model(train.images[:2000])
