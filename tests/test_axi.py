@@ -204,16 +204,17 @@ def test_harness_and_python_driver_on_axi_top(mlp_build, sim_cli):
 # ------------------------------------------------------------------------------------------------ host driver
 
 
-def test_accelerator_sim_backend_classifies_bit_exact(mlp_build):
+@pytest.mark.parametrize("which", ["mlp", "cnn"])
+def test_accelerator_sim_backend_classifies_bit_exact(which, mlp_build, cnn_build):
     _verilator()
     import numpy as np
 
     import bnn_hw
     from bnn_hw import golden
 
-    out, path = mlp_build
+    out, path = mlp_build if which == "mlp" else cnn_build
     model = load_model(path)
-    x = np.random.default_rng(5).integers(0, 256, (30, 4, 4, 1), dtype=np.uint8)
+    x = np.random.default_rng(5).integers(0, 256, (30, *model.input_shape), dtype=np.uint8)
     ref = golden.run(model, x)
     with bnn_hw.Accelerator(out, backend="sim", max_batch=8, in_pause=0.2, out_pause=0.2) as acc:
         res = acc.classify(x)
@@ -225,7 +226,7 @@ def test_accelerator_sim_backend_classifies_bit_exact(mlp_build):
         acc.reset()
         assert acc.status()["images_in"] == 0
         assert acc.classify(x[3]).classes.tolist() == [ref.classes[3]]
-        with pytest.raises(BnnError, match=r"images must be uint8 of shape \(N, 4, 4, 1\)"):
+        with pytest.raises(BnnError, match=r"images must be uint8 of shape \(N, " + ", ".join(map(str, x.shape[1:]))):
             acc.classify(x.astype(np.float32))
 
 
