@@ -233,6 +233,10 @@ class FoldingSection:
 class InterfaceSection:
     pixels_per_beat: int | None = None  # default: the first layer's SIMD
     debug_taps: bool = False
+    kind: str = "bare"  # `bnn-hw rtl --interface`: bare streams or AXI4-Stream (docs/rtl.md)
+    axi_lite: bool = False
+    frame_images: int = 0
+    result_framing: str = "image"
 
 
 @dataclass
@@ -416,9 +420,14 @@ def parse_config(data: Any, source: str, base: Path) -> BuildConfig:
 
     i = top.section("interface")
     interface = InterfaceSection(
-        pixels_per_beat=i.take("pixels_per_beat", _pos_int), debug_taps=i.take("debug_taps", _bool, False)
+        pixels_per_beat=i.take("pixels_per_beat", _pos_int),
+        debug_taps=i.take("debug_taps", _bool, False),
+        kind=i.take("kind", _one_of("bare", "axis"), "bare"),
+        axi_lite=i.take("axi_lite", _bool, False),
+        frame_images=i.take("frame_images", _nonneg_int, 0),
+        result_framing=i.take("result_framing", _one_of("image", "frame"), "image"),
     )
-    i.done(("pixels_per_beat", "debug_taps"))
+    i.done(("pixels_per_beat", "debug_taps", "kind", "axi_lite", "frame_images", "result_framing"))
 
     g = top.section("target")
     device = g.take("device", _one_of(*DEVICES))

@@ -327,3 +327,28 @@ def test_synth_reports_layers_of_the_axi_top_and_fusesoc_synth_target(mlp_build,
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     logs = list((tmp_path / "fs").rglob("yosys.log"))
     assert logs and "TRELLIS_FF" in logs[0].read_text()
+
+
+def test_rtl_config_sets_the_axi_interface(tmp_path, capsys):
+    path = tmp_path / "tiny.bnn"
+    save_model(random_model((4, 4, 1), [8], num_classes=3), path)
+    cfg = tmp_path / "build.json"
+    cfg.write_text(
+        json.dumps(
+            {
+                "model": {"path": str(path)},
+                "out": str(tmp_path / "run"),
+                "folding": {"pe": 4, "simd": 8},
+                "interface": {"kind": "axis", "axi_lite": True, "frame_images": 1, "result_framing": "frame"},
+            }
+        )
+    )
+    assert main(["rtl", "--config", str(cfg), "-q"]) == 0
+    man = json.loads(next((tmp_path / "run").rglob("manifest.json")).read_text())
+    assert man["interface"] == "axis" and man["axi_lite"] is not None
+    assert (man["axis"]["frame_images"], man["axis"]["result_framing"]) == (1, "frame")
+    assert main(["rtl", "--config", str(cfg), "--interface", "axis", "-o", str(tmp_path / "o")]) == 1
+    assert "--config sets the interface" in capsys.readouterr().err
+    cfg.write_text(json.dumps({"model": {"path": str(path)}, "interface": {"kind": "axi"}}))
+    assert main(["rtl", "--config", str(cfg), "-q"]) == 1
+    assert "interface.kind: must be one of: bare, axis" in capsys.readouterr().err

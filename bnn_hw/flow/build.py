@@ -493,6 +493,10 @@ def _rtl_options(cfg: BuildConfig, model) -> dict[str, Any]:
     options: dict[str, Any] = {
         "pixels_per_beat": cfg.interface.pixels_per_beat,
         "debug_taps": cfg.interface.debug_taps or None,
+        "interface": cfg.interface.kind,
+        "axi_lite": cfg.interface.axi_lite or None,
+        "frame_images": cfg.interface.frame_images,
+        "result_framing": cfg.interface.result_framing,
     }
     if f.auto:
         return {**options, "auto": True, "target_cycles": f.target_cycles, "lut_budget": f.lut_budget}

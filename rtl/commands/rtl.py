@@ -201,6 +201,12 @@ def _apply_config(args: argparse.Namespace) -> None:
             args.simd = None if f.simd is None else str(f.simd)
     args.pixels_per_beat = cfg.interface.pixels_per_beat
     args.debug_taps = args.debug_taps or cfg.interface.debug_taps
+    i = cfg.interface
+    if i.kind != "bare" or i.axi_lite or i.frame_images or i.result_framing != "image":
+        if (args.interface, args.axi_lite, args.frame_images, args.result_framing) != ("bare", False, 0, "image"):
+            raise BnnError("--config sets the interface: drop --interface/--axi-lite/--frame-images/--result-framing")
+        args.interface, args.axi_lite = i.kind, i.axi_lite
+        args.frame_images, args.result_framing = i.frame_images, i.result_framing
 
 
 def _single(text: str | None) -> bool:
