@@ -125,6 +125,10 @@ class _Engine:
         self.credits += int(pop) - int(fold_start)
 
 
+WINDOW_FIFO_DEPTH = 6  # rtl.window.SlidingWindow's output FIFO and credits
+WINDOW_READ_CYCLES = 4  # issue -> FIFO write: coordinates, pixel index, memory read, data register
+
+
 @dataclass
 class _Window:
     """Mirror of rtl.window.SlidingWindow."""
@@ -132,14 +136,14 @@ class _Window:
     map_words: int
     window_words: int  # K*K*CW per output pixel
     windows: int  # OH*OW
-    depth: int = 4
+    depth: int = WINDOW_FIFO_DEPTH
     full: list[bool] = field(default_factory=lambda: [False, False])
     wbank: int = 0
     waddr: int = 0
     rbank: int = 0
     ridx: int = 0
     level: int = 0
-    credits: int = 4
+    credits: int = WINDOW_FIFO_DEPTH
     pending: dict[int, int] = field(default_factory=dict)
 
     def ready(self, down_ready: bool) -> bool:
@@ -153,7 +157,8 @@ class _Window:
         w_done = accept and self.waddr == self.map_words - 1
         r_done = issue and self.ridx == self.window_words * self.windows - 1
         if issue:
-            self.pending[cycle + 1] = self.pending.get(cycle + 1, 0) + 1
+            done = cycle + WINDOW_READ_CYCLES
+            self.pending[done] = self.pending.get(done, 0) + 1
             self.ridx = 0 if r_done else self.ridx + 1
         write = self.pending.pop(cycle, 0)
         if accept:

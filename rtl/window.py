@@ -14,8 +14,7 @@ from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from bnn_hw.rtl.errors import reject
-
-WINDOW_FIFO_DEPTH = 4
+from bnn_hw.rtl.timing import WINDOW_FIFO_DEPTH
 
 
 class SlidingWindow(wiring.Component):
@@ -123,26 +122,44 @@ class SlidingWindow(wiring.Component):
             with m.If(r_done & (rbank == b)):
                 m.d.sync += full[b].eq(0)
 
+        # Address pipeline, a register after each step so that no cycle holds more than one adder chain:
+        # (1) input pixel coordinates, (2) the pixel's row-major index and `inside`, (3) the memory read (address
+        # register), (4) a register on the read data: timing.WINDOW_READ_CYCLES from issue to FIFO write.
         iy = Signal(range(-p, h + k + 1))
         ix = Signal(range(-p, w + k + 1))
-        inside = Signal()
-        pix = Signal(range(max(n, 2)))
-        m.d.comb += [
+        cw1, bank1, valid1 = Signal.like(cw), Signal(), Signal()
+        m.d.sync += [
             iy.eq(oy * s + ky - p),
             ix.eq(ox * s + kx - p),
-            inside.eq((iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)),
-            pix.eq((iy * w + ix)[: len(pix)] * cw_n + cw),
-            rp.addr.eq(Mux(rbank, n + pix, pix)),
+            cw1.eq(cw),
+            bank1.eq(rbank),
+            valid1.eq(issue),
         ]
-        valid_d = Signal()
-        inside_d = Signal()
-        m.d.sync += [valid_d.eq(issue), inside_d.eq(inside)]
+        pix_row = Signal(range(max(h * w, 2)))
+        inside2, cw2, bank2, valid2 = Signal(), Signal.like(cw), Signal(), Signal()
+        m.d.sync += [
+            pix_row.eq((iy * w + ix)[: len(pix_row)]),
+            inside2.eq((iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)),
+            cw2.eq(cw1),
+            bank2.eq(bank1),
+            valid2.eq(valid1),
+        ]
+        pix = Signal(range(max(n, 2)))
+        m.d.comb += [
+            pix.eq(pix_row * cw_n + cw2),
+            rp.addr.eq(Mux(bank2, n + pix, pix)),
+        ]
+        valid3, inside3 = Signal(), Signal()
+        m.d.sync += [valid3.eq(valid2), inside3.eq(inside2)]
+        valid4, inside4 = Signal(), Signal()
+        data4 = Signal(self.word_bits)
+        m.d.sync += [valid4.eq(valid3), inside4.eq(inside3), data4.eq(rp.data)]
 
         m.submodules.ofifo = ofifo = fifo.SyncFIFO(width=self.word_bits, depth=WINDOW_FIFO_DEPTH)
         pop = Signal()
         m.d.comb += [
-            ofifo.w_en.eq(valid_d),
-            ofifo.w_data.eq(Mux(inside_d, rp.data, self.pad_word)),
+            ofifo.w_en.eq(valid4),
+            ofifo.w_data.eq(Mux(inside4, data4, self.pad_word)),
             self.o.valid.eq(ofifo.r_rdy),
             self.o.payload.eq(ofifo.r_data),
             ofifo.r_en.eq(self.o.ready),
