@@ -19,11 +19,16 @@ from amaranth.lib.wiring import In, Out
 from bnn_hw.rtl.errors import reject
 from bnn_hw.rtl.folding import LayerFold, init_words, weight_words
 from bnn_hw.rtl.pe_array import PEArray
-from bnn_hw.rtl.timing import MEMORY_READ_CYCLES, engine_fifo_depth, engine_latency
+from bnn_hw.rtl.timing import (
+    BLOCK_RAM_MIN_BITS,
+    engine_fifo_depth,
+    engine_latency,
+    memory_read_cycles,
+    weight_bank_words,
+    weight_banks,
+)
 
 from bnn_hw.model import Layer
-
-BLOCK_RAM_MIN_BITS = 4096  # weight memories at least this big are forced into block RAM
 
 
 class LayerEngine(wiring.Component):
@@ -51,9 +56,11 @@ class LayerEngine(wiring.Component):
         self.out_bits = fold.acc_bits if self.scores else 1
         # AdderTree(SIMD, 8).latency for pixels, Popcount(SIMD, first_group=3).latency for bits
         self.pipe_latency = engine_latency(fold)
-        # issue -> memory data (2: address register, data register) -> contribution (pipe) -> accumulator register
-        # (1) -> FIFO write (1)
-        self.latency = MEMORY_READ_CYCLES + self.pipe_latency + 2
+        # issue -> memory words (address register, data register[, bank mux register]) -> contribution (pipe)
+        # -> accumulator register (1) -> FIFO write (1)
+        self.read_cycles = memory_read_cycles(fold)
+        self.banks = weight_banks(fold)
+        self.latency = self.read_cycles + self.pipe_latency + 2
         # Enough credits that a fold never waits for a result still in flight when downstream keeps up.
         self.fifo_depth = engine_fifo_depth(fold)
         super().__init__(
@@ -72,17 +79,35 @@ class LayerEngine(wiring.Component):
         m.submodules.ibuf = ibuf = Memory(shape=unsigned(simd * eb), depth=2 * sf_n, init=[])
         # A memory without write port is a ROM, which Yosys would happily build from LUTs: ask for block RAM
         # unless the whole memory is smaller than a fraction of one block.
+        # A memory deeper than one block RAM is split into banks of one RAM depth (equal sizes, the last padded with
+        # zero words), each with its own data register; a registered mux picks the bank, so no RAM output drives
+        # logic or a long wire in the cycle it is read.
         big = f.weight_memory_bits >= BLOCK_RAM_MIN_BITS
-        m.submodules.wmem = wmem = Memory(
-            shape=unsigned(pe * simd),
-            depth=nf_n * sf_n,
-            init=weight_words(self.layer, f),
-            attrs={"ram_style": "block", "rom_style": "block"} if big else None,
-        )
+        words = weight_words(self.layer, f)
+        if self.banks == 1:
+            m.submodules.wmem = wmem = Memory(
+                shape=unsigned(pe * simd),
+                depth=nf_n * sf_n,
+                init=words,
+                attrs={"ram_style": "block", "rom_style": "block"} if big else None,
+            )
+            wrs = [wmem.read_port()]
+            bank_words = nf_n * sf_n
+        else:
+            bank_words = weight_bank_words(f)
+            wrs = []
+            for b in range(self.banks):
+                bank = Memory(
+                    shape=unsigned(pe * simd),
+                    depth=bank_words,
+                    init=words[b * bank_words : (b + 1) * bank_words],
+                    attrs={"ram_style": "block", "rom_style": "block"},
+                )
+                m.submodules[f"wmem{b}"] = bank
+                wrs.append(bank.read_port())
         m.submodules.tmem = tmem = Memory(shape=unsigned(pe * aw), depth=nf_n, init=init_words(self.layer, f))
         iw = ibuf.write_port()
         ir = ibuf.read_port(transparent_for=())
-        wr = wmem.read_port()
         tr = tmem.read_port()
 
         full = Signal(2)  # bank b holds a complete input vector
@@ -119,7 +144,6 @@ class LayerEngine(wiring.Component):
             fold_start.eq(issue & (sf == 0)),
             r_done.eq(issue & (sf == sf_n - 1) & (nf == nf_n - 1)),
             ir.addr.eq(Mux(rbank, sf_n + sf, sf)),
-            wr.addr.eq(waddr),
         ]
         with m.If(issue):
             with m.If(sf == sf_n - 1):
@@ -138,9 +162,10 @@ class LayerEngine(wiring.Component):
                 m.d.sync += full[b].eq(0)
 
         # ---------------------------------------------------------------- control pipeline
-        # stage s holds the control of the word issued s cycles ago; its memory data is registered at stage
-        # MEMORY_READ_CYCLES (the block RAM's own output, then a register so that no logic follows the RAM).
-        n_stages = MEMORY_READ_CYCLES + self.pipe_latency  # stages 1 .. A, A = accumulate stage
+        # stage s holds the control of the word issued s cycles ago; its memory words reach the datapath at stage
+        # read_cycles (the RAM's own output register, a register on its data[, the bank mux register]).
+        rc = self.read_cycles
+        n_stages = rc + self.pipe_latency  # stages 1 .. A, A = accumulate stage
         valid = [Signal(name=f"v{s}") for s in range(n_stages + 1)]
         first = [Signal(name=f"first{s}") for s in range(n_stages + 1)]
         last = [Signal(name=f"last{s}") for s in range(n_stages + 1)]
@@ -154,12 +179,38 @@ class LayerEngine(wiring.Component):
                 nfp[s].eq(nfp[s - 1]),
             ]
         acc_stage = n_stages
-        # start-value memory read (address and data registers) so that its word arrives with the accumulate stage
-        m.d.comb += tr.addr.eq(nfp[acc_stage - MEMORY_READ_CYCLES])
-        x_q = Signal(simd * eb)
-        w_q = Signal(pe * simd)
-        t_q = Signal(pe * aw)
-        m.d.sync += [x_q.eq(ir.data), w_q.eq(wr.data), t_q.eq(tr.data)]
+        # start-value memory read, timed so that its word arrives with the accumulate stage
+        m.d.comb += tr.addr.eq(nfp[acc_stage - rc])
+
+        def delayed(value, name):
+            """`value` through rc - 1 registers: memory data (1 cycle after its address) -> datapath (rc)."""
+            for k in range(rc - 1):
+                reg = Signal(len(value), name=f"{name}_q{k + 1}")
+                m.d.sync += reg.eq(value)
+                value = reg
+            return value
+
+        x_q = delayed(ir.data, "x")
+        t_q = delayed(tr.data, "init")
+        if self.banks == 1:
+            m.d.comb += wrs[0].addr.eq(waddr)
+            w_q = delayed(wrs[0].data, "w")
+        else:
+            lo = (bank_words - 1).bit_length()
+            sel1 = Signal(range(self.banks))
+            sel2 = Signal(range(self.banks))
+            m.d.sync += [sel1.eq(waddr[lo:]), sel2.eq(sel1)]
+            held = []
+            for b, port in enumerate(wrs):
+                m.d.comb += port.addr.eq(waddr[:lo])
+                q = Signal(pe * simd, name=f"w_bank{b}")
+                m.d.sync += q.eq(port.data)
+                held.append(q)
+            w_q = Signal(pe * simd)
+            with m.Switch(sel2):
+                for b, q in enumerate(held):
+                    with m.Case(b):
+                        m.d.sync += w_q.eq(q)
 
         # ---------------------------------------------------------------- datapath (rtl/pe_array.py)
         m.submodules.array = arr = PEArray(

@@ -56,13 +56,36 @@ def engine_latency(fold: LayerFold) -> int:
     return heap_latency([fold.SIMD] * 8, 3) if fold.input == "pixels" else heap_latency([fold.SIMD], 3)
 
 
-MEMORY_READ_CYCLES = 2  # the engine's memories: registered address, then a register on the read data
+BLOCK_RAM_MIN_BITS = 4096  # weight memories at least this big are forced into block RAM
+# A block RAM's deepest configuration by word width (ECP5 DP16KD; Xilinx RAMB18 has the same shapes): a deeper memory
+# needs a mux after the RAMs, which is split off into its own pipeline stage (see weight_banks).
+_BRAM_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+
+
+def weight_bank_words(fold: LayerFold) -> int:
+    """Words per weight-memory bank: the depth of one block RAM at this word width (capped at 36 bits: wider words
+    use several RAMs side by side)."""
+    width = min(fold.PE * fold.SIMD, 36)
+    return next(depth for w, depth in _BRAM_SHAPES if w >= width)
+
+
+def weight_banks(fold: LayerFold) -> int:
+    """Banks of the weight memory: one for LUT memories and memories no deeper than a block RAM."""
+    if fold.weight_memory_bits < BLOCK_RAM_MIN_BITS:
+        return 1
+    return ceil_div(fold.NF * fold.SF, weight_bank_words(fold))
+
+
+def memory_read_cycles(fold: LayerFold) -> int:
+    """Issue -> memory words at the datapath: the registered address, a register on the read data, and with several
+    weight banks one more register after the bank mux (the input and start-value reads are delayed to match)."""
+    return 2 if weight_banks(fold) == 1 else 3
 
 
 def engine_delay(fold: LayerFold) -> int:
     """Cycles from the issue of a fold's last word to its result's write into the output FIFO (mirrors LayerEngine:
     memory read, heap pipeline, accumulator register, done register)."""
-    return MEMORY_READ_CYCLES + engine_latency(fold) + 1
+    return memory_read_cycles(fold) + engine_latency(fold) + 1
 
 
 def engine_fifo_depth(fold: LayerFold) -> int:

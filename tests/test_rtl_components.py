@@ -16,7 +16,7 @@ from bnn_hw.rtl.folding import fold_layer, signed_width  # noqa: E402
 from bnn_hw.rtl.pe_array import PEArray  # noqa: E402
 from bnn_hw.rtl.popcount import Popcount  # noqa: E402
 from bnn_hw.rtl.testing import decode_result, random_dense_model  # noqa: E402
-from bnn_hw.rtl.timing import _ArgMax, argmax_delay  # noqa: E402
+from bnn_hw.rtl.timing import _ArgMax, argmax_delay, weight_bank_words, weight_banks  # noqa: E402
 from bnn_hw.rtl.width_converter import WidthConverter  # noqa: E402
 
 from bnn_hw import golden  # noqa: E402
@@ -241,6 +241,8 @@ def test_argmax_tree_against_numpy_and_timing_model(classes, pe, valid_p, ready_
         ([9], (1, 1, 17), 4, 6, 128),  # bits in, scores out
         ([7, 3], (1, 1, 10), 2, 3, None),  # pixels in, bits out
         ([5], (1, 1, 6), 5, 4, None),  # pixels in, scores out
+        ([12, 3], (1, 1, 1540), 4, 9, 128),  # 3 x 172 = 516 words of 36 bits: two weight banks
+        ([7], (1, 1, 1027), 6, 6, None),  # pixels in, scores out, 2 x 172 = 344 words: one bank (below 512)
     ],
 )
 def test_engine_against_golden(sizes, shape, pe, simd, binarize):
@@ -248,6 +250,7 @@ def test_engine_against_golden(sizes, shape, pe, simd, binarize):
     layer = model.layers[0]
     fold = fold_layer(0, layer, pe, simd)
     dut = LayerEngine(layer, fold)
+    assert dut.banks == weight_banks(fold) == (2 if fold.MW == 1540 else 1)
     rng = np.random.default_rng(9)
     images = rng.integers(0, 256, size=(6, *shape), dtype=np.uint8)
     x = images.reshape(len(images), -1)
@@ -290,6 +293,19 @@ def test_engine_against_golden(sizes, shape, pe, simd, binarize):
         np.testing.assert_array_equal(out, ref)
     else:
         np.testing.assert_array_equal(out.astype(bool), ref)
+
+
+def test_weight_banks_follow_block_ram_depth():
+    """A weight memory deeper than one block RAM at its word width is split into RAM-deep banks."""
+    model = random_dense_model([512, 512, 10], (28, 28, 1), seed=0)
+    f = fold_layer(0, model.layers[0], 8, 16)  # 128-bit words: RAMs of 512 x 36, 64 x 49 = 3136 words
+    assert (weight_bank_words(f), weight_banks(f)) == (512, 7)
+    f = fold_layer(0, model.layers[0], 32, 32)  # 16 x 25 = 400 words: one bank
+    assert weight_banks(f) == 1
+    f = fold_layer(1, model.layers[1], 1, 8)  # 8-bit words: RAMs of 2048 x 9; 512 x 64 = 32768 words
+    assert (weight_bank_words(f), weight_banks(f)) == (2048, 16)
+    f = fold_layer(2, model.layers[2], 2, 4)  # 5 x 128 x 8 bits = 5,120 bits but 640 words of 8 bits: one bank
+    assert weight_banks(f) == 1
 
 
 @pytest.mark.parametrize("pe, simd, pixels, double", [(3, 7, False, False), (2, 32, False, True), (2, 5, True, False)])

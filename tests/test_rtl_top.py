@@ -22,6 +22,7 @@ CASES = [
     ([12, 6], (3, 3, 3), [5, 4], [7, 5], 10, None),  # more pixels per beat than SIMD
     ([20, 9, 4], (6, 5, 1), [3, 4, 3], [6, 7, 5], 7, 128),  # binarize_at variant, odd everything
     ([1, 2], (1, 1, 1), [1, 1], [1, 1], None, None),  # the smallest network
+    ([12, 5], (35, 44, 1), [4, 5], [9, 4], None, None),  # layer 0: 516 words of 36 bits in two weight banks
 ]
 
 
