@@ -123,12 +123,16 @@ endmodule
 """
 
 
-@pytest.mark.parametrize("which", ["mlp", "convnet"])
+@pytest.mark.parametrize("which", ["mlp", "convnet", "banked"])
 def test_generated_top_matches_golden_in_icarus(tmp_path, which):
     if which == "mlp":
         model = random_dense_model([20, 11, 6], (4, 5, 1), seed=4)
         plan = make_plan(model, [6, 4, 3], [7, 5, 4], 6)
         shape = (4, 5, 1)
+    elif which == "banked":  # layer 0's weights: 516 words of 36 bits, two block-RAM banks
+        shape = (35, 44, 1)
+        model = random_dense_model([12, 5], shape, seed=6)
+        plan = make_plan(model, [4, 5], [9, 4])
     else:
         model = random_model([("conv", 4, 3, 1, 1, None, 2), ("dense", 9), ("dense", 4)], (6, 6, 2), seed=5)
         plan = make_plan(model, [2, 3, 2], [2, 16, 3], 4)
