@@ -105,7 +105,9 @@ def test_the_checks_catch_a_broken_page(tmp_path):
 FULL_CONFIG = """
 model:
   train: {dataset: digits, hidden: [16], epochs: 3, batch_size: 32}
-folding: {pe: 4, simd: 16}  # about 45 % of the iCE40HX8K's logic cells: routes in minutes
+# about 45 % of the iCE40HX8K's logic cells, and few enough ports for the package's pins: routes in minutes
+folding: {pe: 4, simd: 16, layers: {layer1: {pe: 2}}}
+interface: {pixels_per_beat: 2}
 target: {device: ice40-hx8k, pnr: true, clock_mhz: 12, timeout: 1800}
 sim: {images: 20, simulator: verilator}
 bench: {images: 500, repeats: 1}
