@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bnn_hw.errors import BnnError
-from bnn_hw.model import BnnModel, Layer
+from bnn_hw.model import BnnModel, InputKind, Layer, LayerKind, OutputKind
 from bnn_hw.packing import pack_bits, unpack_bits
 
 _CHUNK_ELEMENTS = 1 << 22  # rows x neurons per popcount block: keeps temporaries small and in cache
@@ -90,8 +90,8 @@ def _pixel_weights(layer: Layer) -> np.ndarray:
 def layer_accumulators(layer: Layer, x: np.ndarray) -> np.ndarray:
     """Accumulators of `layer` for input x: uint8 pixels (pixel layers) or bool bits (B, *in_shape)."""
     b = x.shape[0]
-    if layer.kind == "conv":
-        if layer.input == "pixels":
+    if layer.kind == LayerKind.CONV:
+        if layer.input == InputKind.PIXELS:
             pad = layer.pad_value
         else:
             pad = layer.pad_value > 0
@@ -101,7 +101,7 @@ def layer_accumulators(layer: Layer, x: np.ndarray) -> np.ndarray:
         vectors = x.reshape(b, -1)
         lead = (b,)
     vectors = vectors.reshape(-1, layer.fan_in)
-    if layer.input == "pixels":
+    if layer.input == InputKind.PIXELS:
         acc = (vectors.astype(np.float32) @ _pixel_weights(layer)).astype(np.int64)
     else:
         acc = xnor_popcount(pack_bits(vectors), layer.weights, layer.fan_in)
@@ -117,7 +117,7 @@ def or_pool(bits: np.ndarray, pool: int) -> np.ndarray:
 
 def apply_layer(layer: Layer, x: np.ndarray) -> LayerTrace:
     acc = layer_accumulators(layer, x)
-    if layer.output == "scores":
+    if layer.output == OutputKind.SCORES:
         return LayerTrace(acc=acc, out=layer.dot_from_acc(acc) + layer.bias)
     bits = acc >= layer.thresholds
     if layer.pool:

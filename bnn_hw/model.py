@@ -458,6 +458,13 @@ def _no_constant(name: str) -> Any:
     raise BnnError(f"the header holds {name}, which is not JSON (numbers must be finite)")
 
 
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BnnError(f"the header holds the number {text[:40]}, too large for a double (numbers must be finite)")
+    return value
+
+
 def _parse_int(text: str) -> int:
     if len(text.lstrip("-")) > 40:
         raise BnnError(f"the header holds an integer of {len(text)} digits (at most 40)")
@@ -473,7 +480,13 @@ def _parse_header(raw: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise BnnError(f"the header is not UTF-8 (byte {exc.start})") from None
     try:
-        header = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_int=_parse_int)
+        header = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constant,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+        )
     except json.JSONDecodeError as exc:
         raise BnnError(f"the header is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:  # unreachable behind the depth check; kept so no input can show a traceback
@@ -737,8 +750,8 @@ def _validate_layer(i: int, layer: Layer, expected_in: tuple[int, ...]) -> None:
                 f"{where}: kernel {layer.kernel}/pool {layer.pool} larger than the feature map "
                 f"{list(layer.in_shape[:2])}"
             )
-        if layer.pool and layer.output != OutputKind.BITS:
-            raise BnnError(f"{where}: pooling is only defined on output bits")
+        if layer.output != OutputKind.BITS:
+            raise BnnError(f"{where}: the scores layer must be dense (one score per class), not conv")
         if layer.input == InputKind.BITS and layer.pad_value not in (-1, 1):
             raise BnnError(f"{where}.pad_value must be -1 or 1 for a bits input, got {layer.pad_value}")
         if layer.input == InputKind.PIXELS and not 0 <= layer.pad_value <= PIXEL_MAX:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bnn_hw.model import BnnModel, Layer
+from bnn_hw.model import BnnModel, InputKind, Layer, OutputKind
 from bnn_hw.packing import pack_bits
 
 
@@ -24,7 +24,7 @@ def _thresholds(rng: np.random.Generator, layer: Layer) -> np.ndarray:
     """Thresholds near the middle of the accumulator's typical range (so outputs are mixed), plus the extremes."""
     lo, hi = layer.acc_range
     n = layer.out_features
-    if layer.input == "bits":
+    if layer.input == InputKind.BITS:
         spread = max(1, int(np.sqrt(layer.fan_in)))
         t = layer.fan_in // 2 + rng.integers(-spread, spread + 1, n)
     else:
@@ -78,7 +78,7 @@ def random_model(
                 weights=np.zeros((0, 0), np.uint64),
             )
         layer = layer.replace(weights=pack_bits(rng.random((layer.out_features, layer.fan_in)) < 0.5))
-        if layer.output == "bits":
+        if layer.output == OutputKind.BITS:
             layer = layer.replace(thresholds=_thresholds(rng, layer))
         else:
             layer = layer.replace(bias=rng.integers(-8, 9, layer.out_features).astype(np.int64))

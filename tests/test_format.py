@@ -187,6 +187,11 @@ HEADER_DEFECTS = [
         lambda d: _rewrite_header(d, lambda h: _arr(h, 1, "weights").update(shape=[2**63, 2])),
         r"weights\.shape must be",
     ),
+    (
+        "1e400",
+        lambda d: _rewrite_text(d, lambda t: t.replace('"source":{', '"source":{"x":1e400,')),
+        "too large for a double",
+    ),
     ("huge-digits", lambda d: _rewrite_header(d, lambda h: h.update(data_bytes=10**100)), "integer of 101 digits"),
     # binarize_at a string or a list: was TypeError; true and 127.5 were accepted and misread
     (
@@ -463,6 +468,10 @@ def test_models_built_in_python_are_checked_like_files():
         good.replace(binarize_at=True).validate()
     with pytest.raises(BnnError, match="a dense layer has no kernel"):
         good.replace(layers=(good.layers[0].replace(pool=2), *good.layers[1:])).validate()
+    conv = random_model((6, 6, 1), [ConvSpec(3, 3, 1, 1, 0, 0), 4], seed=2).layers[0]
+    scores = conv.replace(output="scores", thresholds=None, bias=np.zeros(3, np.int64))
+    with pytest.raises(BnnError, match=r"layers\[0\]: the scores layer must be dense"):
+        good.replace(layers=(scores,), input_shape=(6, 6, 1), classes=("a", "b", "c")).validate()
     with pytest.raises(BnnError, match="kind must be dense or conv"):
         last.replace(kind="lstm")
     with pytest.raises(BnnError, match="JSON cannot hold"):
