@@ -580,6 +580,7 @@ _INPUT_KEYS = ("shape", "layout", "dtype", "binarize_at")
 _LAYER_KEYS = ("kind", "input", "output", "in_shape", "out_features", "arrays")
 _CONV_KEYS = ("kernel", "stride", "padding", "pad_value", "pool")
 _ARRAY_KEYS = ("offset", "dtype", "shape")
+_PAD_RULE = "must be -1 or 1 for a bits input (0 is also accepted when padding is 0: nothing is padded)"
 _ARRAY_DTYPE = {"weights": "<u8", "thresholds": "<i8", "bias": "<i8"}
 
 
@@ -658,8 +659,9 @@ def _layer_fields(i: int, head: Any) -> tuple[dict[str, Any], dict[str, tuple[in
         fields["padding"] = _integer(head["padding"], f"{where}.padding", 0, MAX_DIMENSION)
         if inp == InputKind.BITS:
             pad_value = head["pad_value"]
-            if type(pad_value) is not int or pad_value not in (-1, 1):
-                raise BnnError(f"{where}.pad_value must be -1 or 1 for a bits input, got {_got(pad_value)}")
+            allowed = (-1, 1) if fields["padding"] else (-1, 0, 1)
+            if type(pad_value) is not int or pad_value not in allowed:
+                raise BnnError(f"{where}.pad_value {_PAD_RULE}, got {_got(pad_value)}")
             fields["pad_value"] = pad_value
         else:
             fields["pad_value"] = _integer(head["pad_value"], f"{where}.pad_value", 0, PIXEL_MAX)
@@ -752,8 +754,8 @@ def _validate_layer(i: int, layer: Layer, expected_in: tuple[int, ...]) -> None:
             )
         if layer.output != OutputKind.BITS:
             raise BnnError(f"{where}: the scores layer must be dense (one score per class), not conv")
-        if layer.input == InputKind.BITS and layer.pad_value not in (-1, 1):
-            raise BnnError(f"{where}.pad_value must be -1 or 1 for a bits input, got {layer.pad_value}")
+        if layer.input == InputKind.BITS and layer.pad_value not in ((-1, 1) if layer.padding else (-1, 0, 1)):
+            raise BnnError(f"{where}.pad_value {_PAD_RULE}, got {layer.pad_value}")
         if layer.input == InputKind.PIXELS and not 0 <= layer.pad_value <= PIXEL_MAX:
             raise BnnError(f"{where}.pad_value must be 0..255 for a pixel input, got {layer.pad_value}")
     k = layer.fan_in

@@ -472,6 +472,11 @@ def test_models_built_in_python_are_checked_like_files():
     scores = conv.replace(output="scores", thresholds=None, bias=np.zeros(3, np.int64))
     with pytest.raises(BnnError, match=r"layers\[0\]: the scores layer must be dense"):
         good.replace(layers=(scores,), input_shape=(6, 6, 1), classes=("a", "b", "c")).validate()
+    unpadded = random_model((6, 6, 1), [ConvSpec(3, 3, 1, 0, 0, 0), 4], seed=2, binarize_at=128)
+    unpadded.validate()  # pad_value 0 on a bits input is accepted where nothing is padded ...
+    padded = unpadded.layers[0].replace(padding=1)
+    with pytest.raises(BnnError, match=r"layers\[0\]\.pad_value must be -1 or 1 for a bits input"):
+        unpadded.replace(layers=(padded, *unpadded.layers[1:])).validate()  # ... and refused where it is
     with pytest.raises(BnnError, match="kind must be dense or conv"):
         last.replace(kind="lstm")
     with pytest.raises(BnnError, match="JSON cannot hold"):

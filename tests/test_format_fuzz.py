@@ -411,7 +411,7 @@ def doc_allows(data: bytes) -> bool:
             k, s, p, pv, pool = (layer[x] for x in ("kernel", "stride", "padding", "pad_value", "pool"))
             if not (_ints(k, 1, 2**16) and _ints(s, 1, 2**16) and _ints(p, 0, 2**16) and _ints(pool, 0, 2**16)):
                 return False
-            if not (_ints(pv, -1, 1) and pv != 0 if want_in == "bits" else _ints(pv, 0, 255)):
+            if not (_ints(pv, -1, 1) and (pv != 0 or p == 0) if want_in == "bits" else _ints(pv, 0, 255)):
                 return False
             if ins != cur:
                 return False
