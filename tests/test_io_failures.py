@@ -128,6 +128,21 @@ def test_train_on_a_full_disk_fails_before_training(small_fs, capsys):
     assert leftovers(small_fs) == []
 
 
+def test_a_checkpoint_that_does_not_fit_is_one_line_and_leaves_nothing(small_fs):
+    # What a disk that fills up during training meets at the next save: one line, no half-written checkpoint.
+    from bnn_hw.train.checkpoint import save_checkpoint
+    from bnn_hw.train.models import build_model, make_config
+
+    from bnn_hw.datasets import dataset_info
+
+    info = dataset_info("digits")
+    config = make_config("mlp", info.input_shape, info.num_classes, hidden=[256, 256])
+    with pytest.raises(BnnError, match="no space left") as exc:
+        save_checkpoint(small_fs / "checkpoint.pt", build_model(config), config, info, epoch=1)
+    assert "\n" not in str(exc.value)
+    assert leftovers(small_fs) == []
+
+
 @pytest.mark.slow  # a Yosys run (about 30 s on 2 loaded cores)
 def test_synth_on_a_disk_that_fills_up_is_one_line(tmp_path, capsys):
     import shutil
