@@ -40,6 +40,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Where each command's details live (its --help stays short).
+DOCS = {
+    "train": "docs/training.md",
+    "export": "docs/format.md",
+    "verify": "docs/training.md",
+    "info": "docs/format.md",
+    "rtl": "docs/rtl.md",
+    "synth": "docs/rtl.md",
+    "sim": "docs/sim.md",
+    "bench": "docs/gpu.md",
+    "sweep": "docs/rtl.md",
+    "build": "docs/build.md",
+    "import": "docs/qonnx.md",
+    "export-qonnx": "docs/qonnx.md",
+}
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line (with the fix) instead of usage + error."""
 
@@ -85,7 +102,7 @@ def make_parser(name: str) -> argparse.ArgumentParser:
     module = importlib.import_module(module_name)
     parser = OneLineParser(
         prog=f"bnn-hw {name}",
-        description=help_ + ". Details: docs/cli.md.",
+        description=f"{help_}. Details: {DOCS.get(name, 'README.md')}; option conventions: docs/cli.md.",
         formatter_class=HelpFormatter,
     )
     module.add_arguments(parser)

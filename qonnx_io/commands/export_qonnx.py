@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bnn_hw import fileio
 from bnn_hw.errors import BnnError
 
 
@@ -29,8 +30,9 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or args.model.with_suffix(".onnx")
     if out.is_dir():
         raise BnnError(f"{out}: is a directory; give an .onnx file name with -o")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    export_qonnx(model, out, hwc_flatten=args.hwc_flatten)
+    fileio.writable_file(out)
+    with fileio.atomic(out) as tmp:  # a full disk leaves no truncated graph
+        export_qonnx(model, tmp, hwc_flatten=args.hwc_flatten)
     print(
         f"wrote {out}: QONNX graph of {model.name} ({len(model.layers)} layers, model hash {model.hash[:16]}); "
         "input x = pixel / 255 (NCHW), output scores"

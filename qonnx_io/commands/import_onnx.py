@@ -6,6 +6,7 @@ import argparse
 from fractions import Fraction
 from pathlib import Path
 
+from bnn_hw import fileio
 from bnn_hw.errors import BnnError
 
 
@@ -40,10 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=Fraction(1, 255),
         help="the graph's input is pixel * this (default 1/255: images as torchvision's ToTensor gives them)",
     )
-    parser.add_argument("--input-shape", type=_shape, default=None, help="H,W,C of a graph with a flat (1, K) input")
+    parser.add_argument(
+        "--input-shape",
+        type=_shape,
+        default=None,
+        help="H,W,C of a graph with a flat (1, K) input (default: the graph's)",
+    )
     parser.add_argument("--name", default=None, help="model name stored in the file (default: from the graph)")
     parser.add_argument(
-        "--classes", default=None, help="class names: a data set name (fashion-mnist, ...) or a comma-separated list"
+        "--classes",
+        default=None,
+        help="class names: a data set name (fashion-mnist, ...) or a comma-separated list "
+        "(default: the graph's, else 0, 1, ...)",
     )
 
 
@@ -73,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or args.onnx.with_suffix(".bnn")
     if out.is_dir():
         raise BnnError(f"{out}: is a directory; give a .bnn file name with -o")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    fileio.writable_file(out)
     for note in notes:
         print(f"note: {note}")
     digest = save_model(model, out)
