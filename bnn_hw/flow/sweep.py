@@ -96,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scheduler",
         default=None,
         metavar="ADDRESS",
-        help="run the points on this Dask scheduler (tcp://HOST:PORT) instead of a local cluster",
+        help="run the points on this Dask scheduler (tcp://HOST:PORT) instead of a local cluster (default: local)",
     )
     parser.add_argument(
         "--in-process",
