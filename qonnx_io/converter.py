@@ -43,6 +43,7 @@ _CHUNK = 1 << 22  # accumulator values x neurons evaluated per executor call
 # IEEE rounding, so the chain is monotone in the sum and bisection finds the same boundary.
 _ENUMERATE = 1 << 24
 METADATA_PREFIX = "bnn_hw."
+PAD_NOTE = "bnn_hw.pad_value="  # doc_string of an unpadded Conv written by bnn-hw: the (unused) pad value
 
 
 def _is_pow2(x: np.ndarray | float) -> bool:
@@ -467,7 +468,12 @@ class Converter:
                 "its input is a reordered feature map (a Transpose/Reshape before it); a Conv must "
                 "see the previous layer's NCHW output as is",
             )
-        padding, pad_value = pads[0], 0
+        padding = pads[0]
+        # Without padding the pad value changes nothing; bnn-hw's own export records it so the round trip is exact.
+        pad_value = -1 if input_kind == "bits" else 0
+        noted = node.doc_string.removeprefix(PAD_NOTE) if node.doc_string.startswith(PAD_NOTE) else ""
+        if noted.lstrip("-").isdigit() and (int(noted) in (-1, 1) if input_kind == "bits" else 0 <= int(noted) <= 255):
+            pad_value = int(noted)
         if self.pad is not None:
             if padding:
                 raise _refuse(node, "both a Pad node and Conv pads")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bnn_hw.qonnx.converter import METADATA_PREFIX
+from bnn_hw.qonnx.converter import METADATA_PREFIX, PAD_NOTE
 from bnn_hw.qonnx.graph import CUSTOM_DOMAIN, need_onnx
 
 from bnn_hw import __version__
@@ -108,6 +108,8 @@ def build_qonnx(model: BnnModel, hwc_flatten: bool = False) -> Any:
             x = b.node(
                 "Conv", [x, wq], f"{p}_conv", kernel_shape=[kk, kk], strides=[layer.stride] * 2, pads=[0, 0, 0, 0]
             )
+            if not layer.padding:  # the pad value changes nothing here; recorded for an exact round trip
+                b.nodes[-1].doc_string = f"{PAD_NOTE}{layer.pad_value}"
             shape = (1, n, 1, 1)
         else:
             if spatial:

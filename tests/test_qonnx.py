@@ -53,7 +53,13 @@ def demo_cnn() -> BnnModel:
         demo_mlp,
         demo_cnn,
         lambda: random_model((8, 8, 1), [24, 16], num_classes=5, seed=2, binarize_at=100, name="bin"),
-        lambda: random_model((9, 9, 3), [ConvSpec(8, 3, 2, 2, 5, 0), 12], num_classes=4, seed=3, name="stride"),
+        lambda: random_model(
+            (9, 9, 3),
+            [ConvSpec(8, 3, 2, 2, 5, 0), ConvSpec(4, 2, 1, 0, 1, 0), 12],
+            num_classes=4,
+            seed=3,
+            name="stride",
+        ),
     ],
     ids=["demo-mlp", "cnn", "binarized", "stride-pad"],
 )
