@@ -95,8 +95,13 @@ def main() -> int:
     print(f"{args.net}: folding {' '.join(record['folding'])}, {record['cycles_per_image']} cycles/image", flush=True)
 
     t0, c0 = time.perf_counter(), cpu_seconds()
-    xil = synthesize(build, "xilinx", flow=args.flow, manifest=man, timeout=args.timeout, progress=True)
-    (build / "synth_xilinx.json").write_text(json.dumps(xil, indent=2) + "\n")
+    done = build / "synth_xilinx.json"
+    xil = json.loads(done.read_text()) if done.is_file() else None
+    if xil and xil.get("model_hash") == model.hash and xil.get("generator_args") == man["generator"]["args"]:
+        print(f"{args.net}: reusing {done} (same model and folding)", flush=True)
+    else:
+        xil = synthesize(build, "xilinx", flow=args.flow, manifest=man, timeout=args.timeout, progress=True)
+        done.write_text(json.dumps(xil, indent=2) + "\n")
     record["xilinx"] = {
         "luts": xil["total"]["luts"],
         "lutram": xil["total"]["lutram"],
