@@ -105,10 +105,9 @@ def test_the_checks_catch_a_broken_page(tmp_path):
 FULL_CONFIG = """
 model:
   train: {dataset: digits, hidden: [16], epochs: 3, batch_size: 32}
-# about 45 % of the iCE40HX8K's logic cells, and few enough ports for the package's pins: routes in minutes
 folding: {pe: 4, simd: 16, layers: {layer1: {pe: 2}}}
 interface: {pixels_per_beat: 2}
-target: {device: ice40-hx8k, pnr: true, clock_mhz: 12, timeout: 1800}
+target: {device: ecp5-25k, pnr: true, clock_mhz: 50, timeout: 1800}
 sim: {images: 20, simulator: verilator}
 bench: {images: 500, repeats: 1}
 sweep: {pe: [2, 4], simd: [16]}
@@ -130,12 +129,19 @@ SECTIONS = (
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
-    """`bnn-hw build` of a small trained digits MLP with synthesis, iCE40 place and route, Verilator simulation, the
+    """`bnn-hw build` of a small trained digits MLP with synthesis, ECP5 place and route, Verilator simulation, the
     CPU benchmark and a two-point sweep: a run in which every section of the report has its data."""
-    for tool in ("yosys", "nextpnr-ice40"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (make system)")
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys is not installed (make system)")
     pytest.importorskip("torch")
+    from bnn_hw.rtl.pnr import tool
+
+    from bnn_hw.errors import BnnError
+
+    try:
+        tool("ecp5")
+    except BnnError as exc:
+        pytest.skip(str(exc))
     root = tmp_path_factory.mktemp("full")
     (root / "full.yaml").write_text(FULL_CONFIG)
     assert main(["build", str(root / "full.yaml"), "-q"]) == 0
@@ -153,9 +159,9 @@ def test_full_run_report_has_every_section_filled_and_traced(full_run, tmp_path)
     # assumed one, labelled), only the GPU benchmark is missing on a machine without a GPU
     before_sweep = text.split("<h2>Design-space sweep")[0]
     assert before_sweep.count("not measured") == 1 and "<td class='na'>not measured</td>" in before_sweep
-    assert "assumed" not in before_sweep and "measured: nextpnr" in before_sweep
+    assert "assumed" not in before_sweep and "measured: " in before_sweep and "post-route Fmax" in before_sweep
     assert "(assumed, not measured)" in text.split("<h2>Design-space sweep")[1]
-    assert "Utilisation after place and route" in text and "Utilisation of Lattice iCE40HX8K" in text
+    assert "Utilisation after place and route" in text and "Utilisation of Lattice ECP5 LFE5U-25F" in text
     assert check_page(page, full_run) > 150
     shot, console, n_images, broken = render_and_check(page, tmp_path)
     assert console == [], f"console messages: {console}"
