@@ -385,7 +385,7 @@ def _accuracy(files: Files) -> Section | None:
         row_total = files.ref(rel, f"confusion_matrix.{i}", "sum(a)")
         rows.append(
             [
-                Html(_esc(name), str(name)),
+                Html(_esc(name)),
                 row_total,
                 correct[i],
                 calc("a/b", correct[i], row_total, digits=1, scale=100),
@@ -686,7 +686,8 @@ def _throughput(files: Files, man_rel, synth_rel, sim_rel, clock_mhz) -> Section
     fpga = calc("a*1e6/b", clock, cycles) if clock else NOT_MEASURED
     if clock:
         note = Html(
-            f"{clock.html()}: {_esc(how)}; {cycles.html() if isinstance(cycles, V) else NOT_MEASURED} cycles/image",
+            f"{clock.html()}: <span class='label'>{_esc(how)}</span>; "
+            f"{cycles.html() if isinstance(cycles, V) else NOT_MEASURED} cycles/image",
             f"{clock.text}: {how}; {getattr(cycles, 'text', NOT_MEASURED)} cycles/image",
         )
     else:
