@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bnn_hw.artifacts import Manifest  # noqa: E402
 from bnn_hw.errors import BnnError  # noqa: E402
 from bnn_hw.model import BnnModel, save_model  # noqa: E402
 from bnn_hw.synthetic import ConvSpec, random_model  # noqa: E402
@@ -175,7 +176,7 @@ def main() -> int:
         subprocess.run(cmd, check=True, cwd=ROOT)
         result["rtl_seconds"] = round(time.perf_counter() - t0, 1)
         result["rtl_command"] = " ".join(["bnn-hw", *cmd[3:]])
-    man = json.loads((rtl_dir / "manifest.json").read_text())
+    man = Manifest.read(rtl_dir / "manifest.json").to_json()
     pred = man["predicted"]
     cpi = pred["cycles_per_image"]
     result.update(

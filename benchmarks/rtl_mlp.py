@@ -18,6 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bnn_hw.artifacts import Manifest, SynthReport  # noqa: E402
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
@@ -46,7 +48,7 @@ def main() -> int:
     w0, c0 = time.perf_counter(), cpu_seconds()
     assert cli(["rtl", str(model_path), "--pe", args.pe, "--simd", args.simd, "-o", str(args.out), "-q"]) == 0
     wall, cpu = time.perf_counter() - w0, cpu_seconds() - c0
-    man = json.loads((args.out / "manifest.json").read_text())
+    man = Manifest.read(args.out / "manifest.json").to_json()
     size = (args.out / "bnn_top.v").stat().st_size
     print(
         f"model {man['model_name']} {man['model_hash'][:12]}: PE {args.pe} SIMD {args.simd}: conversion "
@@ -60,7 +62,7 @@ def main() -> int:
     w0, c0 = time.perf_counter(), cpu_seconds()
     assert cli(["synth", str(args.out), "--target", "xilinx", "-q", "--timeout", str(args.timeout)]) == 0
     wall, cpu = time.perf_counter() - w0, cpu_seconds() - c0
-    rep = json.loads((args.out / "synth_xilinx.json").read_text())
+    rep = SynthReport.read(args.out / "synth_xilinx.json").to_json()
     stat = json.loads((args.out / "yosys_xilinx_stat.json").read_text())
     print(f"synth_xilinx: {wall:.0f} s wall, {cpu:.0f} s CPU; {rep['check']}")
     print("| part | LUTs | LUTRAM (LUT eq.) | FFs | BRAM36 eq. | block RAM cells | carry |")

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bnn_hw.artifacts import Manifest, SimReport
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -65,8 +67,8 @@ def measure(
         env=env,
     )
     t2 = time.perf_counter()
-    report = json.loads((build / "sim_report.json").read_text())
-    manifest = json.loads((build / "manifest.json").read_text())
+    report = SimReport.read(build / "sim_report.json").to_json()
+    manifest = Manifest.read(build / "manifest.json").to_json()
     m = report["metrics"]
     simulated = sum(p["cycles"] for p in report["phases"])
     result = {

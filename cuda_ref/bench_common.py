@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -140,9 +139,3 @@ def time_best(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> tuple[flo
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times), times
-
-
-def write_json(path: str | Path, record: dict[str, Any]) -> Path:
-    from bnn_hw import fileio
-
-    return fileio.write_json(path, record, sort_keys=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -11,6 +12,7 @@ from typing import Any
 from bnn_hw.rtl.folding import Plan
 
 from bnn_hw import __version__, fileio
+from bnn_hw.artifacts import Generator, Manifest, MemoryBits, Predicted
 from bnn_hw.errors import BnnError
 from bnn_hw.model import BnnModel
 
@@ -27,7 +29,7 @@ def manifest_for(
     debug_taps: bool = False,
     latency: int | None = None,
     axis: Any = None,
-) -> dict[str, Any]:
+) -> Manifest:
     """Everything a bench, a synthesis run or a person needs to know about the generated top."""
     h, w, c = model.input_shape
     result_bits = plan.class_bits + plan.num_classes * plan.score_bits
@@ -65,47 +67,45 @@ def manifest_for(
         d["lanes"] = f.lanes
         layers.append(d)
     stage_cycles = plan.stage_cycles()
-    man = {
-        "format": "bnn-hw rtl manifest",
-        "version": 1,
-        "model_hash": model.hash,
-        "model_name": model.name,
-        "generator": {"name": GENERATOR, "version": __version__, "args": args},
-        "top": TOP_NAME,
-        "verilog": [f"{TOP_NAME}.v"],
-        "clock": {"port": "clk", "edge": "rising"},
-        "reset": {"port": "rst", "sync": True, "active": "high"},
-        "ports": ports,
-        "input": {"shape_hwc": [h, w, c], "order": "HWC flattened", "binarize_at": model.binarize_at},
-        "pixels_per_beat": plan.pixels_per_beat,
-        "beats_per_image": plan.beats_per_image,
-        "num_classes": plan.num_classes,
-        "class_bits": plan.class_bits,
-        "score_bits": plan.score_bits,
-        "result_bits": result_bits,
-        "result_layout": "bits [0, class_bits) = class index (first index of the maximum score); then score n "
+    man = Manifest(
+        model_hash=model.hash,
+        model_name=model.name,
+        generator=Generator(name=GENERATOR, version=__version__, args=args),
+        top=TOP_NAME,
+        verilog=[f"{TOP_NAME}.v"],
+        clock={"port": "clk", "edge": "rising"},
+        reset={"port": "rst", "sync": True, "active": "high"},
+        ports=ports,
+        input={"shape_hwc": [h, w, c], "order": "HWC flattened", "binarize_at": model.binarize_at},
+        pixels_per_beat=plan.pixels_per_beat,
+        beats_per_image=plan.beats_per_image,
+        num_classes=plan.num_classes,
+        class_bits=plan.class_bits,
+        score_bits=plan.score_bits,
+        result_bits=result_bits,
+        result_layout="bits [0, class_bits) = class index (first index of the maximum score); then score n "
         "(two's complement) at [class_bits + n*score_bits, class_bits + (n+1)*score_bits)",
-        "layers": layers,
-        "debug_taps": taps,
-        "predicted": {
-            "cycles_per_image": plan.cycles_per_image,
-            "limited_by": plan.bottleneck,
-            "stage_cycles_per_image": stage_cycles,
-            "latency_cycles": latency,
-            "latency_definition": "cycles from the handshake of an image's first input beat to the handshake of "
+        layers=layers,
+        debug_taps=taps,
+        predicted=Predicted(
+            cycles_per_image=plan.cycles_per_image,
+            limited_by=plan.bottleneck,
+            stage_cycles_per_image=stage_cycles,
+            latency_cycles=latency,
+            latency_definition="cycles from the handshake of an image's first input beat to the handshake of "
             "its result, pipeline empty, input valid and result ready every cycle",
-        },
-        "memory_bits": {
-            "weights": sum(f.weight_memory_bits for f in plan.layers),
-            "thresholds": sum(f.threshold_memory_bits for f in plan.layers),
-            "windows": sum(f.window_memory_bits for f in plan.layers),
-            "total": sum(f.weight_memory_bits + f.threshold_memory_bits + f.window_memory_bits for f in plan.layers),
-        },
-        "lanes_total": sum(f.lanes for f in plan.layers),
-        "interface": "bare",
-    }
+        ),
+        memory_bits=MemoryBits(
+            weights=sum(f.weight_memory_bits for f in plan.layers),
+            thresholds=sum(f.threshold_memory_bits for f in plan.layers),
+            windows=sum(f.window_memory_bits for f in plan.layers),
+            total=sum(f.weight_memory_bits + f.threshold_memory_bits + f.window_memory_bits for f in plan.layers),
+        ),
+        lanes_total=sum(f.lanes for f in plan.layers),
+        interface="bare",
+    )
     if axis is not None:
-        man.update(axis.manifest_fields())
+        man = dataclasses.replace(man, **axis.manifest_fields())
     return man
 
 
@@ -134,7 +134,7 @@ def generate(
     axi_lite: bool = False,
     frame_images: int = 0,
     result_framing: str = "image",
-) -> dict[str, Any]:
+) -> Manifest:
     """Write `<out>/bnn_top.v` and `<out>/manifest.json` (and, for the AXI4-Stream interface, the FuseSoC core and
     IP-XACT description next to them); returns the manifest."""
     from amaranth.back import verilog
@@ -185,9 +185,9 @@ def generate(
     if axis is not None:
         from bnn_hw.rtl.packaging import write_packages
 
-        manifest["packages"] = write_packages(out, manifest, model)
-    manifest["generation_seconds"] = round(time.perf_counter() - t0, 2)
-    fileio.write_text(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+        manifest.packages = write_packages(out, manifest.to_json(), model)
+    manifest.generation_seconds = round(time.perf_counter() - t0, 2)
+    manifest.write(out / Manifest.FILE)
     steps.update()
     steps.close()
     return manifest

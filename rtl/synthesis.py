@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bnn_hw.artifacts import Manifest
 from bnn_hw.errors import BnnError
 
 TARGETS = ("xilinx", "ice40", "ecp5")
@@ -337,11 +338,7 @@ def read_manifest(build: Path) -> dict[str, Any]:
     path = Path(build) / "manifest.json"
     if not path.is_file():
         raise BnnError(f"{build}: no manifest.json here; generate the build with `bnn-hw rtl MODEL -o {build}` first")
-    try:
-        man = json.loads(path.read_text())
-        man["top"], man["verilog"], man["layers"]  # noqa: B018 -- the keys every reader needs
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BnnError(f"{path}: not a bnn-hw rtl manifest ({exc})") from None
+    man = Manifest.read(path).to_json()  # checked strictly; the plain form the script builders index
     missing = [v for v in man["verilog"] if not (Path(build) / v).is_file()]
     if missing:
         raise BnnError(f"{Path(build) / missing[0]}: listed in the manifest but missing; rerun `bnn-hw rtl`")
@@ -436,8 +433,8 @@ def synthesize(
     report: dict[str, Any] = {
         "target": target,
         "top": top,
-        "model_hash": man.get("model_hash"),
-        "generator_args": man.get("generator", {}).get("args"),
+        "model_hash": man["model_hash"],
+        "generator_args": man["generator"]["args"],
         "yosys": yosys_version(),
         "flow": flow,
         "flow_note": {

@@ -166,10 +166,11 @@ def run_axis(
     from bnn_hw.sim.manifest import read_manifest
     from bnn_hw.sim.runner import CLOCK_NS, Bench
 
-    manifest, _ = read_manifest(build_dir)
-    if manifest.get("interface") != "axis":
+    typed, _ = read_manifest(build_dir)
+    if typed.interface != "axis":
         raise BnnError(f"{build_dir} is not an AXI4-Stream build: regenerate it with `bnn-hw rtl ... --interface axis`")
-    lite = manifest.get("axi_lite")
+    manifest = typed.to_json()  # the plain form the expected-result helpers and the bench job take
+    lite = typed.axi_lite
     work = Path(work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     rnd = random.Random(seed)

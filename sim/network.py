@@ -21,6 +21,7 @@ from bnn_hw.sim.payload import PixelStream, ResultFormat
 from bnn_hw.sim.runner import CLOCK_NS, Bench, SimulationFailed
 from bnn_hw.sim.tools import Simulator, find_simulator
 
+from bnn_hw.artifacts import Manifest
 from bnn_hw.errors import BnnError
 
 HARNESS = Path(__file__).parent / "hdl" / "bnn_tb.v"
@@ -38,7 +39,7 @@ class Design:
     cycles_per_image: int | None = None  # predicted steady-state initiation interval
     latency: int | None = None  # predicted cycles, first beat accepted -> result valid
     layers: list[dict[str, Any]] = field(default_factory=list)
-    manifest: dict[str, Any] = field(default_factory=dict)
+    manifest: Manifest | None = None  # None for a hand-built Design (bench tests)
 
 
 @dataclass
@@ -55,21 +56,21 @@ class Phase:
 
 def axis_tdata_bits(design: Design) -> int:
     """m_axis_tdata width of an AXI4-Stream build (the result padded to whole bytes); the result width otherwise."""
-    axis = design.manifest.get("axis")
-    return int(axis["m_axis_tdata_bits"]) if isinstance(axis, dict) else design.result.width
+    axis = design.manifest.axis if design.manifest is not None else None
+    return int(axis["m_axis_tdata_bits"]) if axis is not None else design.result.width
 
 
 def harness_defines(design: Design) -> dict[str, object]:
     """Verilog defines that make sim/hdl/bnn_tb.v instantiate the AXI4-Stream top instead of the bare one."""
-    if design.manifest.get("interface") != "axis":
+    if design.manifest is None or design.manifest.interface != "axis":
         return {}
-    return {"BNN_AXIS": 1, **({"BNN_AXI_LITE": 1} if design.manifest.get("axi_lite") else {})}
+    return {"BNN_AXIS": 1, **({"BNN_AXI_LITE": 1} if design.manifest.axi_lite else {})}
 
 
 def check_harness_framing(design: Design) -> None:
     """The stream benches send one frame per image: an AXI build must accept that (frame_images 0 or 1)."""
-    axis = design.manifest.get("axis")
-    if isinstance(axis, dict) and axis.get("frame_images", 0) > 1:
+    axis = design.manifest.axis if design.manifest is not None else None
+    if axis is not None and axis["frame_images"] > 1:
         raise BnnError(
             f"this AXI build expects {axis['frame_images']} images per frame, but `bnn-hw sim` sends one frame per "
             "image: regenerate it with --frame-images 0 or 1 (or test it with bnn_hw.sim.axis)"
@@ -361,10 +362,7 @@ def utilization(layers: list[dict[str, Any]], cycles_per_image: float) -> dict[s
     """
     per_layer = []
     for i, layer in enumerate(layers):
-        mh, mw, pe, simd = (layer.get(k) for k in ("out_features", "fan_in", "pe", "simd"))
-        if not all(isinstance(v, int) and v > 0 for v in (mh, mw, pe, simd)):
-            continue
-        vec = int(layer.get("input_vectors", 1))
+        mh, mw, pe, simd, vec = (int(layer[k]) for k in ("MH", "MW", "PE", "SIMD", "input_vectors"))
         useful = mh * mw * vec
         busy = math.ceil(mh / pe) * math.ceil(mw / simd) * vec  # cycles the layer's array is busy per image
         per_layer.append(
@@ -433,8 +431,8 @@ def run_python(
         "seed": seed,
         "gap": gap,
         "stall": stall,
-        "interface": design.manifest.get("interface", "bare"),
-        "axi_lite": bool(design.manifest.get("axi_lite")),
+        "interface": design.manifest.interface if design.manifest is not None else "bare",
+        "axi_lite": bool(design.manifest is not None and design.manifest.axi_lite),
         "out": str(out),
         "taps": list(taps or []),
         "phases": [

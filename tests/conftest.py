@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from bnn_hw.artifacts import SimReport
 from bnn_hw.errors import BnnError
 from bnn_hw.model import save_model
 from bnn_hw.synthetic import random_model
@@ -46,76 +46,109 @@ def sim_cli(capsys):
             ]
         )
         out = capsys.readouterr()
-        path = build / "sim_report.json"
-        return rc, json.loads(path.read_text()) if path.is_file() else {}, out.out + out.err
+        report = SimReport.read_if(build / SimReport.FILE)  # strictly, as every reader does
+        return rc, report.to_json() if report is not None else {}, out.out + out.err
 
     return run
-
-
-def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data))
 
 
 @pytest.fixture
 def run_dir(tmp_path):
     """A run folder as `make demo` leaves it (model, training, export check, RTL, synthesis, simulation, CPU bench),
-    with made-up but recognisable numbers: what `bnn-hw report` reads."""
+    written through the stage files' own classes (bnn_hw.artifacts), the manifest by `bnn-hw rtl`'s producer on a
+    tiny model; the measured figures are made up but recognisable: what `bnn-hw report` reads."""
+    from bnn_hw.rtl.folding import make_plan
+    from bnn_hw.rtl.generate import manifest_for
+
+    from bnn_hw import artifacts as a
+
     run = tmp_path / "run"
     run.mkdir()
-    save_model(random_model((4, 4, 1), [16], num_classes=3), run / "model.bnn")
-    _write_json(
-        run / "train/metrics.json",
-        {
-            "epochs": [
-                {"epoch": 1, "loss": 0.5, "train_acc": 0.6, "test_acc": 0.6123, "seconds": 7.0},
-                {"epoch": 2, "loss": 0.4, "train_acc": 0.7, "test_acc": 0.7345, "seconds": 8.0},
-            ],
-            "model": {"preset": "mlp"},
-            "dataset": {"name": "digits"},
-        },
-    )
-    _write_json(
-        run / "verify.json",
-        {
-            "images": 359,
-            "dataset": "digits",
-            "split": "test",
-            "classes_agree": 359,
-            "golden_accuracy": 0.7345,
-            "pytorch_accuracy": 0.7345,
-            "layers": [
-                {"layer": 0, "what": "bits", "agree": 5744, "total": 5744},
-                {"layer": 1, "what": "scores", "agree": 1077, "total": 1077},
-            ],
-        },
-    )
-    _write_json(
-        run / "rtl/manifest.json",
-        {
-            "predicted": {"cycles_per_image": 4321, "latency_cycles": 8765, "limited_by": "layer 0"},
-            "layers": [{"kind": "dense", "MW": 16, "MH": 16, "PE": 4, "SIMD": 8}],
-        },
-    )
-    _write_json(
-        run / "rtl/synth_ice40.json",
-        {
-            "target": "ice40",
-            "layers": {"0": {"luts": 1111, "ffs": 222}},
-            "total": {"luts": 2468, "ffs": 1357},
-            "pnr": {"fmax_mhz": 43.21},
-        },
-    )
-    _write_json(
-        run / "rtl/sim_report.json",
-        {
-            "simulator": "verilator",
-            "images": 200,
-            "reference": "numpy-golden",
-            "mismatches_total": 0,
-            "cycles_per_image": 4321,
-            "latency_cycles": 8765,
-        },
-    )
-    _write_json(run / "bench/cpu.json", {"golden_numpy": {"images_per_s": 12345.0}})
+    model = random_model((4, 4, 1), [16], num_classes=3)
+    save_model(model, run / "model.bnn")
+    a.Metrics(
+        model={"preset": "mlp"},
+        dataset={"name": "digits"},
+        train={"preset": "mlp", "dataset": "digits", "seed": 0, "epochs": 2},
+        epochs=[
+            a.Epoch(epoch=1, lr=0.01, loss=0.5, train_acc=0.6, test_acc=0.6123, seconds=7.0),
+            a.Epoch(epoch=2, lr=0.01, loss=0.4, train_acc=0.7, test_acc=0.7345, seconds=8.0),
+        ],
+        test_acc=0.7345,
+        best_test_acc=0.7345,
+        train_seconds=15.0,
+    ).write(run / "train/metrics.json")
+    a.Verify(
+        model=str(run / "model.bnn"),
+        model_hash=model.hash,
+        checkpoint_sha256="c" * 64,
+        dataset="digits",
+        split="test",
+        images=359,
+        layers=[
+            a.LayerAgreement(layer=0, what="bits", agree=5744, total=5744),
+            a.LayerAgreement(layer=1, what="scores", agree=1077, total=1077),
+        ],
+        classes_agree=359,
+        golden_accuracy=0.7345,
+        pytorch_accuracy=0.7345,
+    ).write(run / "verify.json")
+    plan = make_plan(model, [4, 3], [8, 16])
+    manifest_for(model, plan, {"model": str(run / "model.bnn")}, latency=8765).write(run / "rtl/manifest.json")
+    a.SynthReport(
+        target="ice40",
+        top="bnn_top",
+        model_hash=model.hash,
+        flow="full",
+        yosys="Yosys 0.23",
+        check="check -assert passed",
+        layers={"0": {"luts": 1111, "ffs": 222}},
+        glue={"luts": 10},
+        total={"luts": 2468, "ffs": 1357},
+        log="yosys.log",
+        pnr={"status": "routed", "fmax_mhz": 43.21},
+    ).write(run / "rtl/synth_ice40.json")
+    a.SimReport(
+        passed=True,
+        model_hash=model.hash,
+        model=str(run / "model.bnn"),
+        build_dir=str(run / "rtl"),
+        manifest_model_hash=model.hash,
+        simulator="verilator",
+        simulator_version="Verilator 5.048",
+        cocotb_version="2.1.0",
+        driver="harness",
+        seed=0,
+        gap=0.0,
+        stall=0.0,
+        images=200,
+        image_source={"source": "random"},
+        reference="numpy-golden",
+        reference_seconds=0.1,
+        reference_accuracy=None,
+        results_checked=200,
+        results_matched=200,
+        mismatch_count=0,
+        timeouts=[],
+        cycles_per_image=4321,
+        latency_cycles=8765,
+        mismatches=[],
+        phases=[],
+        metrics={"cycles_per_image": 4321, "latency_cycles": 8765},
+        build_seconds=1.0,
+        simulation_seconds=2.0,
+        waves=None,
+    ).write(run / "rtl/sim_report.json")
+    a.BenchCpu(
+        benchmark="bench cpu",
+        date="2026-12-02 00:00 UTC",
+        machine={},
+        model={"name": model.name, "hash": model.hash},
+        images={"count": 100, "note": "random"},
+        params={},
+        golden_numpy={"seconds": 0.0081, "images_per_s": 12345.0},
+        torch_float32_cpu={"seconds": 0.0426, "images_per_s": 2345.0},
+        golden_vs_torch_speed=1.23,
+        bit_exact=True,
+    ).write(run / "bench/cpu.json")
     return run

@@ -4,14 +4,17 @@ The stages themselves are replaced by a recorder, so these tests take well under
 
 from __future__ import annotations
 
-import json
 import os
+from dataclasses import replace
 
 import pytest
+from bnn_hw.rtl.folding import make_plan
+from bnn_hw.rtl.generate import manifest_for
 
+from bnn_hw.artifacts import Epoch, Manifest, Metrics
 from bnn_hw.cli import main
 from bnn_hw.flow import demo
-from bnn_hw.model import load_model, save_model
+from bnn_hw.model import save_model
 from bnn_hw.synthetic import random_model
 
 
@@ -45,35 +48,26 @@ def finished(tmp_path):
     run = tmp_path / "demo"
     (run / "train").mkdir(parents=True)
     (run / "rtl").mkdir()
-    (run / "train/metrics.json").write_text(
-        json.dumps(
-            {
-                "epochs": [{"epoch": e} for e in (1, 2, 3)],
-                "train": {"preset": "mlp", "dataset": "fashion-mnist", "seed": 0, "epochs": 3},
-            }
-        )
-    )
+    Metrics(
+        model={"preset": "mlp"},
+        dataset={"name": "fashion-mnist"},
+        train={"preset": "mlp", "dataset": "fashion-mnist", "seed": 0, "epochs": 3},
+        epochs=[Epoch(epoch=e, lr=0.01, loss=0.5, train_acc=0.8, test_acc=0.8, seconds=1.0) for e in (1, 2, 3)],
+    ).write(run / "train/metrics.json")
     (run / "train/checkpoint.pt").write_bytes(b"checkpoint")
-    save_model(random_model((4, 4, 1), [16], num_classes=3), run / "model.bnn")
+    model = random_model((4, 4, 1), [16], num_classes=3)
+    save_model(model, run / "model.bnn")
     os.utime(run / "train/checkpoint.pt", (1_000_000, 1_000_000))  # the model is newer than its checkpoint
-    (run / "rtl/manifest.json").write_text(
-        json.dumps(
-            {
-                "model_hash": load_model(run / "model.bnn").hash,
-                "generator": {
-                    "args": {
-                        "pe": "16,3",
-                        "simd": "16,16",
-                        "pixels_per_beat": 16,
-                        "debug_taps": False,
-                        "auto": False,
-                        "requested_pe": "32",
-                        "requested_simd": "32",
-                    }
-                },
-            }
-        )
-    )
+    args = {
+        "pe": "16,3",
+        "simd": "16,16",
+        "pixels_per_beat": 16,
+        "debug_taps": False,
+        "auto": False,
+        "requested_pe": "32",
+        "requested_simd": "32",
+    }
+    manifest_for(model, make_plan(model, [16, 3], [16, 16], 16), args).write(run / "rtl/manifest.json")
     return run
 
 
@@ -102,11 +96,12 @@ def test_changed_folding_regenerates_the_rtl_and_simulates_it(finished, monkeypa
 
 
 def test_rtl_of_another_model_or_with_other_rtl_options_is_regenerated(finished, monkeypatch):
-    manifest = json.loads((finished / "rtl/manifest.json").read_text())
-    (finished / "rtl/manifest.json").write_text(json.dumps({**manifest, "model_hash": "0" * 64}))
+    path = finished / "rtl/manifest.json"
+    manifest = Manifest.read(path)
+    replace(manifest, model_hash="0" * 64).write(path)
     assert "rtl" in _stages(monkeypatch, finished)
-    manifest["generator"]["args"]["pixels_per_beat"] = 4  # made by hand with --pixels-per-beat 4
-    (finished / "rtl/manifest.json").write_text(json.dumps(manifest))
+    manifest.generator.args["pixels_per_beat"] = 4  # made with --pixels-per-beat 4
+    manifest.write(path)
     assert "rtl" in _stages(monkeypatch, finished)
 
 

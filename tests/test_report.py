@@ -1,5 +1,8 @@
 """`bnn-hw report`: every section present, numbers traceable to the JSON files they came from."""
 
+from dataclasses import replace
+
+from bnn_hw.artifacts import SimReport, SynthReport
 from bnn_hw.cli import main
 
 
@@ -30,13 +33,6 @@ def test_report_of_a_missing_folder_is_one_clear_error(tmp_path, capsys):
     assert "run folder not found" in capsys.readouterr().err
 
 
-def _write(path, data):
-    import json
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data))
-
-
 def _table_row(markdown: str, section: str, first_cell: str) -> str:
     body = markdown.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
     return next(line for line in body.splitlines() if line.startswith(f"| {first_cell} |"))
@@ -44,21 +40,14 @@ def _table_row(markdown: str, section: str, first_cell: str) -> str:
 
 def test_simulation_figures_are_read_from_the_metrics_block(run_dir):
     # `bnn-hw sim` writes its measured figures under "metrics" (as in runs/demo/rtl/sim_report.json)
-    _write(
-        run_dir / "rtl/sim_report.json",
-        {
-            "simulator": "verilator",
-            "images": 200,
-            "reference": "numpy-golden",
-            "mismatches_total": 0,
-            "metrics": {
-                "cycles_per_image": 4321.0,
-                "predicted_cycles_per_image": 4322,
-                "latency_cycles": 8765,
-                "utilization": {"bottleneck_layer": 1, "bottleneck_utilization": 0.98, "layers": []},
-            },
-        },
-    )
+    path = run_dir / "rtl/sim_report.json"
+    metrics = {
+        "cycles_per_image": 4321.0,
+        "predicted_cycles_per_image": 4322,
+        "latency_cycles": 8765,
+        "utilization": {"bottleneck_layer": 1, "bottleneck_utilization": 0.98, "layers": []},
+    }
+    replace(SimReport.read(path), metrics=metrics).write(path)
     assert main(["report", str(run_dir)]) == 0
     markdown = (run_dir / "report/report.md").read_text()
     assert (
@@ -73,14 +62,13 @@ def test_simulation_figures_are_read_from_the_metrics_block(run_dir):
 
 
 def test_block_ram_column_has_the_target_unit(run_dir):
-    _write(
-        run_dir / "rtl/synth_ice40.json",
-        {
-            "target": "ice40",
-            "layers": {"0": {"luts": 1111, "bram_cells": 20}},
-            "total": {"luts": 2468, "ffs": 1357, "bram_cells": 26},
-        },
-    )
+    ice40 = SynthReport.read(run_dir / "rtl/synth_ice40.json")
+    replace(
+        ice40,
+        layers={"0": {"luts": 1111, "bram_cells": 20}},
+        total={"luts": 2468, "ffs": 1357, "bram_cells": 26},
+        pnr=None,
+    ).write(run_dir / "rtl/synth_ice40.json")
     assert main(["report", str(run_dir)]) == 0
     markdown = (run_dir / "report/report.md").read_text()
     assert "| part | LUTs | flip-flops | block RAM (SB_RAM40_4K, 4 kbit) | carry cells |" in markdown
@@ -88,10 +76,9 @@ def test_block_ram_column_has_the_target_unit(run_dir):
     assert "36k" not in markdown and "36 kbit" not in markdown
 
     (run_dir / "rtl/synth_ice40.json").unlink()
-    _write(
-        run_dir / "rtl/synth_xilinx.json",
-        {"target": "xilinx", "layers": {}, "total": {"luts": 2468, "ffs": 1357, "bram36": 12.5, "bram_cells": 25}},
-    )
+    replace(
+        ice40, target="xilinx", layers={}, total={"luts": 2468, "ffs": 1357, "bram36": 12.5, "bram_cells": 25}
+    ).write(run_dir / "rtl/synth_xilinx.json")
     assert main(["report", str(run_dir)]) == 0
     markdown = (run_dir / "report/report.md").read_text()
     assert "block RAM (RAMB36 equivalents, 36 kbit)" in markdown
@@ -99,7 +86,8 @@ def test_block_ram_column_has_the_target_unit(run_dir):
 
 
 def test_throughput_without_a_clock_says_how_to_get_one(run_dir):
-    _write(run_dir / "rtl/synth_ice40.json", {"target": "ice40", "layers": {}, "total": {"luts": 2468}})
+    path = run_dir / "rtl/synth_ice40.json"
+    replace(SynthReport.read(path), layers={}, total={"luts": 2468}, pnr=None).write(path)
     assert main(["report", str(run_dir)]) == 0
     row = _table_row((run_dir / "report/report.md").read_text(), "Throughput comparison", "this design (FPGA)")
     assert "not measured MHz" not in row

@@ -97,8 +97,8 @@ endmodule
 
 
 def _top_tb(man, n_beats, n_images):
-    pw = man["ports"]["pixels__payload"]["width"]
-    rw = man["ports"]["result__payload"]["width"]
+    pw = man.ports["pixels__payload"]["width"]
+    rw = man.ports["result__payload"]["width"]
     return f"""
 `timescale 1ns/1ps
 module tb;
@@ -117,7 +117,7 @@ module tb;
     if (valid && ready) i <= i + 1;
     if (rvalid) begin $display("R %h", rpayload); n = n + 1; if (n == {n_images}) $finish; end
   end
-  initial begin #{(n_images + 3) * (man["predicted"]["cycles_per_image"] + 100) * 10 + 100000} $display("TIMEOUT");
+  initial begin #{(n_images + 3) * (man.predicted.cycles_per_image + 100) * 10 + 100000} $display("TIMEOUT");
     $finish; end
 endmodule
 """
@@ -140,7 +140,7 @@ def test_generated_top_matches_golden_in_icarus(tmp_path, which):
     man = generate(model, plan, tmp_path / "build", {"test": which})
     images = np.random.default_rng(9).integers(0, 256, size=(5, *shape), dtype=np.uint8)
     beats = [b for img in image_beats(images, plan.pixels_per_beat) for b in img]
-    digits = (man["ports"]["pixels__payload"]["width"] + 3) // 4
+    digits = (man.ports["pixels__payload"]["width"] + 3) // 4
     (tmp_path / "beats.hex").write_text("\n".join(f"{b:0{digits}x}" for b in beats) + "\n")
     out = _run(tmp_path, [tmp_path / "build" / "bnn_top.v"], _top_tb(man, len(beats), len(images)))
     assert "TIMEOUT" not in out

@@ -118,7 +118,7 @@ def test_trained_convnet_real_images_bit_exact(cnn_build, trained_cnn, fashion, 
     test = fashion[1]
     diverse(trained_cnn, test.images[:N_IMAGES])
     design = load_design(cnn_build)
-    kinds = [ly.get("kind") for ly in design.manifest["layers"]]
+    kinds = [ly["kind"] for ly in design.manifest.layers]
     assert kinds[:3] == ["conv"] * 3, kinds
     rc, report, text = sim_cli(cnn_build, trained_cnn, "verilator", N_IMAGES, seed=5)
     assert rc == 0, text

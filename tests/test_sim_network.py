@@ -111,7 +111,7 @@ def check_report(report: dict, n: int, model: Path) -> None:
     assert report["mismatch_count"] == 0 and report["mismatches"] == [] and report["timeouts"] == []
     assert report["reference"] in ("numpy-golden", "cupy-gpu")
     assert report["images"] == n and report["image_source"]["source"] == "fashion-mnist"
-    assert report["mismatches_total"] == 0 and report["cycles_per_image"] == report["metrics"]["cycles_per_image"]
+    assert report["mismatch_count"] == 0 and report["cycles_per_image"] == report["metrics"]["cycles_per_image"]
     names = [p["name"] for p in report["phases"]]
     assert names == ["latency", "throughput", "stream", "abort", "restart"]
     by = {p["name"]: p for p in report["phases"]}
@@ -205,7 +205,7 @@ def test_python_driven_bench_with_debug_taps(fashion, tmp_path: Path) -> None:
     model = calibrated_model([24, 12, 10], train.images[:512], seed=13, binarize_at=100, name="taps")
     build = generate(model, tmp_path / "m.bnn", tmp_path / "build", 8, 64, "--debug-taps")
     design = load_design(build)
-    taps = design.manifest.get("debug_taps") or []
+    taps = design.manifest.debug_taps
     assert len(taps) == 2
     images = test.images[:12]
     ref = golden.run(model, images)

@@ -15,6 +15,7 @@ from bnn_hw.rtl.synthesis import block_roms, readmem_verilog  # noqa: E402
 from bnn_hw.rtl.testing import random_dense_model  # noqa: E402
 
 from bnn_hw import save_model  # noqa: E402
+from bnn_hw.artifacts import Point, PointRequest  # noqa: E402
 from bnn_hw.cli import main  # noqa: E402
 from bnn_hw.flow.sweep import pareto_front  # noqa: E402
 
@@ -283,25 +284,50 @@ def test_missing_model_and_missing_yosys(model_file, tmp_path, capsys, monkeypat
     assert not (tmp_path / "s").exists()
 
 
+def _made_point(req: PointRequest, **fields) -> Point:
+    """A point record for tests that replace the synthesis (its figures follow the request's PE and SIMD)."""
+    base = dict(
+        request=req,
+        pe=req.pe,
+        simd=req.simd,
+        pe_per_layer=[req.pe],
+        simd_per_layer=[req.simd],
+        lanes=req.pe * req.simd,
+        target=req.target,
+        flow=req.flow,
+        cycles_per_image=64 // req.pe,
+        latency_cycles=None,
+        limited_by="layer 0",
+        luts=1,
+        lutram=None,
+        ffs=50,
+        brams=1,
+        bram_unit="SB_RAM40_4K",
+        carry=0,
+        memory_bits=64,
+        luts_per_layer={"0": 1},
+        measured_cycles_per_image=None,
+        sim_mismatches=None,
+        fmax_mhz=None,
+        images_per_s=None,
+        clock_source=None,
+        critical_path=None,
+        seconds={"rtl": 0.0, "synth": 0.0},
+        started=0.0,
+        finished=1.0,
+    )
+    return Point(**{**base, **fields})
+
+
 def test_a_failing_point_is_reported_and_the_rest_kept(model_file, tmp_path, capsys, monkeypatch):
     import bnn_hw.flow.sweep as sweep
 
     def fake_point(model, model_hash, pe, simd, args):
         if pe == 2:
             raise sweep.BnnError("yosys failed for ice40 (boom)")
-        return {
-            "pe": pe,
-            "simd": simd,
-            "pe_per_layer": [pe, pe],
-            "simd_per_layer": [simd, simd],
-            "lanes": 2 * pe,
-            "cycles_per_image": 64 // pe,
-            "luts": 100 * pe,
-            "ffs": 50,
-            "brams": 1,
-            "reused": False,
-            "seconds": {"rtl": 0.0, "synth": 0.0},
-        }
+        req = sweep._request(model_hash, pe, simd, args)
+        point = _made_point(req, pe_per_layer=[pe, pe], simd_per_layer=[simd, simd], lanes=2 * pe, luts=100 * pe)
+        return {**sweep._plain_point(point), "reused": False}
 
     monkeypatch.setattr(sweep, "_point", fake_point)
     assert (
@@ -320,13 +346,14 @@ def test_a_failing_point_is_reported_and_the_rest_kept(model_file, tmp_path, cap
 def test_a_point_for_another_request_is_not_reused(tmp_path):
     import argparse
 
-    from bnn_hw.flow.sweep import _finished, _request
+    from bnn_hw.flow.sweep import _finished, _plain_point, _request
 
     args = argparse.Namespace(target="ice40", flow="fast", simulate=0)
     req = _request("abc", 4, 16, args)
     done = tmp_path / "point.json"
-    done.write_text(json.dumps({"request": req, "luts": 1}))
-    assert _finished(done, req) == {"request": req, "luts": 1}
+    point = _made_point(PointRequest.from_json(req))
+    point.write(done)
+    assert _finished(done, req) == _plain_point(point)
     for change in ({"target": "xilinx"}, {"flow": "full"}, {"simulate": 10}):
         assert _finished(done, _request("abc", 4, 16, argparse.Namespace(**{**vars(args), **change}))) is None
     assert _finished(done, _request("other model", 4, 16, args)) is None
@@ -406,7 +433,13 @@ def test_fast_flow_does_not_count_kept_instances_as_cells(tmp_path):
         "  \\bnn_top.layer0 layer0 (.clk(clk), .a(a), .q(x));\n"
         "  always @(posedge clk) r <= x & a[0];\n  assign q = r;\nendmodule\n"
     )
-    manifest = {"top": "bnn_top", "verilog": ["bnn_top.v"], "layers": [{"index": 0}]}
+    manifest = {
+        "top": "bnn_top",
+        "verilog": ["bnn_top.v"],
+        "layers": [{"index": 0}],
+        "model_hash": "0" * 64,
+        "generator": {"args": {}},
+    }
     rep = synthesize(tmp_path, "xilinx", flow="fast", manifest=manifest, timeout=120)
     assert rep["glue"]["other"] == 0 and rep["layers"]["0"]["other"] == 0, rep
     assert rep["glue"]["ffs"] == 1 and rep["layers"]["0"]["ffs"] == 1 and rep["total"]["ffs"] == 2

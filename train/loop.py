@@ -26,12 +26,13 @@ from bnn_hw.train.models import ModelConfig, build_model, get_preset, make_confi
 from torch import nn
 
 from bnn_hw import fileio
+from bnn_hw.artifacts import Metrics
 from bnn_hw.datasets import DATASETS, Dataset, dataset_info, load_dataset
 from bnn_hw.errors import BnnError, UsageError
 
 LOSSES = ("squared-hinge", "cross-entropy")
 CHECKPOINT_NAME = "checkpoint.pt"
-METRICS_NAME = "metrics.json"
+METRICS_NAME = Metrics.FILE
 CURVE_NAME = "training_curve.png"
 CHECK_EVERY = 50  # steps between NaN checks (each one waits for the GPU)
 
@@ -344,10 +345,6 @@ def _distributed_forward(model: BinaryNet, ctx: DistContext, device: torch.devic
     return DistributedDataParallel(_Logits(model), device_ids=ids, forward_sync_buffers=False)
 
 
-def _write_json(path: Path, data: dict) -> None:
-    fileio.write_json(path, data)
-
-
 def checkpoint_bytes(model: nn.Module) -> int:
     """About what one save writes: float32 weights plus Adam's two moments, twice (the temporary and the old file)."""
     params = sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())
@@ -557,7 +554,7 @@ def _train(
                 )
             if (epoch + 1) % cfg.checkpoint_every and epoch + 1 < epochs:
                 if ctx.is_main:
-                    _write_json(out / METRICS_NAME, metrics)
+                    Metrics.of(metrics).write(out / METRICS_NAME)
                 continue
             model.eval()
             if not ctx.is_main:  # rank 0 alone writes; the others wait until the files exist
@@ -574,7 +571,7 @@ def _train(
                 optimizer_state=optimizer.state_dict(),
             )
             metrics["checkpoint_hash"] = digest
-            _write_json(out / METRICS_NAME, metrics)
+            Metrics.of(metrics).write(out / METRICS_NAME)
             curve = _plot(metrics, out / CURVE_NAME)
             ctx.barrier()
     finally:

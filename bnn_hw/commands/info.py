@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from bnn_hw.model import BnnModel, load_model
+from bnn_hw.model import load_model
+from bnn_hw.summary import describe, memory_summary
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,65 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="write the summary as JSON to PATH, or to stdout with `--json` alone or `--json -` (default: a table)",
     )
-
-
-def memory_summary(model: BnnModel) -> dict:
-    """Weight and threshold bits per layer, and the size versus float32 weights + BatchNorm."""
-    rows = []
-    for i, layer in enumerate(model.layers):
-        weight_bits = layer.fan_in * layer.out_features
-        # a threshold needs enough bits for min(acc) .. max(acc) + 1
-        lo, hi = layer.acc_range
-        thr_bits = max(1, (hi - lo + 1).bit_length()) + (1 if lo < 0 else 0)
-        param_bits = thr_bits * layer.out_features
-        rows.append(
-            {
-                "layer": i,
-                "description": layer.describe(),
-                "fan_in": layer.fan_in,
-                "out_features": layer.out_features,
-                "out_shape": list(layer.out_shape),
-                "weight_bits": weight_bits,
-                "threshold_or_bias_bits": param_bits,
-                "float32_bits": 32 * weight_bits + 4 * 32 * layer.out_features,
-            }
-        )
-    total_bits = sum(r["weight_bits"] + r["threshold_or_bias_bits"] for r in rows)
-    bare = sum(r["weight_bits"] for r in rows)
-    float_bits = sum(r["float32_bits"] for r in rows)
-    return {
-        "name": model.name,
-        "hash": model.hash,
-        "input_shape": list(model.input_shape),
-        "binarize_at": model.binarize_at,
-        "classes": model.classes,
-        "source": model.source,
-        "layers": rows,
-        "total_bits": total_bits,
-        "weight_bits": bare,
-        "overhead_vs_bare_bits": total_bits / bare,
-        "compression_vs_float32": float_bits / total_bits,
-    }
-
-
-def describe(model: BnnModel) -> str:
-    s = memory_summary(model)
-    lines = [
-        f"model {s['name']}  hash {s['hash'][:16]}  input {tuple(s['input_shape'])} uint8"
-        + (f" binarized at {s['binarize_at']}" if s["binarize_at"] is not None else " raw pixels"),
-        f"{'#':>2}  {'layer':<58} {'weight bits':>12} {'thr/bias bits':>13}",
-    ]
-    for r in s["layers"]:
-        lines.append(
-            f"{r['layer']:>2}  {r['description']:<58} {r['weight_bits']:>12,} {r['threshold_or_bias_bits']:>13,}"
-        )
-    lines.append(
-        f"total {s['total_bits']:,} bits ({s['total_bits'] / 8 / 1024:.1f} KiB), "
-        f"{s['overhead_vs_bare_bits']:.3f}x the bare weight bits, "
-        f"{s['compression_vs_float32']:.1f}x smaller than float32"
-    )
-    lines.append(f"classes: {', '.join(s['classes'])}")
-    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:

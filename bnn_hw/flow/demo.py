@@ -7,12 +7,12 @@ exists for the same inputs is skipped, so running the demo again is quick.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 from bnn_hw import fileio
 from bnn_hw.argtypes import nonneg_int, positive_int
+from bnn_hw.artifacts import Manifest, Metrics, SimReport, Verify
 from bnn_hw.errors import BnnError, UsageError
 
 
@@ -129,10 +129,10 @@ def train_plan(args: argparse.Namespace, metrics_path: Path, checkpoint: Path) -
     ]
     if args.force or not checkpoint.exists() or not metrics_path.exists():
         return argv
-    metrics = json.loads(metrics_path.read_text())
-    cfg = metrics.get("train", {})
-    same_run = (cfg.get("preset"), cfg.get("dataset"), cfg.get("seed")) == (args.preset, args.dataset, args.seed)
-    trained = len(metrics.get("epochs", []))
+    metrics = Metrics.read(metrics_path)
+    cfg = metrics.train
+    same_run = (cfg["preset"], cfg["dataset"], cfg["seed"]) == (args.preset, args.dataset, args.seed)
+    trained = len(metrics.epochs)
     if same_run and trained == args.epochs:
         return None
     return argv + ["--resume"] if same_run and trained < args.epochs else argv
@@ -145,15 +145,15 @@ def rtl_stale(args: argparse.Namespace, manifest_path: Path, model_path: Path) -
         return True
     from bnn_hw.model import load_model
 
-    manifest = json.loads(manifest_path.read_text())
-    gen = manifest.get("generator", {}).get("args", {})
-    first_simd = str(gen.get("simd", "")).split(",")[0]
+    manifest = Manifest.read(manifest_path)
+    gen = manifest.generator.args
+    first_simd = str(gen["simd"]).split(",")[0]
     return (
-        manifest.get("model_hash") != load_model(model_path).hash
-        or (gen.get("requested_pe"), gen.get("requested_simd")) != (args.pe, args.simd)
-        or bool(gen.get("auto"))
-        or bool(gen.get("debug_taps"))
-        or str(gen.get("pixels_per_beat")) != first_simd
+        manifest.model_hash != load_model(model_path).hash
+        or (gen["requested_pe"], gen["requested_simd"]) != (args.pe, args.simd)
+        or bool(gen["auto"])
+        or bool(gen["debug_taps"])
+        or str(gen["pixels_per_beat"]) != first_simd
     )
 
 
@@ -218,24 +218,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary(out: Path, timings: dict[str, float]) -> None:
-    verify = json.loads((out / "verify.json").read_text())
-    manifest = json.loads((out / "rtl" / "manifest.json").read_text())
-    sim = json.loads((out / "rtl" / "sim_report.json").read_text())
+    verify = Verify.read(out / Verify.FILE)
+    manifest = Manifest.read(out / "rtl" / Manifest.FILE)
+    sim = SimReport.read(out / "rtl" / SimReport.FILE)
     print("\n=== summary")
-    print(f"model            {out / 'model.bnn'}  hash {verify['model_hash'][:16]}")
+    print(f"model            {out / 'model.bnn'}  hash {verify.model_hash[:16]}")
     print(
-        f"accuracy         golden {100 * verify['golden_accuracy']:.2f} %, PyTorch "
-        f"{100 * verify['pytorch_accuracy']:.2f} % on {verify['images']:,} test images"
+        f"accuracy         golden {100 * verify.golden_accuracy:.2f} %, PyTorch "
+        f"{100 * verify.pytorch_accuracy:.2f} % on {verify.images:,} test images"
     )
-    exact = all(r["agree"] == r["total"] for r in verify["layers"]) and verify["classes_agree"] == verify["images"]
-    print(f"golden vs torch  {'bit-exact' if exact else 'MISMATCH'} on every layer")
-    measured = sim.get("cycles_per_image")
+    print(f"golden vs torch  {'bit-exact' if verify.bit_exact else 'MISMATCH'} on every layer")
+    measured = sim.cycles_per_image
     print(
-        f"hardware         {manifest['predicted']['cycles_per_image']} cycles/image predicted, "
-        + (f"{measured:g} measured" if isinstance(measured, int | float) else "not measured")
+        f"hardware         {manifest.predicted.cycles_per_image} cycles/image predicted, "
+        + (f"{measured:g} measured" if measured is not None else "not measured")
     )
     print(
-        f"RTL simulation   {sim.get('images')} images on {sim.get('simulator')}, "
-        f"{sim.get('mismatches_total', sim.get('mismatches'))} mismatches against {sim.get('reference')}"
+        f"RTL simulation   {sim.images} images on {sim.simulator}, "
+        f"{sim.mismatch_count} mismatches against {sim.reference}"
     )
     print("stage seconds    " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))

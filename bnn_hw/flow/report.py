@@ -22,6 +22,7 @@ from typing import Any
 
 from bnn_hw import __version__, fileio
 from bnn_hw.argtypes import positive_float
+from bnn_hw.artifacts import stage_file_for
 from bnn_hw.errors import BnnError
 
 NOT_MEASURED = "not measured"
@@ -135,7 +136,9 @@ class Files:
         if rel is None:
             return None
         if rel not in self.cache:
-            self.cache[rel] = _read_json(self.run / rel)
+            kind = stage_file_for(rel)  # a stage file is read strictly, then looked up by key (the trace)
+            path = self.run / rel
+            self.cache[rel] = kind.read(path).to_json() if kind and path.is_file() else _read_json(path)
         return self.cache[rel]
 
     def first(self, *patterns: str) -> str | None:
@@ -191,8 +194,8 @@ def _read_json(path: Path) -> dict | None:
 
 def model_facts(path: Path) -> dict[str, Any]:
     """What the report reads from a .bnn file, as a stage file's JSON: `bnn-hw info`'s memory summary."""
-    from bnn_hw.commands.info import memory_summary
     from bnn_hw.model import load_model
+    from bnn_hw.summary import memory_summary
 
     return {"info": memory_summary(load_model(path))}
 
@@ -537,8 +540,8 @@ def _pnr_utilisation(files: Files, rel: str, pnr: dict) -> Html:
 
 
 def _sim_key(sim: dict | None, key: str) -> str:
-    """Where `bnn-hw sim` put a figure: under "metrics" (older reports: at the top)."""
-    return f"metrics.{key}" if isinstance((sim or {}).get("metrics"), dict) and key in sim["metrics"] else key
+    """Where `bnn-hw sim` puts a measured figure: under "metrics"."""
+    return f"metrics.{key}"
 
 
 def _simulation(files: Files) -> tuple[Section | None, str | None]:
@@ -547,8 +550,7 @@ def _simulation(files: Files) -> tuple[Section | None, str | None]:
     if not data:
         return None, None
     sec = Section("RTL simulation", [rel])
-    mism_key = "mismatches_total" if "mismatches_total" in data else "mismatches"
-    mism = files.items(rel, mism_key) if isinstance(data.get(mism_key), list) else files.num(rel, mism_key)
+    mism = files.num(rel, "mismatch_count")
     util_key = _sim_key(data, "utilization")
     util: Any = NOT_MEASURED
     if isinstance(lookup(data, util_key), dict):
@@ -711,7 +713,7 @@ def _throughput(files: Files, man_rel, synth_rel, sim_rel, clock_mhz) -> Section
         ]
     ]
     for target in ("cpu", "gpu"):
-        rel = files.first(f"bench/{target}.json", f"bench_{target}.json")
+        rel = files.first(f"bench/{target}.json")
         data = files.json(rel) or {}
         if rel:
             sec.source.append(rel)

@@ -20,7 +20,6 @@ noise, see that module). With `--pnr` (targets ecp5 and ice40) every point is al
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from bnn_hw import fileio
 from bnn_hw.argtypes import nonneg_int, positive_float, positive_int
+from bnn_hw.artifacts import Manifest, Point, PointRequest, SimReport, Sweep, SynthReport
 from bnn_hw.cluster import as_completed, dask_client, require_on_workers
 from bnn_hw.errors import BnnError
 
@@ -174,14 +174,21 @@ def _pnr_request(args: argparse.Namespace) -> dict | None:
 
 
 def _finished(done: Path, request: dict) -> dict | None:
-    """The point's record when it exists and answers the same request, else None."""
+    """The point's record (as a dict) when it exists and answers the same request, else None: the point is redone
+    (a file of another bnn-hw version, or one cut short, is not an error here)."""
     try:
-        point = json.loads(done.read_text())
-    except (OSError, ValueError):
+        point = Point.read(done)
+    except BnnError:
         return None
-    if not isinstance(point, dict) or point.get("request") != request:
+    if point.request != PointRequest.from_json(request):
         return None
-    return point
+    return _plain_point(point)
+
+
+def _plain_point(point: Point) -> dict:
+    data = point.to_json()
+    del data["schema"], data["version"]
+    return data
 
 
 def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Namespace) -> dict:
@@ -197,20 +204,19 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
     manifest = None
     if manifest_path.is_file() and not args.redo:  # an interrupted point: keep its Verilog when it is the same
         try:
-            manifest = json.loads(manifest_path.read_text())
-            rec = manifest["generator"]["args"]
-            if (
-                manifest["model_hash"] != model_hash
-                or rec.get("requested_pe") != str(pe)
-                or rec.get("requested_simd") != str(simd)
-                or not all((folder / v).is_file() for v in manifest["verilog"])
-            ):
-                manifest = None
-        except (ValueError, KeyError, TypeError):
+            manifest = Manifest.read(manifest_path).to_json()
+        except BnnError:  # from another bnn-hw version: generate it again
+            manifest = None
+        if manifest is not None and (
+            manifest["model_hash"] != model_hash
+            or manifest["generator"]["args"]["requested_pe"] != str(pe)
+            or manifest["generator"]["args"]["requested_simd"] != str(simd)
+            or not all((folder / v).is_file() for v in manifest["verilog"])
+        ):
             manifest = None
     if manifest is None:
         _cli("rtl", str(model), "--pe", str(pe), "--simd", str(simd), "-o", str(folder), "-q")
-        manifest = json.loads(manifest_path.read_text())
+        manifest = Manifest.read(manifest_path).to_json()
     t1 = time.perf_counter()
     from bnn_hw.rtl.pnr import place_and_route
     from bnn_hw.rtl.synthesis import synthesize
@@ -233,7 +239,7 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
             raise BnnError(f"place and route gave no Fmax ({synth['pnr']['status']})")
     else:
         synth = synthesize(folder, args.target, flow=args.flow, manifest=manifest, timeout=args.timeout)
-    fileio.write_json(folder / f"synth_{args.target}.json", synth)
+    SynthReport.of(synth).write(folder / SynthReport.file_name(args.target))
     t2 = time.perf_counter()
     total = synth["total"]
     cycles = manifest["predicted"]["cycles_per_image"]
@@ -244,24 +250,26 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
         "simd": simd,
         "pe_per_layer": [d["PE"] for d in layers],
         "simd_per_layer": [d["SIMD"] for d in layers],
-        "lanes": int(manifest.get("lanes_total", sum(d["PE"] * d["SIMD"] for d in layers))),
+        "lanes": manifest["lanes_total"],
         "target": args.target,
         "flow": args.flow,
         "cycles_per_image": cycles,
-        "latency_cycles": manifest["predicted"].get("latency_cycles"),
-        "limited_by": manifest["predicted"].get("limited_by"),
+        "latency_cycles": manifest["predicted"]["latency_cycles"],
+        "limited_by": manifest["predicted"]["limited_by"],
         "luts": total.get("luts"),
         "lutram": total.get("lutram"),
         "ffs": total.get("ffs"),
         "brams": total.get(BRAM[args.target][0]),
         "bram_unit": BRAM[args.target][1],
         "carry": total.get("carry"),
-        "memory_bits": manifest.get("memory_bits", {}).get("total"),
+        "memory_bits": manifest["memory_bits"]["total"],
         "luts_per_layer": {k: v.get("luts") for k, v in synth["layers"].items()},
         "measured_cycles_per_image": None,
+        "sim_mismatches": None,
         "fmax_mhz": None,
         "images_per_s": None,
         "clock_source": None,
+        "critical_path": None,
         "seconds": {"rtl": round(t1 - t0, 1), "synth": round(t2 - t1, 1)},
     }
     if "pnr" in synth:
@@ -282,9 +290,9 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
             "verilator",
             *(["--random-images"] if args.random_images else []),
         )
-        sim = json.loads((folder / "sim_report.json").read_text())
-        point["measured_cycles_per_image"] = sim.get("cycles_per_image")
-        point["sim_mismatches"] = sim.get("mismatches_total", sim.get("mismatches"))
+        sim = SimReport.read(folder / SimReport.FILE)
+        point["measured_cycles_per_image"] = sim.cycles_per_image
+        point["sim_mismatches"] = sim.mismatch_count
         point["seconds"]["sim"] = round(time.perf_counter() - t2, 1)
     point["started"] = started
     point["finished"] = time.time()
@@ -298,7 +306,7 @@ def _write_point(out: Path, point: dict) -> None:
     """The client writes each finished point (atomically: an interrupted write never leaves a half point)."""
     done = out / f"pe{point['pe']}_simd{point['simd']}" / "point.json"
     done.parent.mkdir(parents=True, exist_ok=True)
-    fileio.write_json(done, {k: v for k, v in point.items() if k != "reused"})
+    Point.of({k: v for k, v in point.items() if k != "reused"}).write(done)
 
 
 def _tools_check(target: str, pnr_wanted: bool, simulate: bool):
@@ -538,11 +546,11 @@ def run(args: argparse.Namespace) -> int:
         "jobs": args.jobs,
         "wall_seconds": wall,
         "reused": sum(p["reused"] for p in points),
-        "points": [{k: v for k, v in p.items() if k != "reused"} for p in points],
+        "points": [Point.of({k: v for k, v in p.items() if k != "reused"}) for p in points],
         "pareto": [[p["pe"], p["simd"]] for p in front],
         "failures": failures,
     }
-    fileio.write_json(args.out / "sweep.json", summary)
+    Sweep.of(summary).write(args.out / Sweep.FILE)
     _plot(points, front, args.clock_mhz, args.target, args.out / "pareto.png")
     table = _table(points, pareto, args.clock_mhz, args.target)
     fileio.write_text(

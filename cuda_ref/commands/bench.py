@@ -109,9 +109,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bnn_hw.cuda_ref.bench_common import DEFAULT_MLP, load_workload, parse_mlp, write_json
+    from bnn_hw.cuda_ref.bench_common import DEFAULT_MLP, load_workload, parse_mlp
 
     from bnn_hw import fileio
+    from bnn_hw.artifacts import BenchCpu, BenchGpu
 
     other = GPU_ONLY if args.target == "cpu" else CPU_ONLY
     given = [flag for key, flag in other.items() if getattr(args, key, None) is not None]
@@ -164,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
     }
     for line in summary(record):
         print(line)
-    print(f"record: {write_json(out, record)}")
+    kind = BenchCpu if args.target == "cpu" else BenchGpu
+    print(f"record: {kind.of(record).write(out)}")
     return 0
 
 

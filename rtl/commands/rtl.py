@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from bnn_hw.argtypes import int_range, positive_int
+from bnn_hw.artifacts import Manifest
 from bnn_hw.errors import BnnError, UsageError
 
 DEFAULT_PE = DEFAULT_SIMD = "32"  # the same folding as `bnn-hw demo`
@@ -213,20 +214,20 @@ def _single(text: str | None) -> bool:
     return text is None or "," not in text
 
 
-def _summary(man: dict, out: Path) -> None:
-    print(f"{out / man['verilog'][0]}  (model {man['model_name']} {man['model_hash'][:12]})")
+def _summary(man: Manifest, out: Path) -> None:
+    print(f"{out / man.verilog[0]}  (model {man.model_name} {man.model_hash[:12]})")
     print(
         f"{'layer':>5} {'kind':<6} {'MW':>6} {'MH':>6} {'PE':>4} {'SIMD':>4} {'NF':>5} {'SF':>5} "
         f"{'cycles':>8} {'weight bits':>12}"
     )
-    for d in man["layers"]:
+    for d in man.layers:
         print(
             f"{d['index']:>5} {d['kind']:<6} {d['MW']:>6} {d['MH']:>6} {d['PE']:>4} {d['SIMD']:>4} {d['NF']:>5} "
             f"{d['SF']:>5} {d['cycles_per_image']:>8} {d['weight_memory_bits']:>12}"
         )
-    p = man["predicted"]
+    p = man.predicted
     print(
-        f"cycles/image {p['cycles_per_image']} (limited by {p['limited_by']}), latency {p['latency_cycles']} "
-        f"cycles; {man['beats_per_image']} input beats of {man['pixels_per_beat']} pixels; "
-        f"memory {man['memory_bits']['total']} bits; {man['generation_seconds']} s"
+        f"cycles/image {p.cycles_per_image} (limited by {p.limited_by}), latency {p.latency_cycles} "
+        f"cycles; {man.beats_per_image} input beats of {man.pixels_per_beat} pixels; "
+        f"memory {man.memory_bits.total} bits; {man.generation_seconds} s"
     )

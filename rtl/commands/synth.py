@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bnn_hw import fileio
 from bnn_hw.argtypes import nonneg_int, positive_float, positive_int
+from bnn_hw.artifacts import SynthReport
 from bnn_hw.errors import BnnError, UsageError
 
 _COLUMNS = {
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             f" -- I/O placement failed with the top's {pnr['io_bits']} I/O bits on the {pnr['package']} package's "
             f"{pnr['package_pins']} pins; use --io wrapper (4 pins)"
         )
-    fileio.write_json(out, report)
+    SynthReport.of(report).write(out)
     if not args.quiet:
         _print(report, args.target, out)
     if pnr is not None and pnr.get("fmax_mhz") is None:  # asked for, not obtained: the synthesis report stands

@@ -8,14 +8,14 @@ Exit status 1 on any mismatch, lost/extra result or timeout.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 from bnn_hw.argtypes import nonneg_int, positive_int, probability
+from bnn_hw.artifacts import SimReport
 
-REPORT = "sim_report.json"
+REPORT = SimReport.FILE
 HISTORY = "sim_reports"  # earlier reports, one per simulator and run, kept when a new run replaces sim_report.json
 SHOWN_MISMATCHES = 5
 
@@ -283,33 +283,32 @@ def run(args: argparse.Namespace) -> int:
     accuracy = None
     if labels is not None:
         accuracy = float(np.mean(ref.classes == labels))
-    report = {
-        "passed": passed,
-        "model_hash": model.hash,
-        "model": str(model_path),
-        "build_dir": str(Path(args.build_dir).resolve()),
-        "manifest_model_hash": design.model_hash,
-        "simulator": sim.name,
-        "simulator_version": sim.version,
-        "cocotb_version": cocotb_ver,
-        "driver": args.driver,
-        "seed": args.seed,
-        "gap": args.gap,
-        "stall": args.stall,
-        "images": n,
-        "image_source": image_info,
-        "reference": ref_name,
-        "reference_seconds": ref_s,
-        "reference_accuracy": accuracy,
-        "results_checked": stream["results"],
-        "results_matched": stream["matched"],
-        "mismatch_count": mismatch_total,
-        "mismatches_total": mismatch_total,
-        "timeouts": timeouts,
-        "cycles_per_image": metrics.get("cycles_per_image"),
-        "latency_cycles": metrics.get("latency_cycles"),
-        "mismatches": mismatches[:SHOWN_MISMATCHES],
-        "phases": [
+    report = SimReport(
+        passed=passed,
+        model_hash=model.hash,
+        model=str(model_path),
+        build_dir=str(Path(args.build_dir).resolve()),
+        manifest_model_hash=design.model_hash,
+        simulator=sim.name,
+        simulator_version=sim.version,
+        cocotb_version=cocotb_ver,
+        driver=args.driver,
+        seed=args.seed,
+        gap=args.gap,
+        stall=args.stall,
+        images=n,
+        image_source=image_info,
+        reference=ref_name,
+        reference_seconds=ref_s,
+        reference_accuracy=accuracy,
+        results_checked=stream["results"],
+        results_matched=stream["matched"],
+        mismatch_count=mismatch_total,
+        timeouts=timeouts,
+        cycles_per_image=metrics.get("cycles_per_image"),
+        latency_cycles=metrics.get("latency_cycles"),
+        mismatches=mismatches[:SHOWN_MISMATCHES],
+        phases=[
             {
                 k: v
                 for k, v in p.items()
@@ -317,15 +316,15 @@ def run(args: argparse.Namespace) -> int:
             }
             for p in phase_results
         ],
-        "metrics": metrics,
-        "build_seconds": build_s,
-        "simulation_seconds": run_s,
-        "waves": _waves_path(work, sim.name, args) if args.waves else None,
-        "shards": shard_summaries,
-    }
+        metrics=metrics,
+        build_seconds=build_s,
+        simulation_seconds=run_s,
+        waves=_waves_path(work, sim.name, args) if args.waves else None,
+        shards=shard_summaries,
+    )
     path = report_path
     kept = _keep_previous(path)
-    fileio.write_text(path, json.dumps(report, indent=2, default=_json_default) + "\n")
+    report.write(path)
     util = metrics.get("utilization", {})
     rows = [
         ("model", f"{model.name} ({model.hash[:12]})"),
@@ -382,10 +381,11 @@ def _keep_previous(path: Path) -> Path | None:
     """Move an earlier report at `path` into HISTORY/ (named by its simulator and time) instead of losing it."""
     if not path.is_file():
         return None
+    from bnn_hw.errors import BnnError
+
     try:
-        old = json.loads(path.read_text())
-        simulator = str(old.get("simulator", "unknown"))
-    except (ValueError, AttributeError, OSError):
+        simulator = SimReport.read(path).simulator
+    except BnnError:  # a report of another bnn-hw version (or no report): kept all the same
         simulator = "unknown"
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(path.stat().st_mtime))
     folder = path.parent / HISTORY
@@ -413,15 +413,3 @@ def _waves_path(work: Path, sim: str, args) -> str:
     if args.driver == "harness":
         return str(work / "build_icarus" / "bnn_tb.fst" if sim == "icarus" else work / "run" / "dump.vcd")
     return str(work / "build_py_icarus" / "bnn_top.fst" if sim == "icarus" else work / "py_run" / "dump.vcd")
-
-
-def _json_default(obj):
-    import numpy as np
-
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(type(obj))

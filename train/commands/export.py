@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from bnn_hw.train.export import export_model
 
     from bnn_hw import fileio
-    from bnn_hw.commands.info import describe
+    from bnn_hw.summary import describe
 
     path = args.checkpoint / "checkpoint.pt" if args.checkpoint.is_dir() else args.checkpoint
     out = args.out or path.with_name("model.bnn")

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from bnn_hw.train.export import exactness_problems, torch_layer_outputs
 
     from bnn_hw import fileio, golden
+    from bnn_hw.artifacts import LayerAgreement, Verify
     from bnn_hw.datasets import load_dataset
     from bnn_hw.errors import BnnError
     from bnn_hw.model import load_model
@@ -74,47 +75,44 @@ def run(args: argparse.Namespace) -> int:
             np.add.at(confusion, (chunk_labels, gold.classes), 1)
         torch_correct += int(np.count_nonzero(torch_classes == chunk_labels))
     rows = [
-        {
-            "layer": i,
-            "what": "scores" if layer.output == "scores" else "bits",
-            "agree": int(agree[i]),
-            "total": int(total[i]),
-        }
+        LayerAgreement(
+            layer=i,
+            what="scores" if layer.output == "scores" else "bits",
+            agree=int(agree[i]),
+            total=int(total[i]),
+        )
         for i, layer in enumerate(model.layers)
     ]
-    report = {
-        "model": str(args.model),
-        "model_hash": model.hash,
-        "checkpoint_sha256": ckpt.hash,
-        "dataset": data.info.name,
-        "split": args.split,
-        "images": len(images),
-        "layers": rows,
-        "classes_agree": class_agree,
-        "golden_accuracy": golden_correct / len(images),
-        "pytorch_accuracy": torch_correct / len(images),
-        "classes": list(model.classes),
-        "confusion_matrix": confusion.tolist(),
-    }
+    report = Verify(
+        model=str(args.model),
+        model_hash=model.hash,
+        checkpoint_sha256=ckpt.hash,
+        dataset=data.info.name,
+        split=args.split,
+        images=len(images),
+        layers=rows,
+        classes_agree=class_agree,
+        golden_accuracy=golden_correct / len(images),
+        pytorch_accuracy=torch_correct / len(images),
+        classes=list(model.classes),
+        confusion_matrix=confusion.tolist(),
+    )
     print(f"{'layer':>5}  {'checked':>8}  {'agree':>12}  {'of':>12}  {'%':>9}")
     for r in rows:
-        print(
-            f"{r['layer']:>5}  {r['what']:>8}  {r['agree']:>12,}  {r['total']:>12,}  "
-            f"{100 * r['agree'] / r['total']:>8.3f}%"
-        )
+        print(f"{r.layer:>5}  {r.what:>8}  {r.agree:>12,}  {r.total:>12,}  {100 * r.agree / r.total:>8.3f}%")
     print(f"{'':>5}  {'classes':>8}  {class_agree:>12,}  {len(images):>12,}  {100 * class_agree / len(images):>8.3f}%")
     print(
         f"accuracy on {data.info.name} {args.split} ({len(images):,} images): golden "
-        f"{100 * report['golden_accuracy']:.2f} %, PyTorch {100 * report['pytorch_accuracy']:.2f} %"
+        f"{100 * report.golden_accuracy:.2f} %, PyTorch {100 * report.pytorch_accuracy:.2f} %"
     )
     if args.json:
-        fileio.write_json(args.json, report)
-    exact = class_agree == len(images) and all(r["agree"] == r["total"] for r in rows)
+        report.write(args.json)
+    exact = report.bit_exact
     if exact:
         print("BIT-EXACT")
         return 0
-    first = next((r for r in rows if r["agree"] != r["total"]), None)
-    where = f"first at layer {first['layer']} ({first['what']})" if first else "in the classes"
+    first = next((r for r in rows if r.agree != r.total), None)
+    where = f"first at layer {first.layer} ({first.what})" if first else "in the classes"
     problems = exactness_problems(ckpt.model)
     cause = problems[0] if problems else f"{args.model} is not what this checkpoint exports: re-export it"
     print(f"MISMATCH: the golden model and PyTorch disagree, {where}: {cause}")
