@@ -9,14 +9,15 @@ The public API, each function the same call its `bnn-hw` subcommand makes (amara
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from bnn_hw.artifacts import Manifest, SynthReport
 
 __all__ = ["generate_rtl", "synthesize"]
 
 
-def generate_rtl(model: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:
+def generate_rtl(model: str | Path, out: str | Path, **options: Any) -> Manifest:
     """Generate the Verilog top for `model` into `out` (`bnn-hw rtl`) and return its manifest.
 
     `options` are `bnn-hw rtl`'s: pe and simd (one value fitted to every layer, or a list with one exact value per
@@ -25,10 +26,10 @@ def generate_rtl(model: str | Path, out: str | Path, **options: Any) -> dict[str
     from bnn_hw.options import run_command
 
     run_command("bnn_hw.rtl.commands.rtl", "rtl", model=model, out=out, **options)
-    return json.loads((Path(out) / "manifest.json").read_text())
+    return Manifest.read(Path(out) / Manifest.FILE)
 
 
-def synthesize(build: str | Path, target: str = "xilinx", **options: Any) -> dict[str, Any]:
+def synthesize(build: str | Path, target: str = "xilinx", **options: Any) -> SynthReport:
     """Synthesize a folder written by `generate_rtl` with Yosys (`bnn-hw synth`) and return the report it writes.
 
     `options` are `bnn-hw synth`'s: flow, pnr (ecp5/ice40: place and route with nextpnr, Fmax), device, package,
@@ -39,4 +40,4 @@ def synthesize(build: str | Path, target: str = "xilinx", **options: Any) -> dic
     options.pop("output", None)
     options["out"] = out
     run_command("bnn_hw.rtl.commands.synth", "synth", build=build, target=target, **options)
-    return json.loads(Path(out).read_text())
+    return SynthReport.read(out)

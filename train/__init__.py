@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bnn_hw.artifacts import Verify
+
 if TYPE_CHECKING:
     from bnn_hw.train.loop import TrainConfig, TrainResult
 
@@ -41,21 +43,17 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, *, 
     return (checkpoint / "checkpoint.pt" if checkpoint.is_dir() else checkpoint).with_name("model.bnn")
 
 
-def verify(model: str | Path, against: str | Path, **options: Any) -> dict[str, Any]:
+def verify(model: str | Path, against: str | Path, **options: Any) -> Verify:
     """Golden model against the PyTorch checkpoint, every hidden bit and class (`bnn-hw verify`).
 
-    Returns the agreement report (what `--json` writes); `report["exact"]` is True when every bit agreed.
+    Returns the agreement report (what `--json` writes); `report.bit_exact` is True when every bit agreed.
     `options`: dataset, split, images (the first N), data_dir, json (also write the report there)."""
-    import json
-
     from bnn_hw.options import run_command
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(options.pop("json", None) or Path(tmp) / "verify.json")
-        code = run_command("bnn_hw.train.commands.verify", "verify", model=model, against=against, json=path, **options)
-        report = json.loads(path.read_text())
-    report["exact"] = code == 0
-    return report
+        path = Path(options.pop("json", None) or Path(tmp) / Verify.FILE)
+        run_command("bnn_hw.train.commands.verify", "verify", model=model, against=against, json=path, **options)
+        return Verify.read(path)
 
 
 def __getattr__(name: str) -> Any:

@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from bnn_hw.artifacts import Sweep
 
 __all__ = ["run_build", "run_sweep", "write_report"]
 
@@ -23,7 +24,7 @@ def run_build(config: str | Path | dict[str, Any], out: str | Path | None = None
     return build(config, out=out)
 
 
-def run_sweep(model: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:
+def run_sweep(model: str | Path, out: str | Path, **options: Any) -> Sweep:
     """Generate and synthesize every PE x SIMD pair (`bnn-hw sweep`); returns the sweep.json it writes in `out`.
 
     `options` are `bnn-hw sweep`'s: pe and simd (lists), target, flow, jobs, timeout, simulate, random_images,
@@ -36,7 +37,7 @@ def run_sweep(model: str | Path, out: str | Path, **options: Any) -> dict[str, A
         if options.get(key) is not None:
             options[key] = sorted(set(options[key]))
     run_command("bnn_hw.flow.sweep", "sweep", model=model, out=out, **options)
-    return json.loads((Path(out) / "sweep.json").read_text())
+    return Sweep.read(Path(out) / Sweep.FILE)
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None, *, clock_mhz: float | None = None) -> Path:

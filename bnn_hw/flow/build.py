@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bnn_hw.artifacts import Metrics
 from bnn_hw.config import BuildConfig, load_config
 from bnn_hw.errors import BnnError
 
@@ -181,11 +182,11 @@ def _train_stage(cfg: BuildConfig, log: _Log, quiet: bool = False) -> Path:
     checkpoint, metrics_path = train_dir / "checkpoint.pt", train_dir / "metrics.json"
     command = _train_command(options, train_dir, command_line)
     if checkpoint.is_file() and metrics_path.is_file():
-        metrics = json.loads(metrics_path.read_text())
-        done = metrics.get("train", {})
-        want_epochs = options.get("epochs", done.get("epochs"))
+        metrics = Metrics.read(metrics_path)
+        done = metrics.train
+        want_epochs = options.get("epochs", done["epochs"])
         same = all(done.get(k) == v for k, v in options.items() if k != "epochs")
-        if same and len(metrics.get("epochs", [])) == want_epochs:
+        if same and len(metrics.epochs) == want_epochs:
             log.skip("train", f"{checkpoint} was trained with this configuration")
             return checkpoint
         print(f"the configuration's training differs from {checkpoint}'s: training again from scratch")
@@ -323,7 +324,7 @@ def _chain(cfg: BuildConfig, run: Path, quiet: bool) -> Path:
             json=verify_json,
             outputs=[verify_json],
         )
-        if not report["exact"]:
+        if not report.bit_exact:
             raise BnnError(f"verify: the golden model and PyTorch disagree; see {verify_json}")
     dataset = _dataset(cfg, model)
     if dataset is not None:
@@ -404,8 +405,8 @@ def _chain(cfg: BuildConfig, run: Path, quiet: bool) -> Path:
             **sim_options,
             outputs=[rtl_dir / "sim_report.json"],
         )
-        if not sim.get("passed"):
-            failed.append(f"sim: {sim.get('mismatch_count')} mismatching results, {sim.get('timeouts')} timeouts")
+        if not sim.passed:
+            failed.append(f"sim: {sim.mismatch_count} mismatching results, {len(sim.timeouts)} timeouts")
     else:
         log.skip("sim", "sim.enabled is false")
 
