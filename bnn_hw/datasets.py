@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,12 @@ SPLITS = ("train", "test")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 0
+
+
+def _hwc(shape: Any) -> tuple[int, int, int]:
+    h, w, c = (int(v) for v in shape)
+    return h, w, c
+
 
 _IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -51,14 +58,14 @@ class DatasetInfo:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "input_shape": list(self.input_shape), "classes": list(self.classes)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> DatasetInfo:
+    def from_dict(cls, data: dict[str, Any]) -> DatasetInfo:
         return cls(
             name=str(data["name"]),
-            input_shape=tuple(int(v) for v in data["input_shape"]),
+            input_shape=_hwc(data["input_shape"]),
             classes=[str(c) for c in data["classes"]],
         )
 
@@ -144,11 +151,12 @@ def _decompress_once(src: Path, dst: Path) -> None:
 def _load_idx_pair(folder: Path, split: str, what: str, how: str) -> tuple[np.ndarray, np.ndarray]:
     stems = _IDX_FILES[split]
     paths = [_find_idx(folder, stem) for stem in stems]
-    if None in paths:
+    image_path, label_path = paths
+    if image_path is None or label_path is None:
         missing = [s for s, p in zip(stems, paths, strict=True) if p is None]
         raise BnnError(f"{what}: missing {', '.join(missing)} (or .gz) in {folder}; {how}")
-    images = read_idx(paths[0])
-    labels = read_idx(paths[1])
+    images = read_idx(image_path)
+    labels = read_idx(label_path)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise BnnError(
             f"{what}: {paths[0]} and {paths[1]} do not form an image/label pair "

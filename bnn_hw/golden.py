@@ -68,7 +68,7 @@ def as_images(model: BnnModel, images: np.ndarray) -> np.ndarray:
     )
 
 
-def im2col(fmap: np.ndarray, layer: Layer, pad) -> np.ndarray:
+def im2col(fmap: np.ndarray, layer: Layer, pad: int) -> np.ndarray:
     """(B, H, W, C) -> (B, OH, OW, k*k*C) windows in (ky, kx, c) order, the fan-in order of conv weights."""
     b, h, w, c = fmap.shape
     p, k, s = layer.padding, layer.kernel, layer.stride
@@ -105,14 +105,15 @@ def layer_accumulators(layer: Layer, x: np.ndarray) -> np.ndarray:
         acc = (vectors.astype(np.float32) @ _pixel_weights(layer)).astype(np.int64)
     else:
         acc = xnor_popcount(pack_bits(vectors), layer.weights, layer.fan_in)
-    return acc.reshape(lead + (layer.out_features,))
+    out: np.ndarray = acc.reshape(lead + (layer.out_features,))
+    return out
 
 
 def or_pool(bits: np.ndarray, pool: int) -> np.ndarray:
     """Max-pooling of {-1,+1} values as bits: OR over non-overlapping pool x pool windows (floor mode)."""
     b, h, w, c = bits.shape
     oh, ow = h // pool, w // pool
-    return bits[:, : oh * pool, : ow * pool].reshape(b, oh, pool, ow, pool, c).any(axis=(2, 4))
+    return np.asarray(bits[:, : oh * pool, : ow * pool].reshape(b, oh, pool, ow, pool, c).any(axis=(2, 4)))
 
 
 def apply_layer(layer: Layer, x: np.ndarray) -> LayerTrace:

@@ -1,10 +1,14 @@
-"""One interface for "the reference": the CuPy GPU kernels when a GPU is usable, else the numpy golden model.
+"""One interface for "the reference": the GPU kernels when a GPU is usable, else the numpy golden model.
 
-Both return a `bnn_hw.golden.GoldenResult`; callers record which one answered. cuda_ref is imported only here, at
-call time, so the hub never loads it at import.
+Both return a `bnn_hw.golden.GoldenResult`; callers record which one answered. The core knows no spoke: the GPU
+backend is found at call time through the `bnn_hw.references` entry point (pyproject.toml names bnn_hw.cuda_ref), an
+object with `available()` (truthy, or falsy with a `.reason`) and `run(model, images)`.
 """
 
 from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any
 
 import numpy as np
 
@@ -13,15 +17,24 @@ from bnn_hw.errors import BnnError
 from bnn_hw.model import BnnModel
 
 CHOICES = ("auto", "golden", "gpu")
+ENTRY_POINTS = "bnn_hw.references"
+
+
+def _backend(name: str) -> Any:
+    """The registered reference backend `name`; ImportError saying why when there is none or it cannot load."""
+    found = [ep for ep in entry_points(group=ENTRY_POINTS) if ep.name == name]
+    if not found:
+        raise ImportError(f"no {name!r} backend registered under the {ENTRY_POINTS!r} entry points (reinstall bnn-hw)")
+    return found[0].load()
 
 
 def gpu_status() -> tuple[bool, str]:
-    """Whether the CuPy reference can run here, and why not."""
+    """Whether the GPU reference can run here, and why not."""
     try:
-        from bnn_hw import cuda_ref
+        backend = _backend("gpu")
     except ImportError as exc:  # the spoke is part of the distribution; a broken install says so
-        return False, f"cuda_ref could not be imported ({exc})"
-    status = cuda_ref.available()
+        return False, f"the GPU reference could not be loaded ({exc})"
+    status = backend.available()
     return bool(status), getattr(status, "reason", "")
 
 
@@ -32,9 +45,7 @@ def reference_run(model: BnnModel, images: np.ndarray, prefer: str = "auto") -> 
     if prefer != "golden":
         ok, why = gpu_status()
         if ok:
-            from bnn_hw import cuda_ref
-
-            return cuda_ref.run(model, images), "cupy-gpu"
+            return _backend("gpu").run(model, images), "cupy-gpu"
         if prefer == "gpu":
             raise BnnError(f"the GPU reference is not available: {why}")
     return golden.run(model, images), "numpy-golden"

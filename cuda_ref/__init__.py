@@ -19,6 +19,7 @@ from bnn_hw.cuda_ref._device import Availability, available
 if TYPE_CHECKING:
     import numpy as np
 
+    from bnn_hw.artifacts import BenchCpu, BenchGpu
     from bnn_hw.golden import GoldenResult
     from bnn_hw.model import BnnModel
 
@@ -45,16 +46,14 @@ def predict(model: BnnModel, images: np.ndarray, **options: Any) -> np.ndarray:
     return _predict(model, images, **options)
 
 
-def bench(target: str = "cpu", **options: Any) -> dict[str, Any]:
+def bench(target: str = "cpu", **options: Any) -> BenchCpu | BenchGpu:
     """Measure throughput (`bnn-hw bench cpu|gpu`) and return the record it writes (to `out`, default
     runs/bench/TARGET.json). `options` are `bnn-hw bench`'s: model, images, repeats, seed, batch_size, quiet, ..."""
-    import json
-    from pathlib import Path
-
     from bnn_hw.cuda_ref.commands.bench import DEFAULT_OUT
 
+    from bnn_hw.artifacts import BenchCpu, BenchGpu
     from bnn_hw.options import run_command
 
     out = options.pop("out", None) or options.pop("output", None) or DEFAULT_OUT.get(target, "")
     run_command("bnn_hw.cuda_ref.commands.bench", "bench", target=target, out=str(out), **options)
-    return json.loads(Path(out).read_text())
+    return (BenchCpu if target == "cpu" else BenchGpu).read(out)

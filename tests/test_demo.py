@@ -33,7 +33,7 @@ from bnn_hw.synthetic import random_model
 )
 def test_bad_options_fail_in_one_line_before_any_work(tmp_path, capsys, monkeypatch, argv, needle):
     stages = []
-    monkeypatch.setattr(demo, "_stage", lambda title, args, *_: stages.append(title) or 0.0)
+    monkeypatch.setattr(demo, "_stage", lambda title, command, log, call, *a, **kw: stages.append(title) or 0.0)
     monkeypatch.setattr(demo, "count_test_images", lambda dataset: 10_000)
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), *argv]) == 2  # usage errors exit 2 (docs/cli.md)
@@ -73,7 +73,7 @@ def finished(tmp_path):
 
 def _stages(monkeypatch, run, *argv):
     calls = []
-    monkeypatch.setattr(demo, "_stage", lambda title, args, *_: calls.append((title, args)) or 0.0)
+    monkeypatch.setattr(demo, "_stage", lambda title, command, log, call, *a, **kw: calls.append((title, kw)) or 0.0)
     monkeypatch.setattr(demo, "count_test_images", lambda dataset: 10_000)
     monkeypatch.setattr(demo, "_summary", lambda out, timings: None)
     assert main(["demo", "--out", str(run), *argv]) == 0
@@ -83,16 +83,16 @@ def _stages(monkeypatch, run, *argv):
 def test_same_options_reuse_training_export_and_rtl(finished, monkeypatch):
     stages = _stages(monkeypatch, finished)
     assert list(stages) == ["verify", "sim", "bench cpu", "report"]
-    assert stages["sim"][stages["sim"].index("--images") + 1] == "1000"
+    assert stages["sim"]["images"] == 1000
 
 
 @pytest.mark.parametrize("argv", [["--simd", "16"], ["--pe", "16"], ["--pe", "32,3"]])
 def test_changed_folding_regenerates_the_rtl_and_simulates_it(finished, monkeypatch, argv):
     stages = _stages(monkeypatch, finished, *argv, "--images", "20")
     assert "train" not in stages and "export" not in stages
-    assert stages["rtl"][stages["rtl"].index(argv[0]) + 1] == argv[1]
+    assert stages["rtl"][argv[0].removeprefix("--")] == argv[1]
     assert list(stages).index("rtl") < list(stages).index("sim")
-    assert stages["sim"][stages["sim"].index("--images") + 1] == "20"
+    assert stages["sim"]["images"] == 20
 
 
 def test_rtl_of_another_model_or_with_other_rtl_options_is_regenerated(finished, monkeypatch):
@@ -119,11 +119,11 @@ def test_rtl_of_another_model_or_with_other_rtl_options_is_regenerated(finished,
 def test_changed_training_options_retrain_and_redo_everything_after(finished, monkeypatch, argv, resume):
     stages = _stages(monkeypatch, finished, *argv)
     assert list(stages)[:3] == ["train", "export", "verify"]
-    assert ("--resume" in stages["train"]) == resume
+    assert stages["train"].get("resume", False) == resume
     # `bnn-hw train` refuses to overwrite a checkpoint: a fresh start must remove the old one, a resume keep it
     assert (finished / "train/checkpoint.pt").exists() == resume
     if len(argv) == 2:
-        assert stages["train"][stages["train"].index(argv[0]) + 1] == argv[1]
+        assert str(stages["train"][argv[0].removeprefix("--")]) == argv[1]
 
 
 def test_test_split_size_is_read_from_the_data_set(fashion) -> None:

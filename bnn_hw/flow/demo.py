@@ -1,18 +1,21 @@
-"""`bnn-hw demo`: the whole chain on Fashion-MNIST, each stage through its own subcommand.
+"""`bnn-hw demo`: the whole chain on Fashion-MNIST, each stage through its spoke's Python API.
 
-train -> export -> verify (golden vs PyTorch) -> rtl -> sim (bit for bit) -> summary. A stage whose output already
-exists for the same inputs is skipped, so running the demo again is quick.
+train -> export -> verify (golden vs PyTorch) -> rtl -> sim (bit for bit) -> bench cpu -> report -> summary. Each
+API call is the one its subcommand makes (bnn_hw.options), in this process. A stage whose output already exists for
+the same inputs is skipped, so running the demo again is quick.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bnn_hw import fileio
 from bnn_hw.argtypes import nonneg_int, positive_int
-from bnn_hw.artifacts import Manifest, Metrics, SimReport, Verify
+from bnn_hw.artifacts import BenchCpu, Manifest, Metrics, SimReport, Verify
 from bnn_hw.errors import BnnError, UsageError
 
 
@@ -33,28 +36,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="redo every stage even if its output exists")
 
 
-def _stage(title: str, argv: list[str], stages: list[dict] | None = None) -> float:
-    import shlex
-
-    from bnn_hw.cli import main
-
-    command = shlex.join(["bnn-hw", *argv])
+def _stage(title: str, command: str, stages: list[dict], call: Callable[..., Any], *args: Any, **options: Any) -> float:
+    """Run one stage's API call (`command` is the equivalent `bnn-hw` line, recorded for build.json); its seconds.
+    A failure raises the stage's own one-line BnnError."""
     print(f"\n=== {title}: {command}", flush=True)
     start = time.perf_counter()
-    code = main(argv)
+    entry: dict[str, Any] = {"name": title, "command": command, "status": "running"}
+    stages.append(entry)  # build.json's record of the exact commands (the report's reproducibility block)
+    try:
+        call(*args, **options)
+    except BnnError as exc:
+        entry.update(status=f"failed: {exc}"[:500], seconds=round(time.perf_counter() - start, 2))
+        raise
     seconds = time.perf_counter() - start
-    if stages is not None:  # build.json's record of the exact commands (the report's reproducibility block)
-        stages.append(
-            {
-                "name": title,
-                "command": command,
-                "status": "done" if code == 0 else f"failed: exit {code}",
-                "seconds": round(seconds, 2),
-            }
-        )
-    if code != 0:
-        raise BnnError(f"stage '{title}' failed (exit {code}); rerun `bnn-hw {' '.join(argv)}` to see it alone")
+    entry.update(status="done", seconds=round(seconds, 2))
     return seconds
+
+
+def _command(module: str, command: str, **options: Any) -> str:
+    from bnn_hw.options import command_line
+
+    return command_line(module, command, **options)
 
 
 def _record(out: Path, stages: list[dict], model_path: Path) -> None:
@@ -72,6 +74,25 @@ def _record(out: Path, stages: list[dict], model_path: Path) -> None:
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     fileio.write_json(out / BUILD_RECORD, record)
+
+
+def _verify(model: Path, against: Path, **options: Any) -> None:
+    from bnn_hw.train import verify
+
+    report = verify(model, against, **options)
+    if not report.bit_exact:
+        raise BnnError(f"verify: the golden model and PyTorch disagree (see {options.get('json')})")
+
+
+def _simulate(build: Path, **options: Any) -> None:
+    from bnn_hw.sim import simulate
+
+    report = simulate(build, **options)
+    if not report.passed:
+        raise BnnError(
+            f"sim: {report.mismatch_count} mismatching results, {len(report.timeouts)} timeouts "
+            f"(see {build / SimReport.FILE})"
+        )
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -109,33 +130,27 @@ def count_test_images(dataset: str) -> int:
     return len(load_dataset(dataset, "test"))
 
 
-def train_plan(args: argparse.Namespace, metrics_path: Path, checkpoint: Path) -> list[str] | None:
-    """The `bnn-hw train` arguments to run, or None when the checkpoint already matches the options.
+def train_plan(args: argparse.Namespace, metrics_path: Path, checkpoint: Path) -> dict[str, Any] | None:
+    """The `bnn_hw.train.train` options to run, or None when the checkpoint already matches the options.
 
     A checkpoint is reused only if it was trained with the same preset, data set and seed for exactly --epochs
-    epochs; fewer epochs of the same run are continued with --resume, anything else is trained from scratch."""
-    argv = [
-        "train",
-        "--preset",
-        args.preset,
-        "--dataset",
-        args.dataset,
-        "--epochs",
-        str(args.epochs),
-        "--seed",
-        str(args.seed),
-        "--out",
-        str(metrics_path.parent),
-    ]
+    epochs; fewer epochs of the same run are continued with resume=True, anything else is trained from scratch."""
+    options: dict[str, Any] = {
+        "preset": args.preset,
+        "dataset": args.dataset,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "out": metrics_path.parent,
+    }
     if args.force or not checkpoint.exists() or not metrics_path.exists():
-        return argv
+        return options
     metrics = Metrics.read(metrics_path)
     cfg = metrics.train
     same_run = (cfg["preset"], cfg["dataset"], cfg["seed"]) == (args.preset, args.dataset, args.seed)
     trained = len(metrics.epochs)
     if same_run and trained == args.epochs:
         return None
-    return argv + ["--resume"] if same_run and trained < args.epochs else argv
+    return {**options, "resume": True} if same_run and trained < args.epochs else options
 
 
 def rtl_stale(args: argparse.Namespace, manifest_path: Path, model_path: Path) -> bool:
@@ -158,59 +173,50 @@ def rtl_stale(args: argparse.Namespace, manifest_path: Path, model_path: Path) -
 
 
 def run(args: argparse.Namespace) -> int:
+    from bnn_hw.cuda_ref import bench
+    from bnn_hw.flow import write_report
+    from bnn_hw.rtl import generate_rtl
+    from bnn_hw.train import export_checkpoint, train
+
     validate(args)
     out: Path = fileio.writable_dir(args.out)
     train_dir, model_path, rtl_dir = out / "train", out / "model.bnn", out / "rtl"
     timings: dict[str, float] = {}
     stages: list[dict] = []
     checkpoint = train_dir / "checkpoint.pt"
-    argv = train_plan(args, train_dir / "metrics.json", checkpoint)
-    if argv is not None:
-        if "--resume" not in argv and checkpoint.exists():  # `bnn-hw train` will not overwrite a checkpoint
+    training = train_plan(args, train_dir / Metrics.FILE, checkpoint)
+    if training is not None:
+        if not training.get("resume") and checkpoint.exists():  # training will not overwrite a checkpoint
             print(f"options changed (or --force): training again from scratch; removing {checkpoint}")
             checkpoint.unlink()
-        timings["train"] = _stage("train", argv, stages)
+        command = _command("bnn_hw.train.commands.train", "train", **training)
+        timings["train"] = _stage("train", command, stages, train, **training)
     fresh = (
-        argv is not None
+        training is not None
         or args.force
         or not model_path.exists()
         or model_path.stat().st_mtime < checkpoint.stat().st_mtime
     )
     if fresh:
-        timings["export"] = _stage("export", ["export", str(checkpoint), "-o", str(model_path)], stages)
-    timings["verify"] = _stage(
-        "verify",
-        ["verify", str(model_path), "--against", str(checkpoint), "--json", str(out / "verify.json")],
-        stages,
-    )
-    if rtl_stale(args, rtl_dir / "manifest.json", model_path):
-        timings["rtl"] = _stage(
-            "rtl", ["rtl", str(model_path), "--pe", args.pe, "--simd", args.simd, "-o", str(rtl_dir)], stages
-        )
+        command = _command("bnn_hw.train.commands.export", "export", checkpoint=checkpoint, out=model_path)
+        timings["export"] = _stage("export", command, stages, export_checkpoint, checkpoint, out=model_path)
+    verify_json = out / Verify.FILE
+    command = _command("bnn_hw.train.commands.verify", "verify", model=model_path, against=checkpoint, json=verify_json)
+    timings["verify"] = _stage("verify", command, stages, _verify, model_path, checkpoint, json=verify_json)
+    if rtl_stale(args, rtl_dir / Manifest.FILE, model_path):
+        folding = {"pe": args.pe, "simd": args.simd}
+        command = _command("bnn_hw.rtl.commands.rtl", "rtl", model=model_path, out=rtl_dir, **folding)
+        timings["rtl"] = _stage("rtl", command, stages, generate_rtl, model_path, rtl_dir, **folding)
     # The simulation always runs (with this --images and --seed), so its report matches the RTL above.
-    timings["sim"] = _stage(
-        "sim",
-        [
-            "sim",
-            str(rtl_dir),
-            "--model",
-            str(model_path),
-            "--images",
-            str(args.images),
-            "--simulator",
-            args.simulator,
-            "--seed",
-            str(args.seed),
-        ],
-        stages,
-    )
-    timings["bench"] = _stage(
-        "bench cpu",
-        ["bench", "cpu", "--model", str(model_path), "--quiet", "-o", str(out / "bench" / "cpu.json")],
-        stages,
-    )
+    sim = {"model": model_path, "images": args.images, "simulator": args.simulator, "seed": args.seed}
+    command = _command("bnn_hw.sim.commands.sim", "sim", build_dir=rtl_dir, **sim)
+    timings["sim"] = _stage("sim", command, stages, _simulate, rtl_dir, **sim)
+    bench_options = {"model": model_path, "quiet": True, "out": out / "bench" / BenchCpu.FILE}
+    command = _command("bnn_hw.cuda_ref.commands.bench", "bench", target="cpu", **bench_options)
+    timings["bench"] = _stage("bench cpu", command, stages, bench, "cpu", **bench_options)
     _record(out, stages, model_path)
-    timings["report"] = _stage("report", ["report", str(out)], stages)
+    command = _command("bnn_hw.flow.report", "report", run_dir=out)
+    timings["report"] = _stage("report", command, stages, write_report, out)
     _record(out, stages, model_path)
     _summary(out, timings)
     print(f"report           {out / 'report' / 'report.html'}")
