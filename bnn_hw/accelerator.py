@@ -14,14 +14,28 @@ chosen.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from bnn_hw.artifacts import Manifest
 from bnn_hw.errors import BnnError
+
+BACKENDS = "bnn_hw.accelerator_backends"  # entry points: name -> Backend class (pyproject.toml: sim)
+
+
+def _named_backend(name: str) -> Any:
+    """The Backend class registered as `name` (found at run time: the core imports no spoke)."""
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group=BACKENDS) if ep.name == name]
+    if not found:
+        known = sorted(ep.name for ep in entry_points(group=BACKENDS))
+        raise BnnError(f"unknown backend {name!r}: use {', '.join(map(repr, known)) or 'sim'} or pass a Backend object")
+    return found[0].load()
+
 
 ID_WORD = 0x424E4E31
 REG = {
@@ -72,11 +86,8 @@ class Accelerator:
                 f"{self.build_dir} has no manifest.json: generate it with `bnn-hw rtl MODEL -o DIR "
                 "--interface axis --axi-lite`"
             )
-        try:
-            man = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise BnnError(f"{path}: not valid JSON ({exc}); regenerate the build") from None
-        if man.get("interface") != "axis" or not man.get("axi_lite"):
+        man = Manifest.read(path).to_json()  # checked strictly; the plain form decode_results indexes
+        if man["interface"] != "axis" or not man["axi_lite"]:
             raise BnnError(
                 f"{self.build_dir} is not an AXI build with registers: regenerate it with `bnn-hw rtl "
                 "MODEL -o DIR --interface axis --axi-lite`"
@@ -90,11 +101,7 @@ class Accelerator:
         self._ppb, self._bpi = man["pixels_per_beat"], man["beats_per_image"]
         self._rb = man["axis"]["m_axis_tdata_bits"] // 8
         if isinstance(backend, str):
-            if backend != "sim":
-                raise BnnError(f"unknown backend {backend!r}: use 'sim' or pass a Backend object (docs/rtl.md)")
-            from bnn_hw.sim.host import SimBackend
-
-            backend = SimBackend(self.build_dir, **options)
+            backend = _named_backend(backend)(self.build_dir, **options)
         elif options:
             raise BnnError(f"options {sorted(options)} only apply to backend='sim'")
         self.backend: Backend = backend

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -203,17 +202,10 @@ class StageFile(Record):
         return cls.from_json(full, f"new {cls.FILE}")
 
     def write(self, path: str | Path) -> Path:
-        """Write atomically (a temporary file renamed into place): a reader never sees half a file."""
-        path = Path(path)
-        text = json.dumps(self.to_json(), indent=2) + "\n"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(text)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path
+        """Write atomically (bnn_hw.fileio: a temporary file renamed into place): a reader never sees half a file."""
+        from bnn_hw import fileio
+
+        return fileio.write_text(path, json.dumps(self.to_json(), indent=2) + "\n")
 
     @classmethod
     def read(cls: type[S], path: str | Path) -> S:

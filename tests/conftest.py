@@ -92,6 +92,8 @@ def run_dir(tmp_path):
         classes_agree=359,
         golden_accuracy=0.7345,
         pytorch_accuracy=0.7345,
+        classes=list(model.classes),
+        confusion_matrix=[[100, 10, 10], [10, 100, 10], [10, 9, 100]],
     ).write(run / "verify.json")
     plan = make_plan(model, [4, 3], [8, 16])
     manifest_for(model, plan, {"model": str(run / "model.bnn")}, latency=8765).write(run / "rtl/manifest.json")
@@ -99,7 +101,9 @@ def run_dir(tmp_path):
         target="ice40",
         top="bnn_top",
         model_hash=model.hash,
+        generator_args={"model": str(run / "model.bnn")},
         flow="full",
+        flow_note="synth_ice40 on the generated Verilog as it is",
         yosys="Yosys 0.23",
         check="check -assert passed",
         layers={"0": {"luts": 1111, "ffs": 222}},

@@ -22,6 +22,8 @@ def _verify() -> a.Verify:
         classes_agree=3,
         golden_accuracy=2 / 3,
         pytorch_accuracy=2 / 3,
+        classes=["a", "b"],
+        confusion_matrix=[[1, 1], [0, 1]],
     )
 
 
@@ -86,7 +88,15 @@ def test_optional_and_union_fields():
 def test_nested_stage_files_keep_their_schema():
     """sweep.json holds whole point records; each is checked as a point.json would be."""
     req = a.PointRequest(
-        version=1, model_hash="h", pe=1, simd=1, target="ice40", flow="fast", simulate=0, random_images=False
+        version=1,
+        model_hash="h",
+        pe=1,
+        simd=1,
+        target="ice40",
+        flow="fast",
+        simulate=0,
+        random_images=False,
+        pnr=None,
     )
     point = a.Point(
         request=req,
@@ -110,6 +120,10 @@ def test_nested_stage_files_keep_their_schema():
         luts_per_layer={"0": 5},
         measured_cycles_per_image=None,
         sim_mismatches=None,
+        fmax_mhz=None,
+        images_per_s=None,
+        clock_source=None,
+        critical_path=None,
         seconds={"rtl": 0.1},
         started=0.0,
         finished=1.0,
