@@ -199,7 +199,7 @@ class StageFile(Record):
             elif f.default_factory is not dataclasses.MISSING:
                 defaults[f.name] = f.default_factory()
         full = {"schema": cls.SCHEMA, "version": cls.VERSION, **defaults, **_plain(body)}
-        return cls.from_json(full, f"new {cls.FILE}")
+        return cls.from_json(full, f"the {cls.__name__} being written")
 
     def write(self, path: str | Path) -> Path:
         """Write atomically (bnn_hw.fileio: a temporary file renamed into place): a reader never sees half a file."""

@@ -36,8 +36,9 @@ class SimBackend:
     ) -> None:
         from bnn_hw.sim.manifest import read_manifest
 
-        manifest, _ = read_manifest(build_dir)
-        if manifest.get("interface") != "axis":
+        typed, _ = read_manifest(build_dir)
+        manifest = typed.to_json()  # the plain form the bench job is built from
+        if typed.interface != "axis":
             raise BnnError(f"{build_dir} is not an AXI4-Stream build: regenerate it with --interface axis --axi-lite")
         build = Path(build_dir).resolve()
         work = Path(work_dir or build / "sim").resolve()

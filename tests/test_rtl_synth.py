@@ -116,6 +116,14 @@ def test_failed_place_and_route_exits_non_zero_with_one_line(build, capsys, monk
     def fake_synthesize(build_dir, target, **kw):
         (build_dir / "netlist_ice40.json").write_text("{}")
         return {
+            "target": target,
+            "top": "bnn_top",
+            "model_hash": "0" * 64,
+            "generator_args": {},
+            "yosys": "fake",
+            "flow": "full",
+            "flow_note": "fake",
+            "check": "fake",
             "layers": {},
             "glue": {},
             "total": {"luts": 1, "latches": 0},

@@ -325,7 +325,7 @@ def test_a_failing_point_is_reported_and_the_rest_kept(model_file, tmp_path, cap
     def fake_point(model, model_hash, pe, simd, args):
         if pe == 2:
             raise sweep.BnnError("yosys failed for ice40 (boom)")
-        req = sweep._request(model_hash, pe, simd, args)
+        req = PointRequest.from_json(sweep._request(model_hash, pe, simd, args))
         point = _made_point(req, pe_per_layer=[pe, pe], simd_per_layer=[simd, simd], lanes=2 * pe, luts=100 * pe)
         return {**sweep._plain_point(point), "reused": False}
 

@@ -272,7 +272,7 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
         "critical_path": None,
         "seconds": {"rtl": round(t1 - t0, 1), "synth": round(t2 - t1, 1)},
     }
-    if "pnr" in synth:
+    if synth.get("pnr") is not None:
         pnr = synth["pnr"]
         point["fmax_mhz"] = pnr["fmax_mhz"]
         point["images_per_s"] = pnr.get("images_per_s")

@@ -357,8 +357,8 @@ def run(args: argparse.Namespace) -> int:
         ),
         ("report", str(path) + (f" (the previous one is kept as {kept})" if kept else "")),
     ]
-    if report["waves"]:
-        rows.append(("waveform", report["waves"]))
+    if report.waves:
+        rows.append(("waveform", report.waves))
     if reset_check:
         rows.insert(
             5,
