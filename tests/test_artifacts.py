@@ -124,6 +124,7 @@ def test_nested_stage_files_keep_their_schema():
         images_per_s=None,
         clock_source=None,
         critical_path=None,
+        worker=None,
         seconds={"rtl": 0.1},
         started=0.0,
         finished=1.0,

@@ -312,6 +312,7 @@ def _made_point(req: PointRequest, **fields) -> Point:
         images_per_s=None,
         clock_source=None,
         critical_path=None,
+        worker=None,
         seconds={"rtl": 0.0, "synth": 0.0},
         started=0.0,
         finished=1.0,
