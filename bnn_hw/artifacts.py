@@ -289,6 +289,7 @@ class Manifest(StageFile):
     axis: dict[str, Any] | None = None  # the AXI4-Stream framing (interface "axis")
     axi_lite: dict[str, Any] | None = None  # the AXI4-Lite register map, when generated
     packages: dict[str, str] | None = None  # FuseSoC core / IP-XACT / testbench file names (interface "axis")
+    core_module: str | None = None  # the module holding the layer engines when the top wraps BnnTop (AXI)
     generation_seconds: float | None = None
 
 

@@ -169,7 +169,7 @@ def yosys_version() -> str:
 
 def kept_modules(manifest: dict) -> list[str]:
     """The modules kept apart: each layer engine and, inside it, its PE array (module docstring)."""
-    core = manifest.get("core_module", manifest["top"])  # the module holding the layers (an AXI top wraps it)
+    core = manifest.get("core_module") or manifest["top"]  # the module holding the layers (an AXI top wraps it)
     return [f"{core}.layer{d['index']}{sub}" for d in manifest["layers"] for sub in ("", ".array")]
 
 
@@ -421,7 +421,7 @@ def synthesize(
     modules, total = parse_stat(target, (work / stat).read_text())
     _no_latches(total, log)
     per_layer = {}
-    core = man.get("core_module", top)
+    core = man.get("core_module") or top
     for d in man["layers"]:
         name = f"{core}.layer{d['index']}"
         engine, array = modules.get(name, {}), modules.get(f"{name}.array", {})
