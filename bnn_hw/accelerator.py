@@ -28,13 +28,13 @@ BACKENDS = "bnn_hw.accelerator_backends"  # entry points: name -> Backend class 
 
 def _named_backend(name: str) -> Any:
     """The Backend class registered as `name` (found at run time: the core imports no spoke)."""
-    from importlib.metadata import entry_points
+    from bnn_hw.plugins import entry_points
 
-    found = [ep for ep in entry_points(group=BACKENDS) if ep.name == name]
-    if not found:
-        known = sorted(ep.name for ep in entry_points(group=BACKENDS))
+    backends = entry_points(BACKENDS)
+    if name not in backends:
+        known = sorted(backends)
         raise BnnError(f"unknown backend {name!r}: use {', '.join(map(repr, known)) or 'sim'} or pass a Backend object")
-    return found[0].load()
+    return backends[name].load()
 
 
 ID_WORD = 0x424E4E31

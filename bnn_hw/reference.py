@@ -7,7 +7,6 @@ object with `available()` (truthy, or falsy with a `.reason`) and `run(model, im
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 from bnn_hw import golden
 from bnn_hw.errors import BnnError
 from bnn_hw.model import BnnModel
+from bnn_hw.plugins import entry_points
 
 CHOICES = ("auto", "golden", "gpu")
 ENTRY_POINTS = "bnn_hw.references"
@@ -22,10 +22,10 @@ ENTRY_POINTS = "bnn_hw.references"
 
 def _backend(name: str) -> Any:
     """The registered reference backend `name`; ImportError saying why when there is none or it cannot load."""
-    found = [ep for ep in entry_points(group=ENTRY_POINTS) if ep.name == name]
-    if not found:
+    found = entry_points(ENTRY_POINTS).get(name)
+    if found is None:
         raise ImportError(f"no {name!r} backend registered under the {ENTRY_POINTS!r} entry points (reinstall bnn-hw)")
-    return found[0].load()
+    return found.load()
 
 
 def gpu_status() -> tuple[bool, str]:
