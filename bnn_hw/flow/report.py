@@ -844,7 +844,10 @@ def pareto_figure(points: list[dict], clock_mhz: float, target: str | None, bram
             "images/s at each point's post-route Fmax" if measured else f"images/s at {clock_mhz:g} MHz (assumed)"
         )
         if cost == "luts":
+            from matplotlib.ticker import NullFormatter
+
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a log axis overlap
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
