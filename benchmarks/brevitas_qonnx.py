@@ -125,7 +125,8 @@ def diagnose(out: Path, train_set, test_set, epochs: int, seed: int) -> dict:
             ctx.setdefault(k, []).append(v)
     onnx_t = {k: np.concatenate(v) for k, v in ctx.items() if np.ndim(v[0]) >= 1 and len(v[0]) == 1000}
     ops = [(n.op_type, n.output[0]) for n in base.graph.node if n.op_type in ("Gemm", "BatchNormalization")]
-    quants = [n.output[0] for n in base.graph.node if n.op_type == "BipolarQuant" and n.input[0] in dict(ops).values()]
+    bn_outputs = {o for t, o in ops if t == "BatchNormalization"}
+    quants = [n.output[0] for n in base.graph.node if n.op_type == "BipolarQuant" and n.input[0] in bn_outputs]
     gemms = [o for t, o in ops if t == "Gemm"]
     bns = [o for t, o in ops if t == "BatchNormalization"]
     t_lin = [torch_t[k] for k in torch_t if k.startswith("QuantLinear")]
@@ -163,6 +164,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", default="tfc,sfc,lfc,cnv")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--train-images", type=int, default=None, help="first N training images (default: all)")
     parser.add_argument("--sim-images", type=int, default=200, help="RTL-simulated test images per model (0: none)")
     parser.add_argument("--out", type=Path, default=Path("runs/brevitas"))
     parser.add_argument("--json", type=Path, default=None)
@@ -177,7 +179,8 @@ def main() -> int:
 
     torch.set_num_threads(2)
     args.out.mkdir(parents=True, exist_ok=True)
-    train_set, test_set = load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
+    train_set = load_dataset("fashion-mnist", "train").subset(args.train_images)
+    test_set = load_dataset("fashion-mnist", "test")
     result = {
         "command": " ".join(sys.argv),
         "date": time.strftime("%Y-%m-%d"),
