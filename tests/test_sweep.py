@@ -92,7 +92,6 @@ def test_a_second_run_reuses_finished_points(swept, capsys):
 
 
 def test_an_interrupted_point_is_redone_from_its_verilog(swept, capsys, monkeypatch):
-    import bnn_hw.flow.sweep as sweep
 
     out, argv = swept
     before = _points(out)
@@ -101,17 +100,18 @@ def test_an_interrupted_point_is_redone_from_its_verilog(swept, capsys, monkeypa
     synth = json.loads((folder / "synth_ice40.json").read_text())
     calls = []
 
-    def no_cli(*args, **kw):
-        raise AssertionError(f"bnn-hw {args[0]} should not run again")
+    def no_rtl(*args, **kw):
+        raise AssertionError("the point's Verilog should not be generated again")
 
     def fake_synth(build, target, *, flow, manifest, timeout):
         calls.append(build.name)
         assert manifest["model_hash"] == before[(4, 16)]["request"]["model_hash"] and flow == "fast"
         return synth
 
+    import bnn_hw.rtl
     from bnn_hw.rtl import synthesis
 
-    monkeypatch.setattr(sweep, "_cli", no_cli)
+    monkeypatch.setattr(bnn_hw.rtl, "generate_rtl", no_rtl)
     monkeypatch.setattr(synthesis, "synthesize", fake_synth)
     assert main([*argv, "--in-process"]) == 0  # worker threads: they see the monkeypatched functions
     assert calls == ["pe4_simd16"] and "2 points (1 reused)" in capsys.readouterr().out

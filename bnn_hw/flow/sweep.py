@@ -1,11 +1,12 @@
 """`bnn-hw sweep model.bnn --pe 8,16,32 --simd 16,32,64`: the design space of one model.
 
-Each (PE, SIMD) point is generated (`bnn-hw rtl`), synthesized with Yosys and optionally simulated (`bnn-hw sim`)
-in its own folder `OUT/pe<P>_simd<S>`. Every point is a Dask task: on a LocalCluster of `--jobs` worker processes
-(default: the machine's cores), or on a running cluster with `--scheduler tcp://HOST:PORT` (docs/cluster.md; the
-sweep folder must be on a file system the workers share). A point whose `point.json` exists and matches the request
-(model, target, flow, simulation) is not resubmitted, so an interrupted sweep resumes where it stopped; the client
-writes each `point.json` when its task returns. A point whose worker dies is retried once elsewhere.
+Each (PE, SIMD) point is generated (`bnn_hw.rtl.generate_rtl`), synthesized with Yosys and optionally simulated
+(`bnn_hw.sim.simulate`) in its own folder `OUT/pe<P>_simd<S>`. Every point is a Dask task: on a LocalCluster of
+`--jobs` worker processes (default: the machine's cores), or on a running cluster with `--scheduler
+tcp://HOST:PORT` (docs/cluster.md; the sweep folder must be on a file system the workers share). A point whose
+`point.json` exists and matches the request (model, target, flow, simulation) is not resubmitted, so an interrupted
+sweep resumes where it stopped; the client writes each `point.json` when its task returns. A point whose worker dies
+is retried once elsewhere.
 The result is `OUT/sweep.json`, a Markdown table `OUT/sweep.md` and a
 Pareto plot `OUT/pareto.png` of throughput against LUTs.
 
@@ -24,13 +25,14 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
 from bnn_hw import fileio
 from bnn_hw.argtypes import nonneg_int, positive_float, positive_int
-from bnn_hw.artifacts import Manifest, Point, PointRequest, SimReport, Sweep, SynthReport
+from bnn_hw.artifacts import Manifest, Point, PointRequest, Sweep, SynthReport
 from bnn_hw.cluster import as_completed, dask_client, require_on_workers
 from bnn_hw.errors import BnnError
 
@@ -143,14 +145,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------------------------------------- one point
 
 
-def _cli(*argv: str, timeout: float | None = None) -> None:
-    try:
-        proc = subprocess.run([sys.executable, "-m", "bnn_hw", *argv], capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise BnnError(f"`bnn-hw {argv[0]}` did not finish within {timeout:.0f} s") from None
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
-        raise BnnError(f"`bnn-hw {' '.join(argv)}` failed: {last}")
+# Amaranth elaboration is pure Python (the GIL serialises it anyway) and not known to be thread-safe: with
+# --in-process worker threads, one point generates its Verilog at a time. Worker processes each have their own.
+_ELABORATE = threading.Lock()
 
 
 def _request(model_hash: str, pe: int, simd: int, args: argparse.Namespace) -> dict:
@@ -215,7 +212,10 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
         ):
             manifest = None
     if manifest is None:
-        _cli("rtl", str(model), "--pe", str(pe), "--simd", str(simd), "-o", str(folder), "-q")
+        from bnn_hw.rtl import generate_rtl
+
+        with _ELABORATE:
+            generate_rtl(model, folder, pe=str(pe), simd=str(simd), quiet=True)
         manifest = Manifest.read(manifest_path).to_json()
     t1 = time.perf_counter()
     from bnn_hw.rtl.pnr import place_and_route
@@ -279,18 +279,11 @@ def _point(model: Path, model_hash: str, pe: int, simd: int, args: argparse.Name
         point["clock_source"] = pnr.get("clock_source")
         point["critical_path"] = (pnr.get("critical_path") or {}).get("through")
     if args.simulate:
-        _cli(
-            "sim",
-            str(folder),
-            "--model",
-            str(model),
-            "--images",
-            str(args.simulate),
-            "--simulator",
-            "verilator",
-            *(["--random-images"] if args.random_images else []),
+        from bnn_hw.sim import simulate
+
+        sim = simulate(
+            folder, model=model, images=args.simulate, simulator="verilator", random_images=bool(args.random_images)
         )
-        sim = SimReport.read(folder / SimReport.FILE)
         point["measured_cycles_per_image"] = sim.cycles_per_image
         point["sim_mismatches"] = sim.mismatch_count
         point["seconds"]["sim"] = round(time.perf_counter() - t2, 1)
