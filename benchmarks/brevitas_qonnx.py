@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bnn_hw.artifacts import SimReport
+
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -72,8 +74,8 @@ def check_preset(name: str, epochs: int, out: Path, train_set, test_set, sim_ima
         subprocess.run(cli, check=True)
         sim = [sys.executable, "-m", "bnn_hw", "sim", str(build), "--model", str(out / f"{name}.bnn")]
         subprocess.run([*sim, "--images", str(sim_images), "--simulator", "verilator"], check=True)
-        report = json.loads((build / "sim_report.json").read_text())
-        row["rtl_sim"] = {k: report.get(k) for k in ("simulator", "images", "mismatches_total", "reference")}
+        report = SimReport.read(build / SimReport.FILE).to_json()
+        row["rtl_sim"] = {k: report[k] for k in ("simulator", "images", "mismatch_count", "reference")}
     log(json.dumps(row))
     return row
 

@@ -496,7 +496,7 @@ def _rtl_sim(sim_cli, tmp_path, bnn_path, images: int):
     assert cli(["rtl", str(bnn_path), "--pe", "8", "--simd", "16", "-o", str(build), "-q"]) == 0
     rc, report, out = sim_cli(build, bnn_path, "verilator", images, seed=1)
     assert rc == 0, out
-    assert report["images"] == (images or 10_000) and report["mismatches_total"] == 0
+    assert report["images"] == (images or 10_000) and report["mismatch_count"] == 0
 
 
 @pytest.mark.parametrize("name", ["tiny-mlp", pytest.param("tiny-cnv", marks=pytest.mark.slow)])
