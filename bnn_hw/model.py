@@ -92,7 +92,7 @@ def _frozen_array(value: Any) -> Any:
     return out
 
 
-class FrozenDict(dict):
+class FrozenDict(dict[str, Any]):
     """A dict that refuses changes: a model's `source` provenance, part of what its hash covers."""
 
     def _refuse(self, *args: Any, **kwargs: Any) -> None:
@@ -100,7 +100,7 @@ class FrozenDict(dict):
 
     __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (FrozenDict, (dict(self),))
 
     def __hash__(self) -> int:  # type: ignore[override]
@@ -129,7 +129,7 @@ def _freeze_json(value: Any, where: str, depth: int = 0) -> Any:
     raise BnnError(f"{where} holds a {type(value).__name__}, which JSON cannot hold")
 
 
-def _int_tuple(value: Any, what: str) -> tuple:
+def _int_tuple(value: Any, what: str) -> tuple[int, ...]:
     try:
         items = tuple(value)
     except TypeError:
@@ -182,7 +182,7 @@ class Layer:
         """A copy with some fields changed (the layer itself is immutable)."""
         return dataclasses.replace(self, **changes)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (Layer, tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
 
     @property
@@ -273,7 +273,7 @@ class BnnModel:
         """A copy with some fields changed; it gets its own hash."""
         return dataclasses.replace(self, **changes)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (tuple(getattr(self, f.name) for f in dataclasses.fields(self)), self.__dict__.get("hash")))
 
     @property
@@ -290,7 +290,7 @@ class BnnModel:
         _validate(self)
 
 
-def _rebuild(values: tuple, digest: str | None) -> BnnModel:
+def _rebuild(values: tuple[Any, ...], digest: str | None) -> BnnModel:
     model = BnnModel(*values)
     if digest is not None:
         model.__dict__["hash"] = digest
@@ -591,7 +591,8 @@ def _decode(header: dict[str, Any], section: bytes) -> BnnModel:
     _integer(header["version"], "version", FORMAT_VERSION, FORMAT_VERSION)
     name = _string(header["name"], "name")
     inp = _object(header["input"], "input", _INPUT_KEYS)
-    input_shape = _shape(inp["shape"], "input.shape", 3)
+    h, w, c = _shape(inp["shape"], "input.shape", 3)
+    input_shape = (h, w, c)
     _string(inp["layout"], "input.layout", exactly="HWC")
     _string(inp["dtype"], "input.dtype", exactly="uint8")
     binarize_at = inp["binarize_at"]
@@ -621,7 +622,7 @@ def _decode(header: dict[str, Any], section: bytes) -> BnnModel:
     _check_cover(spans, data_bytes)
     layers = []
     for fields, arrays in specs:
-        values = {
+        values: dict[str, Any] = {
             aname: np.frombuffer(section, dtype=_ARRAY_DTYPE[aname], count=nbytes // 8, offset=offset)
             .astype(np.int64 if aname != "weights" else np.uint64)
             .reshape(fields.pop(f"{aname}_shape"))
@@ -742,8 +743,8 @@ def _validate_layer(i: int, layer: Layer, expected_in: tuple[int, ...]) -> None:
         for name, lo in (("kernel", 1), ("stride", 1), ("padding", 0), ("pool", 0)):
             if not lo <= getattr(layer, name) <= MAX_DIMENSION:
                 raise BnnError(f"{where}.{name} must be {lo}..{MAX_DIMENSION}, got {getattr(layer, name)}")
-        h, w, c = layer.in_shape
-        padded = (h + 2 * layer.padding) * (w + 2 * layer.padding) * c
+        h, width, c = layer.in_shape
+        padded = (h + 2 * layer.padding) * (width + 2 * layer.padding) * c
         if padded > MAX_ELEMENTS:
             raise BnnError(f"{where}: the padded input has {padded:,} values, more than the limit {MAX_ELEMENTS:,}")
         oh, ow = layer.conv_shape

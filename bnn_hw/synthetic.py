@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bnn_hw.model import BnnModel, InputKind, Layer, OutputKind
+from bnn_hw.model import BnnModel, InputKind, Layer, LayerKind, OutputKind
 from bnn_hw.packing import pack_bits
 
 
@@ -48,16 +48,16 @@ def random_model(
     shape: tuple[int, ...] = tuple(input_shape)
     kinds = [*hidden, num_classes]
     for i, spec in enumerate(kinds):
-        input_kind = ("pixels" if binarize_at is None else "bits") if i == 0 else "bits"
+        input_kind = (InputKind.PIXELS if binarize_at is None else InputKind.BITS) if i == 0 else InputKind.BITS
         last = i == len(kinds) - 1
         if isinstance(spec, ConvSpec):
             pad_value = spec.pad_value
             if input_kind == "pixels" and not 0 <= pad_value <= 255:
                 pad_value = 0
             layer = Layer(
-                kind="conv",
+                kind=LayerKind.CONV,
                 input=input_kind,
-                output="bits",
+                output=OutputKind.BITS,
                 in_shape=shape,
                 out_features=spec.out_channels,
                 weights=np.zeros((0, 0), np.uint64),
@@ -70,9 +70,9 @@ def random_model(
         else:
             k = int(np.prod(shape))
             layer = Layer(
-                kind="dense",
+                kind=LayerKind.DENSE,
                 input=input_kind,
-                output="scores" if last else "bits",
+                output=OutputKind.SCORES if last else OutputKind.BITS,
                 in_shape=(k,),
                 out_features=int(spec),
                 weights=np.zeros((0, 0), np.uint64),
@@ -84,10 +84,11 @@ def random_model(
             layer = layer.replace(bias=rng.integers(-8, 9, layer.out_features).astype(np.int64))
         layers.append(layer)
         shape = layer.out_shape
+    height, width, channels = input_shape
     model = BnnModel(
-        layers=layers,
-        input_shape=tuple(input_shape),
-        classes=[f"class{c}" for c in range(num_classes)],
+        layers=tuple(layers),
+        input_shape=(int(height), int(width), int(channels)),
+        classes=tuple(f"class{c}" for c in range(num_classes)),
         binarize_at=binarize_at,
         name=name,
         source={"synthetic_seed": seed},
