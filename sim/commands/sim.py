@@ -8,6 +8,7 @@ Exit status 1 on any mismatch, lost/extra result or timeout.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -381,11 +382,10 @@ def _keep_previous(path: Path) -> Path | None:
     """Move an earlier report at `path` into HISTORY/ (named by its simulator and time) instead of losing it."""
     if not path.is_file():
         return None
-    from bnn_hw.errors import BnnError
-
-    try:
-        simulator = SimReport.read(path).simulator
-    except BnnError:  # a report of another bnn-hw version (or no report): kept all the same
+    try:  # only names the archived copy, whatever bnn-hw version wrote it: not a read of the report's contents
+        old = json.loads(path.read_text())
+        simulator = str(old["simulator"]) if isinstance(old, dict) and "simulator" in old else "unknown"
+    except (ValueError, OSError):
         simulator = "unknown"
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(path.stat().st_mtime))
     folder = path.parent / HISTORY
