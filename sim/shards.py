@@ -11,6 +11,7 @@ the shards' laid end to end, not one timeline. All shards share one simulator bu
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -111,7 +112,7 @@ def run_sharded(
     build_s = time.perf_counter() - t0
     images, classes, scores = (np.ascontiguousarray(a) for a in (images, classes, scores))
     t1 = time.perf_counter()
-    with dask_client(scheduler, workers or min(shards, _cores())) as client:
+    with dask_client(scheduler, workers or min(shards, os.cpu_count() or 1)) as client:
         require_on_workers(client, _simulator_check(sim.name), f"the {sim.name} simulation")
         data = client.scatter([images, classes, scores], broadcast=True)
         futures = [
@@ -159,12 +160,6 @@ def run_sharded(
     merged["simulator_version"] = sim.version
     merged["work_dir"] = str(work_dir)
     return merged
-
-
-def _cores() -> int:
-    import os
-
-    return os.cpu_count() or 1
 
 
 def merge_shards(outs: list[dict[str, Any]], bounds: list[tuple[int, int]]) -> dict[str, Any]:
