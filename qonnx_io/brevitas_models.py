@@ -58,13 +58,19 @@ class ScoreNorm(nn.Module):
 
 @dataclass(frozen=True)
 class Topology:
-    """One preset: conv channels (each `(channels, pool)`; 3x3 kernels), dense widths, input kind."""
+    """One preset: conv channels (each `(channels, pool)`; 3x3 kernels), dense widths, input kind.
+
+    `first_padding` is QuantConv2d's own zero padding on the first convolution: pixel 0 for the 8-bit input (a
+    binarized input is a +-1 map, and zero padding of a +-1 map has no bnn-hw form). `binary_padding` pads every
+    later convolution's +-1 input map with -1 (`nn.ConstantPad2d` before the QuantConv2d, exported as an ONNX `Pad`,
+    imported as pad value -1)."""
 
     name: str
     convs: tuple[tuple[int, int], ...]
     dense: tuple[int, ...]
     binarized_input: bool
     first_padding: int = 0
+    binary_padding: int = 0
 
 
 PRESETS: dict[str, Topology] = {
@@ -107,6 +113,9 @@ class FinnNet(nn.Module):
         layers: list[nn.Module] = []
         for i, (ch, pool) in enumerate(topo.convs):
             pad = topo.first_padding if i == 0 else 0
+            if i > 0 and topo.binary_padding:
+                layers.append(nn.ConstantPad2d(topo.binary_padding, -1.0))
+                h, w = h + 2 * topo.binary_padding, w + 2 * topo.binary_padding
             layers += [
                 QuantConv2d(c, ch, 3, padding=pad, bias=False, weight_quant=weight_quant),
                 nn.BatchNorm2d(ch),

@@ -320,6 +320,18 @@ def _non_square(proto):
             a.ints[:] = [3, 1]
 
 
+def _zero_padded_bits(proto):
+    """Layer 1's Pad (+1) folded into its Conv's pads, as Brevitas exports QuantConv2d(padding=1): zero padding of a
+    +-1 map."""
+    pad = _node(proto, "l1_pad")
+    conv = _node(proto, "l1_conv")
+    conv.input[0] = pad.input[0]
+    for a in conv.attribute:
+        if a.name == "pads":
+            a.ints[:] = [1, 1, 1, 1]
+    proto.graph.node.remove(pad)
+
+
 def _sign(proto):
     node = _node(proto, "l0_sign")
     node.op_type, node.domain = "Sign", ""
@@ -335,12 +347,14 @@ def _sign(proto):
         (_residual, False, "node 'res' (Add): combines computed tensors (a residual/skip connection)"),
         (_non_square, True, "node 'l0_conv' (Conv): kernel 3x1 is not square"),
         (_sign, False, "node 'l0_sign' (Sign): ONNX Sign maps 0 to 0"),
+        (_zero_padded_bits, True, "node 'l1_conv' (Conv): pads ±1 activations with 0; bnn-hw pads a bits input"),
     ],
-    ids=["relu", "2-bit-quant", "2-bit-weights", "residual-add", "non-square-kernel", "onnx-sign"],
+    ids=["relu", "2-bit-quant", "2-bit-weights", "residual-add", "non-square-kernel", "onnx-sign", "zero-pad-bits"],
 )
 def test_unsupported_graphs_are_refused_in_one_line(tmp_path, capsys, edit, conv, expect):
     if conv:
-        model = random_model((8, 8, 1), [ConvSpec(4, 3, 1, 0, 0, 0), 8], num_classes=3, seed=1)
+        convs = [ConvSpec(4, 3, 1, 0, 0, 0), ConvSpec(4, 3, 1, 1, 1, 0)]
+        model = random_model((8, 8, 1), [*convs, 8], num_classes=3, seed=1)
     else:
         model = random_model((4, 4, 1), [16, 16], num_classes=3, seed=1)
     path = _tamper(model, tmp_path / "bad.onnx", edit)
@@ -486,6 +500,48 @@ def test_brevitas_all_test_images(brevitas_runs, fashion, name):
     assert np.array_equal(executor, ref) and np.array_equal(brevitas, executor)
 
 
+def _calibrated_cnv(images: np.ndarray, seed: int):
+    """An untrained CNV-shaped Brevitas net (8-bit pixel input with zero padding 1, two more binary convolutions on
+    +-1 maps padded with -1, two max-pools after the sign, a binary dense layer): random weights, BatchNorm statistics
+    set from one pass over `images` (so every threshold lies among the sums real images reach) and random BatchNorm
+    scales of both signs."""
+    import torch
+    from bnn_hw.qonnx.brevitas_models import FinnNet, Topology, to_input
+
+    torch.manual_seed(seed)
+    topo = Topology("cnv-shape", ((8, 0), (8, 2), (16, 2)), (16,), False, first_padding=1, binary_padding=1)
+    net = FinnNet(topo)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for bn in norms:
+        bn.momentum = None  # cumulative average: one pass sets the running statistics to the batch's
+        with torch.no_grad():
+            bn.weight.uniform_(-1.0, 1.0)
+            bn.bias.uniform_(-0.5, 0.5)
+    net.train()
+    with torch.no_grad():
+        net(to_input(images))
+    return net.eval()
+
+
+def test_untrained_cnv_brevitas_equals_executor_equals_golden(tmp_path, fashion):
+    """Brevitas export_qonnx of a multi-layer ConvNet (zero-padded pixel layer, Pad(-1) + conv on bits, MaxPool
+    after the sign, NCHW flatten into a dense layer) imports to a model that classifies as Brevitas and QONNX's
+    executor do."""
+    pytest.importorskip("brevitas")
+    from bnn_hw.qonnx.brevitas_models import export
+
+    net = _calibrated_cnv(fashion[0].images[:500], seed=3)
+    onnx_path = export(net, tmp_path / "cnv.onnx")
+    model, notes = import_onnx(onnx_path)
+    assert notes == []
+    assert [layer.kind for layer in model.layers] == ["conv"] * 3 + ["dense"] * 2
+    convs = [(layer.padding, layer.pad_value, layer.pool) for layer in model.layers[:3]]
+    assert convs == [(1, 0, 0), (1, -1, 2), (1, -1, 2)]  # (padding, pad value, pool)
+    brevitas, executor, ref = _three_way(net, onnx_path, model, fashion[1].images[:300])
+    assert np.array_equal(executor, ref) and np.array_equal(brevitas, executor)
+    assert len(np.unique(ref)) >= 3  # not one constant class: the comparison is not vacuous
+
+
 def _rtl_sim(sim_cli, tmp_path, bnn_path, images: int):
     from bnn_hw.sim import tools
 
@@ -512,3 +568,30 @@ def test_brevitas_model_rtl_simulation_all_images(brevitas_runs, sim_cli, tmp_pa
     pytest.importorskip("amaranth")
     pytest.importorskip("cocotb")
     _rtl_sim(sim_cli, tmp_path, brevitas_runs[name][2], 0)
+
+
+@pytest.mark.slow
+def test_brevitas_cnv_preset_all_test_images_and_rtl(tmp_path, fashion, sim_cli):
+    """The `cnv` preset (four binary convolutions after a zero-padded 8-bit pixel layer, two max-pools, a dense
+    layer), one epoch on 10,000 training images: Brevitas forward = execute_onnx = golden model on all 10,000 test
+    images, and the imported model's RTL bit-exact on 200 of them."""
+    pytest.importorskip("brevitas")
+    import torch
+    from bnn_hw.qonnx.brevitas_models import PRESETS, FinnNet, export, train
+
+    train_set = fashion[0].subset(10_000)
+    torch.manual_seed(0)
+    net = train(FinnNet(PRESETS["cnv"]), train_set.images, train_set.labels, epochs=1, seed=0)
+    onnx_path = export(net, tmp_path / "cnv.onnx")
+    bnn_path = tmp_path / "cnv.bnn"
+    assert cli(["import", str(onnx_path), "-o", str(bnn_path), "--classes", "fashion-mnist"]) == 0
+    model = load_model(bnn_path)
+    assert [layer.kind for layer in model.layers].count("conv") == 4
+    images = fashion[1].images
+    brevitas, executor, ref = _three_way(net, onnx_path, model, images)
+    assert len(images) == 10_000
+    assert np.array_equal(executor, ref) and np.array_equal(brevitas, executor)
+    assert (ref == fashion[1].labels).mean() > 0.5
+    pytest.importorskip("amaranth")
+    pytest.importorskip("cocotb")
+    _rtl_sim(sim_cli, tmp_path, bnn_path, 200)
