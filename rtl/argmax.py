@@ -1,8 +1,9 @@
 """Collects the last layer's scores and picks the class: the FIRST index of the maximum score (numpy's argmax).
 
 Pipelined so that no path holds more than one comparison: a beat is registered as it leaves the engine's FIFO, its PE
-fields are reduced by a comparison tree with a register per level, and only the last stage compares the beat's
-winner with the running maximum of the image (the one comparison that must finish in a cycle at full rate).
+fields are reduced by a comparison tree with two registers per level (the comparison, then the selection), and only
+the last stage compares the beat's winner with the running maximum of the image (the one comparison that must finish
+in a cycle at full rate).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ class ArgMax(wiring.Component):
 
     Every register moves only while the result register is free or being read (`i.ready`), so backpressure stalls
     the whole pipeline and nothing is dropped. A beat accepted in cycle t reaches the running maximum
-    `delay` = 1 + ceil(log2(pe)) cycles later than it would combinationally; the result of an image is offered
+    `delay` = 1 + 2 * ceil(log2(pe)) cycles later than it would combinationally; the result of an image is offered
     from cycle t + delay + 1 after its last beat's handshake at t.
 
     Attributes
@@ -64,52 +65,86 @@ class ArgMax(wiring.Component):
         ]
 
         # ---------------------------------------------------------------- stage 0: the beat, registered
+        # Only the valid bits, the beat counter and `done` are reset; values, indices and the travelling beat are data
+        # that nothing reads while their valid bit is low (docs/rtl.md, "Reset").
         beat = Signal(range(max(beats, 2)))
         with m.If(self.i.valid & adv):
             m.d.sync += beat.eq(Mux(beat == beats - 1, 0, beat + 1))
         v = Signal(name="v0")
-        data = Signal(pe * sb, name="data0")
-        bidx = Signal(range(max(beats, 2)), name="beat0")
+        data = Signal(pe * sb, name="data0", reset_less=True)
+        bidx = Signal(range(max(beats, 2)), name="beat0", reset_less=True)
         with m.If(adv):
             m.d.sync += [v.eq(self.i.valid), data.eq(self.i.payload), bidx.eq(beat)]
 
-        # ---------------------------------------------------------------- comparison tree, a register per level
+        def follow(stage: int) -> None:
+            """The beat's fields (for the score output), its number and valid, one register further."""
+            nonlocal v, data, bidx
+            v2 = Signal(name=f"v{stage}")
+            d2 = Signal(pe * sb, name=f"data{stage}", reset_less=True)
+            b2 = Signal(range(max(beats, 2)), name=f"beat{stage}", reset_less=True)
+            with m.If(adv):
+                m.d.sync += [v2.eq(v), d2.eq(data), b2.eq(bidx)]
+            v, data, bidx = v2, d2, b2
+
+        # ---------------------------------------------------------------- comparison tree, two registers per level
         # Entries are (value, index within the beat, real): a field is real unless it is padding of the last beat.
+        # A level first registers the comparison of each pair (with the pair), then the selected entry: the compare
+        # (a carry chain) and the select (one LUT per bit, driven by a register) never share a cycle.
         lb = max(1, (pe - 1).bit_length())
         nodes = []
         for p in range(pe):
             ok = Const(1) if p < last_fields else (bidx != beats - 1)
             nodes.append((data[p * sb : (p + 1) * sb].as_signed(), Const(p, lb), ok))
+        stage = 0
         for lvl in range(self.levels):
-            nxt = []
+            pairs = []
             for k in range(0, len(nodes), 2):
+                names = f"l{lvl + 1}_n{k // 2}"
                 if k + 1 == len(nodes):
-                    a_v, a_i, a_ok = nodes[k]
+                    (a_v, a_i, a_ok), b = nodes[k], None
                     take = Const(0)
-                    b_v, b_i = a_v, a_i
                 else:
                     (a_v, a_i, a_ok), (b_v, b_i, b_ok) = nodes[k], nodes[k + 1]
                     take = b_ok & (b_v > a_v)  # the higher index wins only when strictly greater
-                rv = Signal(signed(sb), name=f"l{lvl + 1}_val{k // 2}")
-                ri = Signal(lb, name=f"l{lvl + 1}_idx{k // 2}")
-                rok = Signal(name=f"l{lvl + 1}_ok{k // 2}")
+                    b = (b_v, b_i)
+                regs = [
+                    (Signal(signed(sb), name=f"{names}_a", reset_less=True), a_v),
+                    (Signal(lb, name=f"{names}_ai", reset_less=True), a_i),
+                    (Signal(name=f"{names}_ok", reset_less=True), a_ok),
+                    (Signal(name=f"{names}_take", reset_less=True), take),
+                ]
+                if b is not None:
+                    regs += [
+                        (Signal(signed(sb), name=f"{names}_b", reset_less=True), b[0]),
+                        (Signal(lb, name=f"{names}_bi", reset_less=True), b[1]),
+                    ]
                 with m.If(adv):
-                    m.d.sync += [rv.eq(Mux(take, b_v, a_v)), ri.eq(Mux(take, b_i, a_i)), rok.eq(a_ok)]
+                    m.d.sync += [r.eq(x) for r, x in regs]
+                pairs.append([r for r, _ in regs])
+            follow(stage + 1)
+            nxt = []
+            for k, pair in enumerate(pairs):
+                rv = Signal(signed(sb), name=f"l{lvl + 1}_val{k}", reset_less=True)
+                ri = Signal(lb, name=f"l{lvl + 1}_idx{k}", reset_less=True)
+                rok = Signal(name=f"l{lvl + 1}_ok{k}", reset_less=True)
+                if len(pair) == 4:
+                    a_v, a_i, a_ok, _ = pair
+                    sel_v, sel_i = a_v, a_i
+                else:
+                    a_v, a_i, a_ok, take, b_v, b_i = pair
+                    sel_v, sel_i = Mux(take, b_v, a_v), Mux(take, b_i, a_i)
+                with m.If(adv):
+                    m.d.sync += [rv.eq(sel_v), ri.eq(sel_i), rok.eq(a_ok)]
                 nxt.append((rv, ri, rok))
+            follow(stage + 2)
+            stage += 2
             nodes = nxt
-            # the beat's fields (for the score output), its number and valid travel alongside
-            v2 = Signal(name=f"v{lvl + 1}")
-            d2 = Signal(pe * sb, name=f"data{lvl + 1}")
-            b2 = Signal(range(max(beats, 2)), name=f"beat{lvl + 1}")
-            with m.If(adv):
-                m.d.sync += [v2.eq(v), d2.eq(data), b2.eq(bidx)]
-            v, data, bidx = v2, d2, b2
         (win_v, win_i, _) = nodes[0]
 
         # ---------------------------------------------------------------- running maximum and the result
-        best = Signal(signed(sb))
-        best_idx = Signal(cb)
-        scores = [Signal(signed(sb), name=f"score{c}") for c in range(n)]
+        best = Signal(signed(sb), reset_less=True)  # set by every image's first beat
+        best_idx = Signal(cb, reset_less=True)
+        scores = [Signal(signed(sb), name=f"score{c}", reset_less=True) for c in range(n)]
         m.d.comb += self.o.payload.eq(Cat(best_idx, *scores))
         take = Signal()
         m.d.comb += take.eq((bidx == 0) | (win_v > best))

@@ -167,9 +167,11 @@ class LayerEngine(wiring.Component):
         rc = self.read_cycles
         n_stages = rc + self.pipe_latency  # stages 1 .. A, A = accumulate stage
         valid = [Signal(name=f"v{s}") for s in range(n_stages + 1)]
-        first = [Signal(name=f"first{s}") for s in range(n_stages + 1)]
-        last = [Signal(name=f"last{s}") for s in range(n_stages + 1)]
-        nfp = [Signal(range(max(nf_n, 2)), name=f"nf{s}") for s in range(n_stages + 1)]
+        # Only `valid` is reset: the rest of the pipeline is data that nothing reads while its valid bit is low, and a
+        # reset reaching every datapath flip-flop would be a net of thousands of loads (docs/rtl.md, "Reset").
+        first = [Signal(name=f"first{s}", reset_less=True) for s in range(n_stages + 1)]
+        last = [Signal(name=f"last{s}", reset_less=True) for s in range(n_stages + 1)]
+        nfp = [Signal(range(max(nf_n, 2)), name=f"nf{s}", reset_less=True) for s in range(n_stages + 1)]
         m.d.comb += [valid[0].eq(issue), first[0].eq(sf == 0), last[0].eq(sf == sf_n - 1), nfp[0].eq(nf)]
         for s in range(1, n_stages + 1):
             m.d.sync += [
@@ -185,7 +187,7 @@ class LayerEngine(wiring.Component):
         def delayed(value, name):
             """`value` through rc - 1 registers: memory data (1 cycle after its address) -> datapath (rc)."""
             for k in range(rc - 1):
-                reg = Signal(len(value), name=f"{name}_q{k + 1}")
+                reg = Signal(len(value), name=f"{name}_q{k + 1}", reset_less=True)
                 m.d.sync += reg.eq(value)
                 value = reg
             return value
@@ -197,16 +199,16 @@ class LayerEngine(wiring.Component):
             w_q = delayed(wrs[0].data, "w")
         else:
             lo = (bank_words - 1).bit_length()
-            sel1 = Signal(range(self.banks))
-            sel2 = Signal(range(self.banks))
+            sel1 = Signal(range(self.banks), reset_less=True)
+            sel2 = Signal(range(self.banks), reset_less=True)
             m.d.sync += [sel1.eq(waddr[lo:]), sel2.eq(sel1)]
             held = []
             for b, port in enumerate(wrs):
                 m.d.comb += port.addr.eq(waddr[:lo])
-                q = Signal(pe * simd, name=f"w_bank{b}")
+                q = Signal(pe * simd, name=f"w_bank{b}", reset_less=True)
                 m.d.sync += q.eq(port.data)
                 held.append(q)
-            w_q = Signal(pe * simd)
+            w_q = Signal(pe * simd, reset_less=True)
             with m.Switch(sel2):
                 for b, q in enumerate(held):
                     with m.Case(b):

@@ -112,7 +112,7 @@ class PEArray(wiring.Component):
                 # the popcount register is the adder's first operand (carry-chain data input, see folding.py)
                 contrib.append(pc.count << 1 if self.double else pc.count)
         for p in range(pe):
-            acc = Signal(signed(aw), name=f"acc{p}")
+            acc = Signal(signed(aw), name=f"acc{p}", reset_less=True)  # always starts from `init`
             init = Signal(signed(aw), name=f"init{p}")
             base = Signal(signed(aw), name=f"base{p}")
             m.d.comb += [init.eq(self.init[p * aw : (p + 1) * aw].as_signed()), base.eq(Mux(self.acc_first, init, acc))]

@@ -9,8 +9,8 @@ package has pins. `io="wrapper"` places it inside a generated pin-light wrapper,
 - `din`: a shift register, one flip-flop per input bit of the top (every input port but the clock), shifted by one
   bit per clock from the pin, drives all of the top's inputs. The values are unknown to synthesis, so no input is
   constant and nothing downstream can be simplified.
-- `rst_pin`: registered once (`rst_q`), then the top's synchronous reset (a real reset synchroniser's last stage); on
-  ECP5 through a DCCA global buffer, as a board design distributes a reset to thousands of flip-flops.
+- `rst_pin`: registered once (`rst_q`), then the top's synchronous reset (a real reset synchroniser's last stage), on
+  general routing: the generated tops reset only their control (docs/rtl.md, "Reset"), a few hundred flip-flops.
 - `dout`: every output bit of the top is registered, then XOR-reduced by a tree with a register after every 4:1 level
   (one LUT4 between flip-flops), so every output stays observable and the wrapper's own paths are never the
   critical ones.
@@ -167,10 +167,8 @@ def io_bits(manifest: dict) -> tuple[list[tuple[str, int]], list[tuple[str, int]
     return ins, outs
 
 
-def wrapper_verilog(manifest: dict, family: str | None = None) -> str:
-    """Verilog of `bnn_pnr_wrap` around the manifest's top (module docstring). For ECP5 the registered reset drives
-    the top through a global buffer (DCCA), as a board design distributes a reset to thousands of flip-flops; on
-    general routing that one net would be the critical path of every design."""
+def wrapper_verilog(manifest: dict) -> str:
+    """Verilog of `bnn_pnr_wrap` around the manifest's top (module docstring)."""
     top = manifest["top"]
     clk, rst = manifest["clock"]["port"], manifest["reset"]["port"]
     ins, outs = io_bits(manifest)
@@ -184,12 +182,7 @@ def wrapper_verilog(manifest: dict, family: str | None = None) -> str:
         "  reg rst_q;",
         "  always @(posedge clk) rst_q <= rst_pin;",
     ]
-    rst_net = "rst_q"
-    if family == "ecp5":
-        lines.append("  wire rst_g;")
-        lines.append("  DCCA rst_buf (.CLKI(rst_q), .CE(1'b1), .CLKO(rst_g));")
-        rst_net = "rst_g"
-    conns = [f".{clk}(clk)", f".{rst}({rst_net})"]
+    conns = [f".{clk}(clk)", f".{rst}(rst_q)"]
     if n_in:
         lines.append(f"  (* keep *) reg [{n_in - 1}:0] sr;")
         shift = "din" if n_in == 1 else f"{{sr[{n_in - 2}:0], din}}"
@@ -494,7 +487,7 @@ def place_and_route(
     build = Path(build)
     man = read_manifest(build)
     mode = choose_io(io, man, dev, package)
-    wrapper = (WRAPPER, wrapper_verilog(man, family)) if mode == "wrapper" else None
+    wrapper = (WRAPPER, wrapper_verilog(man)) if mode == "wrapper" else None
     report = synthesize(
         build, family, flow=flow, manifest=man, wrapper=wrapper, netlist=True, timeout=synth_timeout, progress=progress
     )

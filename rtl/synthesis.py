@@ -393,8 +393,6 @@ def synthesize(
         keep = [top, *keep]
     stat = f"yosys_{target}_stat.json"
     lines = [
-        # the wrapper may instantiate the family's primitives (ECP5: a DCCA global buffer for the reset)
-        *([f"read_verilog -lib -specify +/{target}/cells_sim.v +/{target}/cells_bb.v"] if wrapper else []),
         f"read_verilog {' '.join(sources)}",
         f"hierarchy -check -top {synth_top}",
         f"setattr -mod -set keep_hierarchy 1 {' '.join(keep)}",

@@ -241,8 +241,9 @@ def argmax_levels(pe: int) -> int:
 
 
 def argmax_delay(pe: int) -> int:
-    """Extra cycles between a beat's handshake and its effect on the running maximum (input register + tree)."""
-    return 1 + argmax_levels(pe)
+    """Extra cycles between a beat's handshake and its effect on the running maximum (input register + tree of a
+    compare register and a select register per level)."""
+    return 1 + 2 * argmax_levels(pe)
 
 
 @dataclass
