@@ -123,14 +123,23 @@ def _top_help() -> str:
     return "\n".join(lines)
 
 
+def _quiet_broken_pipe() -> int:
+    """The reader went away (`bnn-hw info m.bnn --json - | head`): the Python docs' recipe is to point stdout at
+    devnull so the final flush at exit does not raise again, and to exit non-zero, silently."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(_top_help())
+    if not argv or argv[0] in ("-h", "--help", "--version"):
+        try:
+            print(f"bnn-hw {__version__}" if argv and argv[0] == "--version" else _top_help())
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return _quiet_broken_pipe()
         return 0 if argv else 2
-    if argv[0] == "--version":
-        print(f"bnn-hw {__version__}")
-        return 0
     name = argv[0]
     if name not in COMMANDS:
         what = "option" if name.startswith("-") else "command"
@@ -142,16 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args = parser.parse_args(argv[1:])
         except SystemExit as exc:  # --help (0) or a usage error already printed (2): a return code for callers
+            sys.stdout.flush()  # a closed pipe after --help shows here, inside the handler below
             return int(exc.code or 0) if not isinstance(exc.code, str) else 2
         code = int(module.run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at interpreter exit
         return code
     except BrokenPipeError:
-        # The reader went away (`bnn-hw info m.bnn --json - | head`): the Python docs' recipe is to point stdout at
-        # devnull so the final flush at exit does not raise again, and to exit non-zero, silently.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        return _quiet_broken_pipe()
     except UsageError as exc:
         sys.stderr.write(f"bnn-hw {name}: error: {exc} (see `bnn-hw {name} --help`)\n")
         return 2
