@@ -198,6 +198,7 @@ class FoldingSection:
     layers: dict[int, dict[str, int]] = field(default_factory=dict)  # layer index -> {"pe": ..., "simd": ...}
     target_cycles: int | None = None  # auto
     lut_budget: int | None = None  # auto
+    weights: str = "auto"  # `bnn-hw rtl --weights`: weight memory style (auto, block, logic)
 
     @property
     def auto(self) -> bool:
@@ -402,7 +403,11 @@ def parse_config(data: Any, source: str, base: Path) -> BuildConfig:
 
     # folding
     f = top.section("folding")
-    folding = FoldingSection(pe=f.take("pe", _int_or_list), simd=f.take("simd", _int_or_list))
+    folding = FoldingSection(
+        pe=f.take("pe", _int_or_list),
+        simd=f.take("simd", _int_or_list),
+        weights=f.take("weights", _one_of("auto", "block", "logic"), "auto"),
+    )
     if "auto" in f.data:
         a = f.section("auto")
         folding.target_cycles = a.take("target_cycles", _pos_int)
@@ -416,7 +421,7 @@ def parse_config(data: Any, source: str, base: Path) -> BuildConfig:
         folding.layers = _layers(f, f.data.pop("layers"))
         if folding.auto:
             raise BnnError(f"{source}: folding.auto: chooses every layer itself; drop folding.layers")
-    f.done(("pe", "simd", "layers", "auto"))
+    f.done(("pe", "simd", "layers", "auto", "weights"))
 
     i = top.section("interface")
     interface = InterfaceSection(

@@ -21,8 +21,8 @@ def generate_rtl(model: str | Path, out: str | Path, **options: Any) -> Manifest
     """Generate the Verilog top for `model` into `out` (`bnn-hw rtl`) and return its manifest.
 
     `options` are `bnn-hw rtl`'s: pe and simd (one value fitted to every layer, or a list with one exact value per
-    layer), auto with target_cycles or lut_budget, pixels_per_beat, debug_taps, interface ("bare" or "axis"),
-    axi_lite, frame_images, result_framing, quiet."""
+    layer), auto with target_cycles or lut_budget, pixels_per_beat, weights ("auto", "block" or "logic"),
+    debug_taps, interface ("bare" or "axis"), axi_lite, frame_images, result_framing, quiet."""
     from bnn_hw.options import run_command
 
     run_command("bnn_hw.rtl.commands.rtl", "rtl", model=model, out=out, **options)

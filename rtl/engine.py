@@ -18,7 +18,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from bnn_hw.rtl.errors import reject
 from bnn_hw.rtl.folding import LayerFold, init_words, weight_words
-from bnn_hw.rtl.pe_array import PEArray
+from bnn_hw.rtl.pe_array import ROM_ADDR_DELAY, PEArray
 from bnn_hw.rtl.timing import (
     BLOCK_RAM_MIN_BITS,
     engine_fifo_depth,
@@ -81,10 +81,13 @@ class LayerEngine(wiring.Component):
         # unless the whole memory is smaller than a fraction of one block.
         # A memory deeper than one block RAM is split into banks of one RAM depth (equal sizes, the last padded with
         # zero words), each with its own data register; a registered mux picks the bank, so no RAM output drives
-        # logic or a long wire in the cycle it is read.
+        # logic or a long wire in the cycle it is read. Logic weights (`weight_style`) have no memory here.
         big = f.weight_memory_bits >= BLOCK_RAM_MIN_BITS
         words = weight_words(self.layer, f)
-        if self.banks == 1:
+        logic = f.weight_style == "logic"  # constants in the PE array's ROMs (rtl/pe_array.py): no weight memory
+        bank_words = nf_n * sf_n
+        wrs = []
+        if self.banks == 1 and not logic:
             m.submodules.wmem = wmem = Memory(
                 shape=unsigned(pe * simd),
                 depth=nf_n * sf_n,
@@ -92,10 +95,8 @@ class LayerEngine(wiring.Component):
                 attrs={"ram_style": "block", "rom_style": "block"} if big else None,
             )
             wrs = [wmem.read_port()]
-            bank_words = nf_n * sf_n
-        else:
+        elif not logic:
             bank_words = weight_bank_words(f)
-            wrs = []
             for b in range(self.banks):
                 bank = Memory(
                     shape=unsigned(pe * simd),
@@ -194,7 +195,10 @@ class LayerEngine(wiring.Component):
 
         x_q = delayed(ir.data, "x")
         t_q = delayed(tr.data, "init")
-        if self.banks == 1:
+        w_q = None
+        if logic:
+            assert rc == ROM_ADDR_DELAY  # the ROM address takes the registers the memory read had
+        elif self.banks == 1:
             m.d.comb += wrs[0].addr.eq(waddr)
             w_q = delayed(wrs[0].data, "w")
         else:
@@ -216,12 +220,18 @@ class LayerEngine(wiring.Component):
 
         # ---------------------------------------------------------------- datapath (rtl/pe_array.py)
         m.submodules.array = arr = PEArray(
-            pe, simd, aw, pixels=self.pixels, double=self.scores and not self.pixels, verilog_heaps=self.verilog_heaps
+            pe,
+            simd,
+            aw,
+            pixels=self.pixels,
+            double=self.scores and not self.pixels,
+            verilog_heaps=self.verilog_heaps,
+            rom=words if logic else None,
         )
         assert arr.latency == self.pipe_latency
+        m.d.comb += arr.waddr.eq(waddr) if logic else arr.w.eq(w_q)
         m.d.comb += [
             arr.x.eq(x_q),
-            arr.w.eq(w_q),
             arr.acc_en.eq(valid[acc_stage]),
             arr.acc_first.eq(first[acc_stage]),
             arr.init.eq(t_q),

@@ -19,7 +19,7 @@ mapping uses directly as the carry-chain data input: the accumulator then costs 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -90,6 +90,7 @@ class LayerFold:
     padding: int = 0
     pool: int = 0
     window_memory_bits: int = 0  # the sliding-window generator's two feature-map banks (convolutions)
+    weight_style: str = "block"  # "block": a weight memory; "logic": constant ROMs in LUTs (see weight_style_for)
 
     @property
     def out_elements(self) -> int:
@@ -156,6 +157,27 @@ def fold_layer(index: int, layer: Layer, pe: int, simd: int) -> LayerFold:
         if layer.kind == "conv"
         else 0,
     )
+
+
+BLOCK_RAM_MIN_BITS = 4096  # weight memories at least this big are forced into block RAM
+WEIGHT_STYLES = ("auto", "block", "logic")  # `bnn-hw rtl --weights`
+LOGIC_MAX_DEPTH = 32  # `auto` builds weight memories no deeper than this as logic
+
+
+def weight_style_for(fold: LayerFold, weights: str) -> str:
+    """The weight memory style of a layer for `--weights` = `weights`.
+
+    `block`: one memory of NF x SF words of PE x SIMD bits (block RAM from BLOCK_RAM_MIN_BITS bits on). `logic`: the
+    weights are constants of the design, one ROM per PE and lane group read combinationally from a registered address
+    (rtl/pe_array.py), so the ROM, the XNOR and the popcount's first level can share LUTs. `auto`: logic when the
+    memory would be forced into block RAM but is at most LOGIC_MAX_DEPTH words deep (a block RAM is 512 to 16,384
+    words deep, so such a memory would leave over 90 % of every block it occupies empty), block otherwise."""
+    if weights not in WEIGHT_STYLES:
+        raise BnnError(f"--weights must be one of {', '.join(WEIGHT_STYLES)}, got {weights!r}")
+    if weights != "auto":
+        return weights
+    shallow = fold.NF * fold.SF <= LOGIC_MAX_DEPTH
+    return "logic" if shallow and fold.weight_memory_bits >= BLOCK_RAM_MIN_BITS else "block"
 
 
 def _divisors_hint(n: int, near: int) -> str:
@@ -329,10 +351,16 @@ def max_pixels_per_beat() -> int:
     return (MAX_SIGNAL_BITS - TOP_FIRST_NET - TOP_CONTROL_INPUT_BITS) // 8
 
 
-def make_plan(model: BnnModel, pe: list[int], simd: list[int], pixels_per_beat: int | None = None) -> Plan:
+def make_plan(
+    model: BnnModel, pe: list[int], simd: list[int], pixels_per_beat: int | None = None, weights: str = "auto"
+) -> Plan:
     """The folding of every layer, checked: legal PE/SIMD per layer and every signal within MAX_SIGNAL_BITS (so
-    that an unbuildable request fails here, at once, and not in Amaranth after minutes of elaboration)."""
+    that an unbuildable request fails here, at once, and not in Amaranth after minutes of elaboration). `weights`:
+    the weight memory style (WEIGHT_STYLES, resolved per layer by weight_style_for)."""
+    if weights not in WEIGHT_STYLES:
+        raise BnnError(f"--weights must be one of {', '.join(WEIGHT_STYLES)}, got {weights!r}")
     folds = [fold_layer(i, layer, pe[i], simd[i]) for i, layer in enumerate(model.layers)]
+    folds = [replace(f, weight_style=weight_style_for(f, weights)) for f in folds]
     h, w, c = model.input_shape
     n_pixels = h * w * c
     ppb = folds[0].SIMD if pixels_per_beat is None else pixels_per_beat

@@ -7,8 +7,9 @@ compare; no comparator is needed.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from bnn_hw.rtl.adder_tree import AdderTree
 from bnn_hw.rtl.bitheap import heap_latency
@@ -31,13 +32,21 @@ class PEArray(wiring.Component):
         Otherwise 1-bit inputs: contribution = popcount(x XOR w) (mismatches), doubled when `double` is set.
     double : bool
         Accumulate 2 * popcount (the bits-in scores layer).
+    rom : list[int] or None
+        Logic weights: the weight words (PE x SIMD bits each, as `w` would carry them) become constants of the
+        array. Instead of `w` the array takes the word's address `waddr`, ROM_ADDR_DELAY cycles before `x`; the
+        address is registered once per PE and again per group of at most ROM_GROUP_LANES lanes (copies kept
+        apart, `keep`, so no address bit drives thousands of LUTs), and each group's constant ROM is read
+        combinationally from its register, so ROM, XNOR and the first heap level meet in the same LUTs.
 
     Attributes
     ----------
     x : In(SIMD * elem_bits)
         The input word, shared by all PEs; sampled every cycle.
     w : In(PE * SIMD)
-        PE p's weight bits in [p*SIMD, (p+1)*SIMD); sampled with `x`.
+        PE p's weight bits in [p*SIMD, (p+1)*SIMD); sampled with `x` (absent with `rom`).
+    waddr : In(range(len(rom)))
+        With `rom`: the address of the weight word that meets the `x` of ROM_ADDR_DELAY cycles later.
     acc_en, acc_first : In(1)
         `latency` cycles after a word: add its contribution to the accumulators (`acc_en`), starting from `init`
         instead of the accumulator (`acc_first`, the first synapse fold of a neuron).
@@ -58,6 +67,7 @@ class PEArray(wiring.Component):
         pixels: bool = False,
         double: bool = False,
         verilog_heaps: bool = False,
+        rom: list[int] | None = None,
     ):
         for name, v in (("pe", pe), ("simd", simd), ("acc_bits", acc_bits)):
             if not isinstance(v, int) or v < 1:
@@ -65,13 +75,17 @@ class PEArray(wiring.Component):
         self.pe, self.simd, self.acc_bits = pe, simd, acc_bits
         self.pixels, self.double = pixels, double
         self.verilog_heaps = verilog_heaps
+        if rom is not None and (not rom or any(not 0 <= v < 1 << (pe * simd) for v in rom)):
+            reject(self, "PEArray rom must be a non-empty list of PE x SIMD-bit words")
+        self.rom = rom
         self.elem_bits = 8 if pixels else 1
         # = AdderTree(simd, 8, first_group=3).latency for pixels, Popcount(simd, first_group=3).latency for bits
         self.latency = heap_latency([simd] * 8, 3) if pixels else heap_latency([simd], 3)
+        weights = {"w": In(unsigned(pe * simd))} if rom is None else {"waddr": In(range(max(len(rom), 2)))}
         super().__init__(
             {
                 "x": In(unsigned(simd * self.elem_bits)),
-                "w": In(unsigned(pe * simd)),
+                **weights,
                 "acc_en": In(1),
                 "acc_first": In(1),
                 "init": In(unsigned(pe * acc_bits)),
@@ -83,8 +97,13 @@ class PEArray(wiring.Component):
         m = Module()
         pe, simd, aw = self.pe, self.simd, self.acc_bits
         x = Signal(simd * self.elem_bits)
-        wv = Signal(pe * simd)
-        m.d.comb += [x.eq(self.x), wv.eq(self.w)]
+        m.d.comb += x.eq(self.x)
+        if self.rom is None:
+            wv = Signal(pe * simd)
+            m.d.comb += wv.eq(self.w)
+            pe_weights = [wv[p * simd : (p + 1) * simd] for p in range(pe)]
+        else:
+            pe_weights = [self._rom_weights(m, p) for p in range(pe)]
         contrib = []
         if self.pixels:
             # bit planes of the SIMD pixels: plane b = bit b of every lane (shared by all PEs)
@@ -92,7 +111,7 @@ class PEArray(wiring.Component):
             m.d.comb += xplanes.eq(Cat(*[x[8 * i + b] for b in range(8) for i in range(simd)]))
         for p in range(pe):
             w_p = Signal(simd, name=f"w{p}")
-            m.d.comb += w_p.eq(wv[p * simd : (p + 1) * simd])
+            m.d.comb += w_p.eq(pe_weights[p])
             if self.pixels:
                 # w ? x : -x  =  (w ? x : ~x) - 255 * (w == 0): sum the 8-bit values x XOR ~w (XOR bits, like the
                 # binary lanes); the -255 per zero weight is a constant of the neuron, folded into its init value
@@ -120,6 +139,37 @@ class PEArray(wiring.Component):
                 m.d.sync += acc.eq(contrib[p] + base)
             m.d.comb += self.acc[p * aw : (p + 1) * aw].eq(acc)
         return m
+
+    def _rom_weights(self, m: Module, p: int):
+        """PE p's SIMD weight bits read from its constant ROMs (see `rom`): a value valid ROM_ADDR_DELAY cycles
+        after `waddr`."""
+        simd, depth = self.simd, len(self.rom)
+        words = [(v >> (p * simd)) & ((1 << simd) - 1) for v in self.rom]
+        if depth == 1:  # one word: plain constants, the XNOR with them is free
+            return Const(words[0], simd)
+        # Datapath registers: reset_less (docs/rtl.md, "Reset"); `keep` stops Yosys from merging the copies.
+        a1 = Signal(range(depth), name=f"rom{p}_addr", reset_less=True, attrs={"keep": 1})
+        m.d.sync += a1.eq(self.waddr)
+        parts = []
+        for g, lo in enumerate(range(0, simd, ROM_GROUP_LANES)):
+            width = min(ROM_GROUP_LANES, simd - lo)
+            a2 = Signal(range(depth), name=f"rom{p}_{g}_addr", reset_less=True, attrs={"keep": 1})
+            m.d.sync += a2.eq(a1)
+            rom = Memory(
+                shape=unsigned(width),
+                depth=depth,
+                init=[(v >> lo) & ((1 << width) - 1) for v in words],
+                attrs={"rom_style": "logic"},
+            )
+            m.submodules[f"pe{p}_rom{g}"] = rom
+            port = rom.read_port(domain="comb")
+            m.d.comb += port.addr.eq(a2)
+            parts.append(port.data)
+        return Cat(*parts)
+
+
+ROM_ADDR_DELAY = 2  # registers between `waddr` and the logic weights (PEArray `rom`)
+ROM_GROUP_LANES = 64  # lanes per copy of the ROM address register
 
 
 class StandaloneArray(wiring.Component):

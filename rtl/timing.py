@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bnn_hw.rtl.bitheap import heap_latency
-from bnn_hw.rtl.folding import LayerFold, Plan, ceil_div
+from bnn_hw.rtl.folding import BLOCK_RAM_MIN_BITS, LayerFold, Plan, ceil_div
 
 
 def _ceil_to(x: int, m: int) -> int:
@@ -56,7 +56,6 @@ def engine_latency(fold: LayerFold) -> int:
     return heap_latency([fold.SIMD] * 8, 3) if fold.input == "pixels" else heap_latency([fold.SIMD], 3)
 
 
-BLOCK_RAM_MIN_BITS = 4096  # weight memories at least this big are forced into block RAM
 # A block RAM's deepest configuration by word width (ECP5 DP16KD; Xilinx RAMB18 has the same shapes): a deeper memory
 # needs a mux after the RAMs, which is split off into its own pipeline stage (see weight_banks).
 _BRAM_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
@@ -70,15 +69,16 @@ def weight_bank_words(fold: LayerFold) -> int:
 
 
 def weight_banks(fold: LayerFold) -> int:
-    """Banks of the weight memory: one for LUT memories and memories no deeper than a block RAM."""
-    if fold.weight_memory_bits < BLOCK_RAM_MIN_BITS:
+    """Banks of the weight memory: one for LUT memories, logic weights and memories no deeper than a block RAM."""
+    if fold.weight_memory_bits < BLOCK_RAM_MIN_BITS or fold.weight_style == "logic":
         return 1
     return ceil_div(fold.NF * fold.SF, weight_bank_words(fold))
 
 
 def memory_read_cycles(fold: LayerFold) -> int:
     """Issue -> memory words at the datapath: the registered address, a register on the read data, and with several
-    weight banks one more register after the bank mux (the input and start-value reads are delayed to match)."""
+    weight banks one more register after the bank mux (the input and start-value reads are delayed to match). Logic
+    weights take the same two cycles: their address is registered twice and the constant ROM read after it."""
     return 2 if weight_banks(fold) == 1 else 3
 
 

@@ -120,6 +120,7 @@ INVALID = [
     ("model: {path: tiny.bnn}\nfolding: {layers: 3}", "folding.layers: must be a list"),
     ("model: {path: tiny.bnn}\nfolding: {auto: {}}", "folding.auto: give exactly one of target_cycles or lut_budget"),
     ("model: {path: tiny.bnn}\nfolding: {pe: 2, auto: {lut_budget: 9}}", "folding.auto: chooses PE and SIMD itself"),
+    ("model: {path: tiny.bnn}\nfolding: {weights: lut}", "folding.weights: must be one of: auto, block, logic"),
     ("model: {path: tiny.bnn}\ninterface: {pixels_per_beat: 0}", "interface.pixels_per_beat: must be a positive"),
     ("model: {path: tiny.bnn}\ntarget: {device: zynq}", "target.device: must be one of: xc7a35t"),
     ("model: {path: tiny.bnn}\ntarget: {device: xc7a35t, family: ice40}", "target.family: device xc7a35t is xilinx"),
@@ -163,13 +164,14 @@ def test_rtl_with_config_per_layer_folding(tmp_path, tiny, capsys):
         tmp_path,
         """
         model: {path: tiny.bnn}
-        folding: {pe: 4, simd: 16, layers: {layer1: {pe: 2}}}
+        folding: {pe: 4, simd: 16, layers: {layer1: {pe: 2}}, weights: logic}
         interface: {pixels_per_beat: 2}
         """,
     )
     assert main(["rtl", "--config", str(path), "-q"]) == 0
     manifest = json.loads((tmp_path / "runs/build/rtl/manifest.json").read_text())
     assert [(d["PE"], d["SIMD"]) for d in manifest["layers"]] == [(4, 16), (2, 16)]
+    assert [d["weight_style"] for d in manifest["layers"]] == ["logic", "logic"]
     assert manifest["pixels_per_beat"] == 2
     assert main(["rtl", "--config", str(path), "--pe", "8", "-o", str(tmp_path / "o")]) == 1
     assert "--config sets the folding: drop --pe" in capsys.readouterr().err

@@ -54,10 +54,12 @@ def test_rtl_writes_verilog_and_manifest(model_file, tmp_path, capsys):
         (["--auto"], "needs exactly one of --target-cycles"),
         (["--target-cycles", "10"], "only apply with --auto"),
         (["--pixels-per-beat", "0"], "argument --pixels-per-beat: must be an integer >= 1, got 0"),
+        (["--weights", "lut"], "argument --weights: invalid choice: 'lut'"),
     ],
 )
 def test_bad_requests_are_one_line_errors(model_file, tmp_path, capsys, argv, message):
-    usage = argv[0] in ("--auto", "--target-cycles", "--pixels-per-beat")  # wrong options exit 2, like argparse
+    # wrong options exit 2, like argparse
+    usage = argv[0] in ("--auto", "--target-cycles", "--pixels-per-beat", "--weights")
     assert main(["rtl", str(model_file), "-o", str(tmp_path / "b"), *argv]) == (2 if usage else 1)
     err = capsys.readouterr().err
     assert message in err
@@ -83,6 +85,17 @@ def test_auto_folding_from_the_command_line(model_file, tmp_path):
     man = json.loads((out / "manifest.json").read_text())
     assert man["predicted"]["cycles_per_image"] <= 12
     assert man["generator"]["args"]["auto"] is True
+
+
+def test_weight_style_per_layer_in_the_manifest(model_file, tmp_path):
+    out = tmp_path / "logic"
+    argv = ["rtl", str(model_file), "--pe", "8,4,5", "--simd", "9,12,4", "--weights", "logic", "-o", str(out), "-q"]
+    assert main(argv) == 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert [d["weight_style"] for d in man["layers"]] == ["logic"] * 3
+    assert man["generator"]["args"]["weights"] == "logic"
+    text = (out / "bnn_top.v").read_text()
+    assert 'rom_style = "logic"' in text and 'rom_style = "block"' not in text
 
 
 def test_bad_model_file(tmp_path, capsys):

@@ -46,6 +46,36 @@ def test_top_matches_golden(case):
     assert set(gaps.tolist()) == {plan.cycles_per_image}
 
 
+@pytest.mark.parametrize("binarize_at", [None, 128])
+def test_logic_weights_match_golden_with_the_block_timing(binarize_at):
+    # layer 0: SIMD 70, two ROM address groups per PE; layer 1: one word (constant weights); layer 2: 6 words
+    model = random_dense_model([12, 9, 5], (10, 7, 1), seed=21, binarize_at=binarize_at)
+    plan = make_plan(model, [3, 9, 2], [70, 12, 5], 10, weights="logic")
+    assert [f.weight_style for f in plan.layers] == ["logic"] * 3
+    block = make_plan(model, [3, 9, 2], [70, 12, 5], 10, weights="block")
+    rng = np.random.default_rng(8)
+    images = rng.integers(0, 256, size=(5, 10, 7, 1), dtype=np.uint8)
+    classes, scores, stamps = simulate_top(model, plan, images, gap=0.2, stall=0.3, seed=3)
+    ref = golden.run(model, images)
+    np.testing.assert_array_equal(scores, ref.scores)
+    np.testing.assert_array_equal(classes, ref.classes)
+    valid_at, ready_at = random_patterns(0.2, 0.3, 3)
+    predicted = simulate_control(plan, len(images), input_valid=valid_at, result_ready=ready_at)
+    assert stamps == predicted == simulate_control(block, len(images), input_valid=valid_at, result_ready=ready_at)
+
+
+def test_auto_weight_style_takes_logic_only_for_shallow_block_ram_memories():
+    from bnn_hw.errors import BnnError
+
+    model = random_dense_model([64, 10], (8, 8, 1), seed=2, binarize_at=128)
+    # layer 0: 16 words of 64 x 16 bits = 16,384 bits (block RAM, 16 deep) -> logic; layer 1: 640 bits -> block
+    assert [f.weight_style for f in make_plan(model, [64, 10], [4, 16]).layers] == ["logic", "block"]
+    # layer 0 at 128 words (8 x 16 bits, 16,384 bits) is deeper than 32 -> block
+    assert [f.weight_style for f in make_plan(model, [8, 10], [8, 16]).layers] == ["block", "block"]
+    with pytest.raises(BnnError, match="--weights must be one of auto, block, logic, got 'lut'"):
+        make_plan(model, [8, 10], [8, 16], weights="lut")
+
+
 def test_backpressure_and_gaps_keep_results_and_timing():
     model = random_dense_model([15, 8, 6], (4, 5, 1), seed=7)
     plan = make_plan(model, [4, 3, 4], [6, 4, 3], 3)

@@ -123,7 +123,7 @@ endmodule
 """
 
 
-@pytest.mark.parametrize("which", ["mlp", "convnet", "banked"])
+@pytest.mark.parametrize("which", ["mlp", "convnet", "banked", "logic"])
 def test_generated_top_matches_golden_in_icarus(tmp_path, which):
     if which == "mlp":
         model = random_dense_model([20, 11, 6], (4, 5, 1), seed=4)
@@ -133,6 +133,10 @@ def test_generated_top_matches_golden_in_icarus(tmp_path, which):
         shape = (35, 44, 1)
         model = random_dense_model([12, 5], shape, seed=6)
         plan = make_plan(model, [4, 5], [9, 4])
+    elif which == "logic":  # weights as constant ROMs; layer 0: two address groups per PE, layer 1: constants
+        shape = (10, 7, 1)
+        model = random_dense_model([12, 9, 5], shape, seed=21, binarize_at=128)
+        plan = make_plan(model, [3, 9, 2], [70, 12, 5], 10, weights="logic")
     else:
         model = random_model([("conv", 4, 3, 1, 1, None, 2), ("dense", 9), ("dense", 4)], (6, 6, 2), seed=5)
         plan = make_plan(model, [2, 3, 2], [2, 16, 3], 4)

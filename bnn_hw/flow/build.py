@@ -493,6 +493,7 @@ def _rtl_options(cfg: BuildConfig, model) -> dict[str, Any]:
     f = cfg.folding
     options: dict[str, Any] = {
         "pixels_per_beat": cfg.interface.pixels_per_beat,
+        "weights": f.weights,
         "debug_taps": cfg.interface.debug_taps or None,
         "interface": cfg.interface.kind,
         "axi_lite": cfg.interface.axi_lite or None,

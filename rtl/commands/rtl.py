@@ -65,6 +65,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pixels per input beat (default: the first layer's SIMD)",
     )
     parser.add_argument(
+        "--weights",
+        choices=("auto", "block", "logic"),
+        default="auto",
+        help="weight memory style: block (a memory per layer, block RAM when large), logic (constant ROMs in LUTs "
+        "beside the XNORs, for highly unfolded layers), auto (logic for memories that would need block RAM but are "
+        "at most 32 words deep) (default: auto)",
+    )
+    parser.add_argument(
         "--debug-taps",
         action="store_true",
         help="add output ports tap<l>_valid/tap<l>_payload with each hidden layer's output beats",
@@ -130,12 +138,14 @@ def run(args: argparse.Namespace) -> int:
             pe = [fit_value(p, layer, "pe") for p, layer in zip(pe, model.layers, strict=True)]
         if _single(args.simd) and simd[0] >= 1:
             simd = [fit_value(v, layer, "simd") for v, layer in zip(simd, model.layers, strict=True)]
-    plan = make_plan(model, pe, simd, args.pixels_per_beat)  # also refuses signals too wide for Amaranth, at once
+    # also refuses signals too wide for Amaranth, at once
+    plan = make_plan(model, pe, simd, args.pixels_per_beat, args.weights)
     record = {
         "model": str(args.model),
         "pe": ",".join(map(str, pe)),
         "simd": ",".join(map(str, simd)),
         "pixels_per_beat": plan.pixels_per_beat,
+        "weights": args.weights,
         "debug_taps": bool(args.debug_taps),
         "auto": bool(args.auto),
         "target_cycles": args.target_cycles,
@@ -200,6 +210,10 @@ def _apply_config(args: argparse.Namespace) -> None:
         else:
             args.pe = None if f.pe is None else str(f.pe)
             args.simd = None if f.simd is None else str(f.simd)
+    if f.weights != "auto":
+        if args.weights not in ("auto", f.weights):
+            raise BnnError(f"--config sets folding.weights: {f.weights}: drop --weights or drop --config")
+        args.weights = f.weights
     args.pixels_per_beat = cfg.interface.pixels_per_beat
     args.debug_taps = args.debug_taps or cfg.interface.debug_taps
     i = cfg.interface
@@ -218,12 +232,12 @@ def _summary(man: Manifest, out: Path) -> None:
     print(f"{out / man.verilog[0]}  (model {man.model_name} {man.model_hash[:12]})")
     print(
         f"{'layer':>5} {'kind':<6} {'MW':>6} {'MH':>6} {'PE':>4} {'SIMD':>4} {'NF':>5} {'SF':>5} "
-        f"{'cycles':>8} {'weight bits':>12}"
+        f"{'cycles':>8} {'weight bits':>12} {'weights':>7}"
     )
     for d in man.layers:
         print(
             f"{d['index']:>5} {d['kind']:<6} {d['MW']:>6} {d['MH']:>6} {d['PE']:>4} {d['SIMD']:>4} {d['NF']:>5} "
-            f"{d['SF']:>5} {d['cycles_per_image']:>8} {d['weight_memory_bits']:>12}"
+            f"{d['SF']:>5} {d['cycles_per_image']:>8} {d['weight_memory_bits']:>12} {d['weight_style']:>7}"
         )
     p = man.predicted
     print(
