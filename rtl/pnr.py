@@ -30,10 +30,10 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bnn_hw.devices import DEVICES, Device
 from bnn_hw.errors import BnnError
 
 WRAPPER = "bnn_pnr_wrap"
@@ -42,85 +42,19 @@ IO_MODES = ("auto", "wrapper", "direct")
 DEFAULT_TIMEOUT_S = 3600.0  # nextpnr's default limit; the 32x32 MLP needs ~15 min of one core
 
 
-@dataclass(frozen=True)
-class Device:
-    """One FPGA part as nextpnr names it, with the capacities the report's fractions are taken of."""
-
-    family: str
-    name: str  # nextpnr's device flag without dashes (85k, hx8k)
-    part: str
-    luts: int
-    ffs: int
-    brams: int
-    bram_cell: str
-    packages: dict[str, int]  # package -> user I/O pins
-    default_package: str
-
-
-# Capacities from the Lattice ECP5/ECP5-5G and iCE40 LP/HX family data sheets (LUT4s, flip-flops, block RAMs,
-# user I/O per package). nextpnr's own utilisation table (in the report) is the authority for a routed design.
-DEVICES: dict[str, Device] = {
-    d.family + ":" + d.name: d
-    for d in (
-        Device(
-            "ecp5",
-            "25k",
-            "LFE5U-25F",
-            24288,
-            24288,
-            56,
-            "DP16KD",
-            {"CABGA256": 197, "CABGA381": 197, "CSFBGA285": 118, "TQFP144": 98},
-            "CABGA381",
-        ),
-        Device(
-            "ecp5",
-            "45k",
-            "LFE5U-45F",
-            43848,
-            43848,
-            108,
-            "DP16KD",
-            {"CABGA256": 197, "CABGA381": 203, "CABGA554": 245, "CSFBGA285": 118, "TQFP144": 98},
-            "CABGA381",
-        ),
-        Device(
-            "ecp5",
-            "85k",
-            "LFE5U-85F",
-            83640,
-            83640,
-            208,
-            "DP16KD",
-            {"CABGA381": 205, "CABGA554": 259, "CABGA756": 365, "CSFBGA285": 118},
-            "CABGA381",
-        ),
-        Device("ice40", "hx1k", "iCE40HX1K", 1280, 1280, 16, "SB_RAM40_4K", {"tq144": 95, "vq100": 72}, "tq144"),
-        Device(
-            "ice40",
-            "hx8k",
-            "iCE40HX8K",
-            7680,
-            7680,
-            32,
-            "SB_RAM40_4K",
-            {"ct256": 206, "cb132": 95, "tq144": 107},
-            "ct256",
-        ),
-        Device("ice40", "up5k", "iCE40UP5K", 5280, 5280, 30, "SB_RAM40_4K", {"sg48": 39, "uwg30": 21}, "sg48"),
-    )
-}
 SPEEDS = {"ecp5": (6, 7, 8), "ice40": ()}
 
 
 def device(family: str, name: str | None) -> Device:
-    """The named part of `family` (default: the largest we list), or one line naming the choices."""
-    name = name or {"ecp5": "85k", "ice40": "hx8k"}[family]
-    key = f"{family}:{name.lower()}"
-    if key not in DEVICES:
-        names = ", ".join(d.name for d in DEVICES.values() if d.family == family)
-        raise BnnError(f"unknown --device {name!r} for {family}: choose one of {names}")
-    return DEVICES[key]
+    """The named part of `family` (default: the largest we list), or one line naming the choices. The parts are
+    bnn_hw.devices' table (capacities, packages and pins), found by nextpnr's device flag."""
+    name = (name or {"ecp5": "85k", "ice40": "hx8k"}[family]).lower()
+    parts = [d for d in DEVICES.values() if d.family == family and d.pnr_name is not None]
+    for d in parts:
+        if d.pnr_name == name:
+            return d
+    names = ", ".join(str(d.pnr_name) for d in parts)
+    raise BnnError(f"unknown --device {name!r} for {family}: choose one of {names}")
 
 
 def tool(family: str) -> list[str]:
@@ -227,7 +161,7 @@ def choose_io(mode: str, manifest: dict, dev: Device, package: str) -> str:
         return "direct" if need <= pins else "wrapper"
     if mode == "direct" and need > pins:
         raise BnnError(
-            f"--io direct: the top has {need} I/O bits, more than the {pins} pins of {dev.part} {package}; "
+            f"--io direct: the top has {need} I/O bits, more than the {pins} pins of {dev.code} {package}; "
             "use --io wrapper (or auto)"
         )
     return mode
@@ -274,7 +208,7 @@ def run_nextpnr(
     """Place and route `workdir/netlist_name`; returns the parsed report (see `parse_report`)."""
     cmd = tool(family)
     log, report = f"nextpnr_{family}.log", f"nextpnr_{family}_report.json"
-    args = [f"--{dev.name}", "--package", package, "--json", netlist_name, "--freq", f"{freq_mhz:g}"]
+    args = [f"--{dev.pnr_name}", "--package", package, "--json", netlist_name, "--freq", f"{freq_mhz:g}"]
     args += ["--seed", str(seed), "--timing-allow-fail", "--log", log, "--report", report, "--quiet"]
     if family == "ecp5":
         if speed is not None:
@@ -291,7 +225,7 @@ def run_nextpnr(
     label = f"nextpnr-{family}"
     start = time.monotonic()
     _say(
-        progress, f"{label}: {dev.part} {package}" + (f" speed {speed}" if speed else "") + f", target {freq_mhz:g} MHz"
+        progress, f"{label}: {dev.code} {package}" + (f" speed {speed}" if speed else "") + f", target {freq_mhz:g} MHz"
     )
     cpu0 = _children_cpu()
     proc = subprocess.Popen([*cmd, *args], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -386,7 +320,7 @@ def parse_report(
         "clocks_mhz": {k: round(float(v), 2) for k, v in clocks.items() if v},
         "utilization": util,
         "critical_path": crit,
-        "device": dev.part,
+        "device": dev.code,
         "family": family,
     }
 
@@ -473,7 +407,7 @@ def place_and_route(
     dev = device(family, device_name)
     package = package or dev.default_package
     if package not in dev.packages:
-        raise BnnError(f"unknown --package {package!r} for {dev.part}: choose one of {', '.join(dev.packages)}")
+        raise BnnError(f"unknown --package {package!r} for {dev.code}: choose one of {', '.join(dev.packages)}")
     if family == "ecp5":
         speed = 6 if speed is None else speed
         if speed not in SPEEDS["ecp5"]:
@@ -514,8 +448,8 @@ def place_and_route(
     pnr.update(
         {
             "family": family,
-            "device": dev.part,
-            "device_flag": f"--{dev.name}",
+            "device": dev.code,
+            "device_flag": f"--{dev.pnr_name}",
             "package": package,
             "speed_grade": speed,
             "io": mode,
@@ -534,9 +468,9 @@ def place_and_route(
     pnr["fraction_of_device"] = {
         "luts": round(luts / dev.luts, 4),
         "ffs": round(total.get("ffs", 0) / dev.ffs, 4),
-        "brams": round(total.get("bram_cells", 0) / dev.brams, 4),
-        "note": f"the bare top's Yosys cells against {dev.part}'s {dev.luts:,} LUT4s, {dev.ffs:,} FFs, {dev.brams} "
-        f"{dev.bram_cell}"
+        "brams": round(total.get("bram_cells", 0) / dev.bram, 4),
+        "note": f"the bare top's Yosys cells against {dev.code}'s {dev.luts:,} LUT4s, {dev.ffs:,} FFs, {dev.bram} "
+        f"{dev.bram_unit}"
         + (" (a CCU2C carry cell counts as the two LUT4s it occupies)" if family == "ecp5" else "")
         + "; `utilization` is nextpnr's count of the whole placed netlist",
     }

@@ -454,7 +454,7 @@ def run(args: argparse.Namespace) -> int:
         dev = pnr.device(args.target, args.device)  # bad names fail here, not in every point
         if args.package is not None and args.package not in dev.packages:
             raise BnnError(
-                f"unknown --package {args.package!r} for {dev.part}: choose one of {', '.join(dev.packages)}"
+                f"unknown --package {args.package!r} for {dev.code}: choose one of {', '.join(dev.packages)}"
             )
         pnr.tool(args.target)
     if args.out is None:  # one folder per model: another model's sweep is never overwritten
