@@ -60,8 +60,11 @@ def main() -> int:
         model_path.parent.mkdir(parents=True, exist_ok=True)
         if args.design == "mlp":
             save_model(random_dense_model([512, 512, 10], (28, 28, 1), seed=0, name="mlp-random"), model_path)
-        else:
-            raise SystemExit("--design cnn needs --model (a trained or exported ConvNet .bnn)")
+        else:  # the cnn preset's shape: 32C3-MP2-64C3-MP2-128C3-MP2-512FC-10, padding 1, pixel input
+            from bnn_hw.synthetic import ConvSpec, random_model
+
+            convs = [ConvSpec(c, padding=1, pool=2) for c in (32, 64, 128)]
+            save_model(random_model((28, 28, 1), [*convs, 512], 10, seed=0, name="cnn-random"), model_path)
     model = load_model(model_path)
     t0 = time.perf_counter()
     man = generate_rtl(model_path, out, pe=args.pe, simd=args.simd, quiet=True)
