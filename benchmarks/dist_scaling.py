@@ -1,14 +1,16 @@
 """Benchmark: scaling past one process on this machine: simulation with 1 and 2 shards, sweep with 1 and 2 workers.
 
-    .venv/bin/python benchmarks/dist_scaling.py sim --images 10000
+    .venv/bin/python benchmarks/dist_scaling.py sim --images 10000 --repeat 3
     .venv/bin/python benchmarks/dist_scaling.py sweep
 
 `sim`: a 784-256-256-10 binarized-input model (seeded random weights, thresholds at the median of real
-Fashion-MNIST accumulators) generated at PE=8, SIMD=32, simulated on Verilator over N real test images, first as one
-simulator process, then as 2 shards on a Dask LocalCluster of 2 workers; the build is made once beforehand (shared,
-not timed in either). `sweep`: the same 4-point sweep of a small MLP run with 1 and with 2 Dask workers.
-Both times of a pair are measured in one run, one after the other; the ratio is what RESULTS.md records.
-Prints one JSON line per part and appends it to --out when given.
+Fashion-MNIST accumulators) generated at PE=8, SIMD=32, simulated on Verilator over N real test images as one
+simulator process and as 2 shards (`run_sharded`: two threads, each with its own simulator process), alternately,
+`--repeat` times each; `--dask` adds a 2-shard run on a Dask LocalCluster of 2 workers started beforehand (the
+`--scheduler` path, cluster start not timed). The build is made once beforehand (shared, not timed in any run).
+Every sharded result must equal the single run's, image for image. `sweep`: the same 4-point sweep of a small MLP
+run with 1 and with 2 Dask workers. Prints one JSON line per part and appends it to --out when given; each timed run
+records the 1-minute load average at its end (the machine is shared).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import dataclasses
 import json
 import os
 import platform
+import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -58,7 +62,7 @@ def _model(train_images: np.ndarray):
     return model
 
 
-def bench_sim(images_n: int, work: Path) -> dict:
+def bench_sim(images_n: int, work: Path, repeat: int = 1, dask: bool = False) -> dict:
     from bnn_hw.sim.manifest import load_design
     from bnn_hw.sim.network import harness_bench, plan_phases, run_network
     from bnn_hw.sim.shards import run_sharded
@@ -87,25 +91,69 @@ def bench_sim(images_n: int, work: Path) -> dict:
     t0 = time.perf_counter()
     harness_bench(design, images_n, sim, shared).build()
     build_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    one = run_network(design, images, ref.classes, ref.scores, sim, work / "sim" / "one", phases, build_dir=shared)
-    one_s = time.perf_counter() - t1
-    t2 = time.perf_counter()
-    two = run_sharded(design, images, ref.classes, ref.scores, sim, work / "sim", phases, 2, workers=2)
-    two_s = time.perf_counter() - t2
-    s1 = next(p for p in one["phases"] if p["name"] == "stream")
-    s2 = next(p for p in two["phases"] if p["name"] == "stream")
-    assert s1["result_words"] == s2["result_words"] and s2["matched"] == images_n, "sharded run differs"
-    return {
+    runs: list[dict] = []
+    words = None
+
+    def cpu() -> float:
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    def timed(what: str, call) -> dict:
+        t, c = time.perf_counter(), cpu()
+        out = call()
+        seconds, cpu_s = time.perf_counter() - t, cpu() - c
+        stream = next(p for p in out["phases"] if p["name"] == "stream")
+        nonlocal words
+        words = stream["result_words"] if words is None else words
+        assert stream["result_words"] == words and stream["matched"] == images_n, f"{what} differs"
+        assert stream["mismatch_count"] == 0
+        run = {"run": what, "s": round(seconds, 1), "load_1min": round(os.getloadavg()[0], 2)}
+        if what != "two_dask":  # the LocalCluster's workers are not this process's reaped children
+            run["cpu_s"] = round(cpu_s, 1)  # this process and its simulator processes, user + system
+        if "shards" in out:
+            run["shard_s"] = [round(x["seconds"], 1) for x in out["shards"]]
+        runs.append(run)
+        return out
+
+    cluster = None
+    if dask:
+        from distributed import LocalCluster
+
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1")
+    try:
+        for _ in range(repeat):
+            timed(
+                "one", lambda: run_network(design, images, ref.classes, ref.scores, sim, work / "sim" / "one", phases,
+                                           build_dir=shared),
+            )  # fmt: skip
+            timed("two", lambda: run_sharded(design, images, ref.classes, ref.scores, sim, work / "sim", phases, 2))
+            if cluster is not None:
+                timed(
+                    "two_dask", lambda: run_sharded(design, images, ref.classes, ref.scores, sim, work / "sim", phases,
+                                                    2, scheduler=cluster.scheduler_address),
+                )  # fmt: skip
+    finally:
+        if cluster is not None:
+            cluster.close()
+    one = [r["s"] for r in runs if r["run"] == "one"]
+    two = [r["s"] for r in runs if r["run"] == "two"]
+    result = {
         "part": "sim",
         "images": images_n,
         "simulator": sim.version,
         "build_s": round(build_s, 1),
-        "one_process_s": round(one_s, 1),
-        "two_shards_s": round(two_s, 1),
-        "speedup": round(one_s / two_s, 3),
-        "bit_exact": s2["mismatch_count"] == 0,
+        "runs": runs,
+        "one_process_s": one,
+        "two_shards_s": two,
+        "speedup_each": [round(a / b, 3) for a, b in zip(one, two, strict=True)],
+        "speedup_median": round(statistics.median(one) / statistics.median(two), 3),
+        "bit_exact": True,
     }
+    if cluster is not None:
+        dask_two = [r["s"] for r in runs if r["run"] == "two_dask"]
+        result["two_shards_dask_s"] = dask_two
+        result["speedup_dask_median"] = round(statistics.median(one) / statistics.median(dask_two), 3)
+    return result
 
 
 def bench_sweep(work: Path) -> dict:
@@ -140,11 +188,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("part", choices=("sim", "sweep"))
     ap.add_argument("--images", type=int, default=10000)
+    ap.add_argument("--repeat", type=int, default=1, help="sim: timed runs of each kind, alternating")
+    ap.add_argument("--dask", action="store_true", help="sim: also time 2 shards on a Dask LocalCluster")
     ap.add_argument("--out", type=Path, default=None, help="append the JSON line here")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bnn-scaling-") as tmp:
         if args.part == "sim":
-            result = bench_sim(args.images, Path(tmp))
+            result = bench_sim(args.images, Path(tmp), args.repeat, args.dask)
         else:
             result = bench_sweep(Path(tmp))
     result.update(

@@ -159,11 +159,16 @@ def run_network(
     waves: bool = False,
     progress: Callable[[int, int], None] | None = None,
     build_dir: Path | None = None,
+    first_index: int = 0,
+    build_images: int | None = None,
 ) -> dict[str, Any]:
     """Simulate `phases` over `images` and return {"phases": [...], "build_s", "run_s", "simulator"}.
 
-    `build_dir` (default WORK_DIR/build_SIM) may be shared by several runs over the same images (sim.shards): the
-    build depends only on the design and the image count, and is skipped when an identical one exists.
+    `build_dir` (default WORK_DIR/build_SIM) may be shared by several runs: the build depends only on the design and
+    the image count it is sized for, and is skipped when an identical one exists. `images` (with the expected results)
+    may be a window of a larger set (sim.shards): `first_index` is the number of images[0] in that set, the numbering
+    the phases and the reported mismatches use, and `build_images` the image count the build is sized for (default
+    len(images)), so that every window of one set runs on one build and loads only its own beats.
 
     Raises SimulationFailed when the simulator could not build or run; result mismatches are reported in the
     returned phases (and by the bench's own assertion, which is tolerated here so the report can show them).
@@ -180,7 +185,10 @@ def run_network(
     if design.result.class_bits < max(1, (design.result.num_classes - 1).bit_length()):
         raise BnnError(f"class_bits {design.result.class_bits} cannot hold {design.result.num_classes} classes")
     check_harness_framing(design)
-    image_slots, result_slots = _slots(n), _slots(n) + 64
+    sized_for = n if build_images is None else build_images
+    if sized_for < n or first_index < 0:
+        raise BnnError(f"a build sized for {sized_for} images cannot hold {n} from image {first_index} on")
+    image_slots, result_slots = _slots(sized_for), _slots(sized_for) + 64
     beats = design.pixels.beats(images)
     beats_file = work_dir / "beats.hex"
     design.pixels.write_hex(beats_file, beats)
@@ -196,8 +204,9 @@ def run_network(
     drain = lat + cpi + 64  # a late duplicate or extra result would surface within one latency
     job_phases = []
     for ph in phases:
-        if ph.first_image + ph.n_images > n:
-            raise BnnError(f"phase {ph.name} needs images up to {ph.first_image + ph.n_images}, only {n} given")
+        if ph.first_image < first_index or ph.first_image + ph.n_images > first_index + n:
+            given = f"{first_index}..{first_index + n - 1}" if first_index else f"{n}"
+            raise BnnError(f"phase {ph.name} needs images up to {ph.first_image + ph.n_images}, only {given} given")
         slow = 1.0 / max(1e-3, (1 - ph.gap) * (1 - ph.stall))
         job_phases.append(
             {
@@ -232,6 +241,7 @@ def run_network(
         "progress_every": max(64, cpi),  # a Python wake-up costs ~50 us: negligible at one per image
         "image_slots": image_slots,
         "result_slots": result_slots,
+        "image_base": first_index,  # phases number images from here; the beat memory holds images from it on
         # No handshake at all for this long means the DUT hangs: report it instead of waiting for max_cycles.
         "stall_window": int(8 * (lat + cpi) / max(1e-3, min((1 - p.gap) * (1 - p.stall) for p in phases))) + 2000,
     }
@@ -239,7 +249,7 @@ def run_network(
     job_file.write_text(json.dumps(job, indent=1))
     (work_dir / "phases.json").unlink(missing_ok=True)
 
-    bench = harness_bench(design, n, sim, build_dir or work_dir / f"build_{sim.name}", waves=waves)
+    bench = harness_bench(design, sized_for, sim, build_dir or work_dir / f"build_{sim.name}", waves=waves)
     t0 = time.perf_counter()
     bench.build(log_file=work_dir / f"build_{sim.name}.log")
     t1 = time.perf_counter()

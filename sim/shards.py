@@ -1,19 +1,27 @@
 """Sharded network simulation: the test images split into contiguous shards, each simulated by its own simulator
-process (Dask tasks on this machine or on a cluster), the scoreboards merged into the report one run would give.
+process, the scoreboards merged into the report one run would give.
 
 What is the same as one run: every image is simulated once and checked bit for bit against the same reference, and
 the merged stream phase lists results in image order (each shard keeps its order; shards are concatenated). The
 latency, throughput and reset-mid-stream phases run once, in shard 0, exactly as in one run. What differs: each
 shard draws its own input gaps and backpressure (shard 0 the single run's), so the merged stream's cycle stamps are
-the shards' laid end to end, not one timeline. All shards share one simulator build, made before they start.
+the shards' laid end to end, not one timeline.
+
+All shards share one simulator build, made before they start and sized for all the images; each shard writes and
+loads the beats of only the images its phases use (its window). Without a scheduler the shards are threads of this
+process, each waiting on its own simulator process (the simulation runs there, not in Python); with `scheduler`
+they are Dask tasks on that cluster's workers.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,21 +63,33 @@ def shard_phases(phases: list[Phase], bounds: list[tuple[int, int]]) -> list[lis
     return plans
 
 
+def shard_window(plan: list[Phase]) -> tuple[int, int]:
+    """The [first, end) range of images a shard's phases use: the images its beat file must hold."""
+    return min(p.first_image for p in plan), max(p.first_image + p.n_images for p in plan)
+
+
 def _run_shard(
     design: Design,
     images: np.ndarray,
     classes: np.ndarray,
     scores: np.ndarray,
-    simulator: str,
+    simulator: str | Simulator,
     work_dir: str,
     build_dir: str,
     phases: list[Phase],
+    first_index: int,
+    build_images: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """One shard (a Dask task): simulate its phases with the shared build; the result names the worker."""
+    """One shard: simulate its phases over its window of images with the shared build; the result names the worker
+    (a Dask worker's address, or "local")."""
     from bnn_hw.cluster import worker_address
 
     started = time.perf_counter()
-    out = run_network(design, images, classes, scores, simulator, Path(work_dir), phases, build_dir=Path(build_dir))
+    out = run_network(
+        design, images, classes, scores, simulator, Path(work_dir), phases, build_dir=Path(build_dir),
+        first_index=first_index, build_images=build_images, progress=progress,
+    )  # fmt: skip
     out["worker"] = worker_address()
     out["wall_s"] = time.perf_counter() - started
     return out
@@ -81,6 +101,43 @@ def _simulator_check(name: str) -> Callable[[], str | None]:
         return None if ok else why
 
     return check
+
+
+def _shard_error(k: int, bounds: list[tuple[int, int]], exc: BaseException) -> BnnError:
+    where = f"shard {k} (images {bounds[k][0]}..{bounds[k][1] - 1})"
+    if isinstance(exc, BnnError):
+        return BnnError(f"{where}: {exc}")
+    return BnnError(f"{where} failed: {type(exc).__name__}: {exc}")  # a worker that died twice, a crash in the task
+
+
+class _Progress:
+    """Adds the shards' live stream counts into one (done, total) for the caller's progress callback."""
+
+    def __init__(self, report: Callable[[int, int], None], sizes: list[int]) -> None:
+        self.report, self.sizes = report, sizes
+        self.done = [0] * len(sizes)
+        self.lock = threading.Lock()
+
+    def shard(self, k: int) -> Callable[[int, int], None]:
+        def update(done: int, total: int) -> None:
+            with self.lock:
+                self.done[k] = min(done, self.sizes[k])
+                self.report(sum(self.done), sum(self.sizes))
+
+        return update
+
+
+@contextmanager
+def _environ_fixed() -> Iterator[None]:
+    """Bench.run takes PYTEST_CURRENT_TEST out of os.environ around each run (else cocotb's runner exits on its own
+    terms); taken out once here, so that runs in concurrent threads (the local shards, or the workers of an
+    in-process Dask cluster) do not resize os.environ while another copies it."""
+    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved
 
 
 def run_sharded(
@@ -96,70 +153,134 @@ def run_sharded(
     scheduler: str | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    build_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Like `run_network`, over `shards` simulator processes; the result adds "shards" (one summary each)."""
-    from bnn_hw.cluster import dask_client, require_on_workers
+    """Like `run_network`, over `shards` simulator processes; the result adds "shards" (one summary each).
 
+    Without `scheduler`, at most `workers` (default: min(shards, CPU cores)) shards run at a time, as threads of this
+    process; with it, the shards are tasks on that Dask cluster. `build_dir` (default WORK_DIR/build_SIM, where a
+    one-process run in WORK_DIR builds too) is the shared build, sized for all the images.
+    """
     sim = simulator if isinstance(simulator, Simulator) else find_simulator(simulator)
     n = len(images)
     bounds = shard_bounds(n, shards)
     plans = shard_phases(phases, bounds)
+    windows = [shard_window(plan) for plan in plans]
     work_dir = Path(work_dir).resolve()
-    build_dir = work_dir / f"build_{sim.name}"
+    build_dir = Path(build_dir).resolve() if build_dir is not None else work_dir / f"build_{sim.name}"
     t0 = time.perf_counter()
     work_dir.mkdir(parents=True, exist_ok=True)
     harness_bench(design, n, sim, build_dir).build(log_file=work_dir / f"build_{sim.name}.log")
     build_s = time.perf_counter() - t0
     images, classes, scores = (np.ascontiguousarray(a) for a in (images, classes, scores))
+    parts = [(images[lo:hi], classes[lo:hi], scores[lo:hi]) for lo, hi in windows]
     t1 = time.perf_counter()
-    with dask_client(scheduler, workers or min(shards, os.cpu_count() or 1)) as client:
+    with _environ_fixed():
+        if scheduler is None:
+            outs = _run_threads(design, parts, windows, sim, work_dir, build_dir, plans, bounds, n, workers, progress)
+        else:
+            outs = _run_dask(design, parts, windows, sim, work_dir, build_dir, plans, bounds, n, scheduler, progress)
+    merged = merge_shards(outs, bounds)
+    merged.update({"build_s": build_s, "run_s": time.perf_counter() - t1, "simulator": sim.name})
+    merged["simulator_version"] = sim.version
+    merged["work_dir"] = str(work_dir)
+    return merged
+
+
+def _run_threads(
+    design: Design,
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    windows: list[tuple[int, int]],
+    sim: Simulator,
+    work_dir: Path,
+    build_dir: Path,
+    plans: list[list[Phase]],
+    bounds: list[tuple[int, int]],
+    n: int,
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> list[dict[str, Any]]:
+    """The shards as threads of this process, each running one simulator process at a time."""
+    live = _Progress(progress, [hi - lo for lo, hi in bounds]) if progress is not None else None
+    pool = ThreadPoolExecutor(max_workers=workers or min(len(plans), os.cpu_count() or 1), thread_name_prefix="shard")
+    try:
+        futures = [
+            pool.submit(
+                _run_shard,
+                design,
+                *part,
+                sim,
+                str(work_dir / f"shard_{k}"),
+                str(build_dir),
+                plan,
+                lo,
+                n,
+                live.shard(k) if live is not None else None,
+            )
+            for k, (part, (lo, _), plan) in enumerate(zip(parts, windows, plans, strict=True))
+        ]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for k, future in enumerate(futures):
+            exc = future.exception() if future.done() else None
+            if exc is not None:
+                raise _shard_error(k, bounds, exc) from None
+        return [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # a shard already simulating runs to its end
+
+
+def _run_dask(
+    design: Design,
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    windows: list[tuple[int, int]],
+    sim: Simulator,
+    work_dir: Path,
+    build_dir: Path,
+    plans: list[list[Phase]],
+    bounds: list[tuple[int, int]],
+    n: int,
+    scheduler: str,
+    progress: Callable[[int, int], None] | None,
+) -> list[dict[str, Any]]:
+    """The shards as tasks on the Dask cluster at `scheduler`, each sent only its window of the images."""
+    from bnn_hw.cluster import as_completed, dask_client, require_on_workers
+
+    with dask_client(scheduler) as client:
         require_on_workers(client, _simulator_check(sim.name), f"the {sim.name} simulation")
-        data = client.scatter([images, classes, scores], broadcast=True)
         futures = [
             client.submit(
                 _run_shard,
                 design,
-                *data,
+                *client.scatter(list(part)),
                 sim.name,
                 str(work_dir / f"shard_{k}"),
                 str(build_dir),
                 plan,
+                lo,
+                n,
                 key=f"sim-shard-{k}-{design.model_hash or 'model'}-{time.time_ns()}",
                 retries=1,
                 pure=False,
             )
-            for k, plan in enumerate(plans)
+            for k, (part, (lo, _), plan) in enumerate(zip(parts, windows, plans, strict=True))
         ]
-        outs: list[dict[str, Any] | None] = [None] * shards
+        outs: list[dict[str, Any] | None] = [None] * len(plans)
         index = {f.key: k for k, f in enumerate(futures)}
         done_images = 0
-        from bnn_hw.cluster import as_completed
-
         try:
             for future in as_completed(futures):
                 k = index[future.key]
                 try:
                     outs[k] = future.result()
-                except BnnError as exc:
-                    raise BnnError(f"shard {k} (images {bounds[k][0]}..{bounds[k][1] - 1}): {exc}") from None
-                except Exception as exc:  # a worker that died twice, or a crash inside the task
-                    raise BnnError(
-                        f"shard {k} (images {bounds[k][0]}..{bounds[k][1] - 1}) failed: {type(exc).__name__}: {exc}"
-                    ) from None
+                except Exception as exc:
+                    raise _shard_error(k, bounds, exc) from None
                 done_images += bounds[k][1] - bounds[k][0]
                 if progress is not None:
                     progress(done_images, n)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, BnnError):
             client.cancel(futures)
             raise
-        except BnnError:
-            client.cancel(futures)
-            raise
-    merged = merge_shards([o for o in outs if o is not None], bounds)
-    merged.update({"build_s": build_s, "run_s": time.perf_counter() - t1, "simulator": sim.name})
-    merged["simulator_version"] = sim.version
-    merged["work_dir"] = str(work_dir)
-    return merged
+    return [o for o in outs if o is not None]
 
 
 def merge_shards(outs: list[dict[str, Any]], bounds: list[tuple[int, int]]) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
 import pytest
 from bnn_hw.sim import tools
 
@@ -42,10 +45,11 @@ def test_shard_bounds_and_phases() -> None:
     assert plans[0][1].seed == 7 and plans[1][0].seed != 7  # shard 0 draws the single run's gaps
 
 
-def test_sharded_run_equals_the_unsharded_one_image_for_image(small_build, tmp_path, capsys) -> None:
+@pytest.fixture(scope="module")
+def single_run(small_build, tmp_path_factory):
+    """The images, reference, phase list and the one-process run that every sharded run must equal."""
     from bnn_hw.sim.manifest import load_design
     from bnn_hw.sim.network import plan_phases, run_network
-    from bnn_hw.sim.shards import run_sharded
 
     from bnn_hw import golden
     from bnn_hw.model import load_model
@@ -61,10 +65,14 @@ def test_sharded_run_equals_the_unsharded_one_image_for_image(small_build, tmp_p
         beats_per_image=design.pixels.beats_per_image, cycles_per_image=design.cycles_per_image,
         latency=design.latency,
     )  # fmt: skip
-    one = run_network(design, images, ref.classes, ref.scores, "verilator", tmp_path / "one", phases)
-    two = run_sharded(design, images, ref.classes, ref.scores, "verilator", tmp_path / "two", phases, 2)
+    work = tmp_path_factory.mktemp("one")
+    one = run_network(design, images, ref.classes, ref.scores, "verilator", work, phases)
+    return design, images, ref, phases, one, work
+
+
+def _same_as_one_run(one: dict, sharded: dict) -> None:
     by1 = {p["name"]: p for p in one["phases"]}
-    by2 = {p["name"]: p for p in two["phases"]}
+    by2 = {p["name"]: p for p in sharded["phases"]}
     assert list(by1) == list(by2) == ["latency", "throughput", "stream", "abort", "restart"]
     s1, s2 = by1["stream"], by2["stream"]
     assert s2["n_images"] == s2["results"] == s2["matched"] == IMAGES  # every image accounted for
@@ -72,11 +80,29 @@ def test_sharded_run_equals_the_unsharded_one_image_for_image(small_build, tmp_p
     assert s1["result_words"] == s2["result_words"]  # the same result, image for image, in image order
     for name in ("latency", "throughput", "abort", "restart"):  # run once, in shard 0, exactly as in one run
         assert by1[name] == by2[name], name
-    assert [(s["first_image"], s["n_images"]) for s in two["shards"]] == [(0, 150), (150, 150)]
 
-    # the command on two shards: a passing report with the single run's measurements and both shards listed
+
+def test_sharded_run_equals_the_unsharded_one_image_for_image(small_build, single_run, tmp_path, capsys) -> None:
+    from bnn_hw.sim.shards import run_sharded
+
+    build, model_path = small_build
+    design, images, ref, phases, one, work = single_run
+    seen: list[tuple[int, int]] = []
+    two = run_sharded(
+        design, images, ref.classes, ref.scores, "verilator", tmp_path / "two", phases, 2,
+        progress=lambda done, total: seen.append((done, total)), build_dir=work / "build_verilator",
+    )  # fmt: skip
+    _same_as_one_run(one, two)
+    assert [(s["first_image"], s["n_images"]) for s in two["shards"]] == [(0, 150), (150, 150)]
+    assert {s["worker"] for s in two["shards"]} == {"local"}  # threads of this process, no cluster
+    assert seen[-1] == (IMAGES, IMAGES) and all(total == IMAGES for _, total in seen)
+    # each shard's beat file holds only the images its phases use (shard 1: its own 150)
+    assert len((tmp_path / "two" / "shard_1" / "beats.hex").read_text().split()) == 150 * design.pixels.beats_per_image
+
+    # the command on two shards (in the single run's work folder: its build is reused): a passing report with the
+    # single run's measurements and both shards listed
     argv = ["sim", str(build), "--model", str(model_path), "--images", str(IMAGES), "--random-images", "--seed", "3"]
-    assert cli([*argv, "--work-dir", str(tmp_path / "cli"), "--shards", "2"]) == 0
+    assert cli([*argv, "--work-dir", str(work), "--shards", "2"]) == 0
     import json
 
     report = json.loads((build / "sim_report.json").read_text())
@@ -98,3 +124,37 @@ def test_sharding_errors_are_one_line(small_build, tmp_path, capsys) -> None:
         assert cli([*base, "--work-dir", str(tmp_path / "w"), *extra]) == code
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_sharded_run_on_a_dask_scheduler_equals_the_unsharded_one(single_run, tmp_path) -> None:
+    """The `--scheduler` path: shards as Dask tasks (an in-process cluster on the loopback here), each task sent only
+    its window of the images."""
+    from bnn_hw.sim.shards import run_sharded
+    from distributed import LocalCluster
+
+    design, images, ref, phases, one, work = single_run
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster:  # fmt: skip
+        two = run_sharded(
+            design, images, ref.classes, ref.scores, "verilator", tmp_path, phases, 2,
+            scheduler=cluster.scheduler_address, build_dir=work / "build_verilator",
+        )  # fmt: skip
+    _same_as_one_run(one, two)
+    assert [(s["first_image"], s["n_images"]) for s in two["shards"]] == [(0, 150), (150, 150)]
+    assert all(str(s["worker"]).startswith("tcp://127.0.0.1:") for s in two["shards"])
+
+
+def test_a_window_must_hold_its_phases(small_build, tmp_path) -> None:
+    from bnn_hw.sim.manifest import load_design
+    from bnn_hw.sim.network import run_network
+
+    from bnn_hw.errors import BnnError
+
+    design = load_design(small_build[0])
+    images = np.zeros((10, 8, 8, 1), dtype=np.uint8)
+    classes, scores = np.zeros(10, dtype=np.int64), np.zeros((10, 10), dtype=np.int64)
+    run = functools.partial(run_network, design, images, classes, scores, "verilator", tmp_path)
+    with pytest.raises(BnnError, match=r"needs images up to 25, only 10\.\.19 given"):
+        run([Phase("stream", 15, 10)], first_index=10, build_images=100)
+    with pytest.raises(BnnError, match="a build sized for 5 images cannot hold 10"):
+        run([Phase("stream", 0, 10)], build_images=5)

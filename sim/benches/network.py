@@ -65,9 +65,11 @@ async def network_phases(dut) -> None:
     await FallingEdge(dut.clk)
     failures: list[str] = []
     summaries = []
+    base = int(job.get("image_base", 0))  # the number of the first image in the beat memory and `expected`
     for phase in job["phases"]:
         name = phase["name"]
-        dut.first_image.value = phase["first_image"]  # configuration first: the reset seeds the generators
+        lo = phase["first_image"] - base
+        dut.first_image.value = lo  # configuration first: the reset seeds the generators
         dut.n_images.value = phase["n_images"]
         dut.gap_prob.value = phase["gap_prob"]
         dut.stall_prob.value = phase["stall_prob"]
@@ -124,8 +126,8 @@ async def network_phases(dut) -> None:
         ok = [w is not None for w in words]
         classes, scores = fmt.decode([w or 0 for w in words])
         sb = Scoreboard(
-            expected["classes"][phase["first_image"] : phase["first_image"] + phase["n_images"]],
-            expected["scores"][phase["first_image"] : phase["first_image"] + phase["n_images"]],
+            expected["classes"][lo : lo + phase["n_images"]],
+            expected["scores"][lo : lo + phase["n_images"]],
             first_index=phase["first_image"],
         )
         sb.push_many(classes, scores, ok)

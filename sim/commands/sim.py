@@ -80,8 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=1,
         metavar="K",
-        help="split the images into K contiguous shards, each in its own simulator process (Dask tasks), and merge "
-        "the scoreboards (default 1: one process, no Dask)",
+        help="split the images into K contiguous shards, each in its own simulator process (at most one per core at "
+        "a time; Dask tasks with --scheduler), and merge the scoreboards (default 1: one process)",
     )
     parser.add_argument(
         "--scheduler",
