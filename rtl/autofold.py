@@ -32,9 +32,13 @@ LUT_FIXED = 70
 
 
 def estimate_luts(layer: Layer, pe: int, simd: int, fold: LayerFold | None = None) -> float:
-    f = fold_layer(0, layer, pe, simd) if fold is None else fold
-    lane = LUT_PER_PIXEL_LANE if layer.input == "pixels" else LUT_PER_BIT_LANE
-    return lane * pe * simd + LUT_PER_PE_BIT * f.acc_bits * pe + LUT_PER_SIMD * simd * f.elem_bits + LUT_FIXED
+    return estimate_fold_luts(fold_layer(0, layer, pe, simd) if fold is None else fold)
+
+
+def estimate_fold_luts(f: LayerFold) -> float:
+    """The cost model's LUTs for one engine folded as `f` (rtl.stages.EngineStage asks this)."""
+    lane = LUT_PER_PIXEL_LANE if f.input == "pixels" else LUT_PER_BIT_LANE
+    return lane * f.PE * f.SIMD + LUT_PER_PE_BIT * f.acc_bits * f.PE + LUT_PER_SIMD * f.SIMD * f.elem_bits + LUT_FIXED
 
 
 def _candidates(n: int) -> list[int]:

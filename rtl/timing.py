@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bnn_hw.rtl.bitheap import heap_latency
 from bnn_hw.rtl.folding import BLOCK_RAM_MIN_BITS, LayerFold, Plan, ceil_div
@@ -259,11 +260,14 @@ class _ArgMax:
     def __post_init__(self) -> None:
         self.pipe = [(False, False)] * self.delay
 
-    def ready(self, out_ready: bool) -> bool:
-        return (not self.done) or out_ready
+    def ready(self, down_ready: bool) -> bool:
+        return (not self.done) or down_ready
 
-    def step(self, accept: bool, out_ready: bool) -> None:
-        if not self.ready(out_ready):
+    def valid(self, up_valid: bool) -> bool:
+        return self.done
+
+    def step(self, cycle: int, accept: bool, pop: bool) -> None:
+        if self.done and not pop:
             return
         entering = (accept, self.beat == self.beats - 1)
         v, last = self.pipe[-1] if self.pipe else entering
@@ -271,6 +275,17 @@ class _ArgMax:
         self.pipe = [entering, *self.pipe[:-1]]
         if accept:
             self.beat = 0 if self.beat == self.beats - 1 else self.beat + 1
+
+
+class ControlModel(Protocol):
+    """A block's handshakes cycle by cycle: `ready`/`valid` in a cycle from its neighbours', then `step` with what
+    was transferred in (`accept`) and out (`pop`/`emit`)."""
+
+    def ready(self, down_ready: bool) -> bool: ...
+
+    def valid(self, up_valid: bool) -> bool: ...
+
+    def step(self, cycle: int, accept: bool, pop: bool, /) -> None: ...
 
 
 def simulate_control(
@@ -281,9 +296,11 @@ def simulate_control(
     result_ready: Callable[[int], bool] | None = None,
     max_cycles: int = 10_000_000,
 ) -> dict[str, list[int]]:
-    """Cycle stamps of input-beat handshakes ("in") and result handshakes ("out") for n_images images."""
-    chain = build_chain(plan)
-    am = _ArgMax(plan.layers[-1].NF, argmax_delay(plan.layers[-1].PE))
+    """Cycle stamps of input-beat handshakes ("in") and result handshakes ("out") for n_images images, stepping the
+    cycle models of rtl.stages.network_stages(plan): the blocks rtl.top.BnnTop instantiates."""
+    from bnn_hw.rtl.stages import network_stages  # the stages build components that import this module
+
+    chain = [stage.control() for stage in network_stages(plan)]
     beats_left = n_images * plan.beats_per_image
     stamps: dict[str, list[int]] = {"in": [], "out": []}
     cycle = 0
@@ -291,45 +308,27 @@ def simulate_control(
     while len(stamps["out"]) < n_images:
         if cycle > max_cycles:
             raise RuntimeError("control model did not finish (deadlock?)")
+        # the source first, then the sink: random patterns draw from one generator in this order
         src_valid = beats_left > 0 and (input_valid is None or input_valid(cycle))
         out_ready = result_ready is None or result_ready(cycle)
-        readies = [False] * (n + 1)  # readies[k]: block k accepts; readies[n]: the argmax
-        readies[n] = am.ready(out_ready)
+        readies = [False] * (n + 1)  # readies[k]: block k accepts; readies[n]: the result's reader
+        readies[n] = out_ready
         for k in range(n - 1, -1, -1):
             readies[k] = chain[k].ready(readies[k + 1])
-        valids = [False] * (n + 1)  # valids[k]: offered into block k
+        valids = [False] * (n + 1)  # valids[k]: offered into block k; valids[n]: a result offered
         valids[0] = src_valid
         for k in range(n):
             valids[k + 1] = chain[k].valid(valids[k])
         fires = [v and r for v, r in zip(valids, readies, strict=True)]
-        out_fire = am.done and out_ready
         if fires[0]:
             stamps["in"].append(cycle)
             beats_left -= 1
-        if out_fire:
+        if fires[n]:
             stamps["out"].append(cycle)
-        for k, b in enumerate(chain):
-            b.step(cycle, fires[k], fires[k + 1])
-        am.step(fires[-1], out_ready)
+        for k, block in enumerate(chain):
+            block.step(cycle, fires[k], fires[k + 1])
         cycle += 1
     return stamps
-
-
-def build_chain(plan: Plan) -> list:
-    """The blocks between the pixel input and the argmax, in order (mirrors rtl.top.BnnTop)."""
-    first = plan.layers[0]
-    chain: list = [_Converter(plan.pixels_per_beat, first.SIMD, plan.input_elements)]
-    for i, f in enumerate(plan.layers):
-        if f.kind == "conv":
-            h, w, c = f.in_shape
-            chain.append(_Window(h * w * (c // f.SIMD), f.SF, f.input_vectors))
-        chain.append(_Engine(f))
-        if i + 1 == len(plan.layers):
-            break
-        if f.kind == "conv" and f.pool:
-            chain.append(_Pool(f.conv_shape[0], f.conv_shape[1], f.pool, f.NF))
-        chain.append(_Converter(f.PE, plan.layers[i + 1].SIMD, f.out_elements))
-    return chain
 
 
 def predict_latency(plan: Plan) -> int:

@@ -2,23 +2,19 @@
 
     pixels -> [binarize] -> width converter -> [window] engine 0 [pool] -> width converter -> ... -> argmax
 
-Every link is a valid/ready stream with backpressure; results leave in the order images entered. The port layout is
-the contract with the simulation benches (see docs/rtl.md and manifest.json).
+The blocks and their order are rtl.stages.network_stages(plan), the same list the cycle model steps. Every link is a
+valid/ready stream with backpressure; results leave in the order images entered. The port layout is the contract
+with the simulation benches (see docs/rtl.md and manifest.json).
 """
 
 from __future__ import annotations
 
-import numpy as np
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-from bnn_hw.rtl.argmax import ArgMax
-from bnn_hw.rtl.engine import LayerEngine
 from bnn_hw.rtl.errors import reject
 from bnn_hw.rtl.folding import Plan
-from bnn_hw.rtl.pool import OrPool
-from bnn_hw.rtl.width_converter import WidthConverter
-from bnn_hw.rtl.window import SlidingWindow
+from bnn_hw.rtl.stages import EngineStage, network_stages
 
 from bnn_hw.model import BnnModel
 
@@ -56,75 +52,34 @@ class BnnTop(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         model, plan = self.model, self.plan
-        h, w, c = model.input_shape
-        n_pixels = h * w * c
-        first = plan.layers[0]
-        ppb = plan.pixels_per_beat
 
-        # ---------------------------------------------------------------- input: pixels (or bits) -> SIMD words
-        eb = 8 if model.binarize_at is None else 1
-        conv = WidthConverter(ppb, first.SIMD, n_pixels, elem_bits=eb)
-        m.submodules.in_conv = conv
+        # ---------------------------------------------------------------- the chain (rtl/stages.py), in order
+        stages = network_stages(plan)
+        blocks = []
+        for stage in stages:
+            block = stage.build(model, verilog_heaps=self.verilog_heaps)
+            m.submodules[stage.name] = block
+            if blocks:
+                wiring.connect(m, blocks[-1].o, block.i)
+            blocks.append(block)
+            if self.debug_taps and isinstance(stage, EngineStage) and stage.fold.output != "scores":
+                m.d.comb += [
+                    getattr(self, f"tap{stage.fold.index}_valid").eq(block.o.valid & block.o.ready),
+                    getattr(self, f"tap{stage.fold.index}_payload").eq(block.o.payload),
+                ]
+
+        # ---------------------------------------------------------------- input: pixels (or bits >= t) -> stage 0
+        first = blocks[0]
         if model.binarize_at is None:
-            wiring.connect(m, wiring.flipped(self.pixels), conv.i)
+            wiring.connect(m, wiring.flipped(self.pixels), first.i)
         else:
+            ppb = plan.pixels_per_beat
             bits = Signal(ppb)
             m.d.comb += [
                 bits.eq(Cat(*[self.pixels.payload[8 * j : 8 * j + 8] >= model.binarize_at for j in range(ppb)])),
-                conv.i.payload.eq(bits),
-                conv.i.valid.eq(self.pixels.valid),
-                self.pixels.ready.eq(conv.i.ready),
+                first.i.payload.eq(bits),
+                first.i.valid.eq(self.pixels.valid),
+                self.pixels.ready.eq(first.i.ready),
             ]
-        upstream = conv.o
-
-        # ---------------------------------------------------------------- layer chain
-        for layer, fold in zip(model.layers, plan.layers, strict=True):
-            if layer.kind == "conv":
-                h, w, c = layer.in_shape
-                if fold.elem_bits == 8:
-                    pad_word = sum(layer.pad_value << (8 * j) for j in range(fold.SIMD))
-                else:
-                    pad_word = (1 << fold.SIMD) - 1 if layer.pad_value > 0 else 0
-                win = SlidingWindow(
-                    h,
-                    w,
-                    c // fold.SIMD,
-                    layer.kernel,
-                    layer.stride,
-                    layer.padding,
-                    fold.SIMD * fold.elem_bits,
-                    pad_word if layer.padding else 0,
-                )
-                m.submodules[f"window{fold.index}"] = win
-                wiring.connect(m, upstream, win.i)
-                upstream = win.o
-            eng = LayerEngine(layer, fold, verilog_heaps=self.verilog_heaps)
-            m.submodules[f"layer{fold.index}"] = eng
-            wiring.connect(m, upstream, eng.i)
-            upstream = eng.o
-            if fold.output == "scores":
-                break
-            if self.debug_taps:
-                m.d.comb += [
-                    getattr(self, f"tap{fold.index}_valid").eq(eng.o.valid & eng.o.ready),
-                    getattr(self, f"tap{fold.index}_payload").eq(eng.o.payload),
-                ]
-            if layer.kind == "conv" and layer.pool:
-                oh, ow = layer.conv_shape
-                pool = OrPool(oh, ow, layer.pool, fold.NF, fold.PE)
-                m.submodules[f"pool{fold.index}"] = pool
-                wiring.connect(m, upstream, pool.i)
-                upstream = pool.o
-            nxt = plan.layers[fold.index + 1]
-            gear = WidthConverter(fold.PE, nxt.SIMD, int(np.prod(layer.out_shape)), elem_bits=1)
-            m.submodules[f"link{fold.index}"] = gear
-            wiring.connect(m, upstream, gear.i)
-            upstream = gear.o
-
-        # ---------------------------------------------------------------- class choice
-        last = plan.layers[-1]
-        am = ArgMax(plan.num_classes, last.PE, plan.score_bits)
-        m.submodules.argmax = am
-        wiring.connect(m, upstream, am.i)
-        wiring.connect(m, am.o, wiring.flipped(self.result))
+        wiring.connect(m, blocks[-1].o, wiring.flipped(self.result))
         return m

@@ -224,7 +224,7 @@ def test_argmax_tree_against_numpy_and_timing_model(classes, pe, valid_p, ready_
                 qi += 1
             if ready and ctx.get(dut.o.valid):
                 got.append(ctx.get(dut.o.payload))
-            model.step(accept, ready)
+            model.step(cycle, accept, ready and model.done)
             await ctx.tick()
 
     _run(dut, bench)

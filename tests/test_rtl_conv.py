@@ -165,3 +165,29 @@ def test_conv_folding_errors(tmp_path, capsys):
     assert "PE=4 must divide the 6 output channels" in capsys.readouterr().err
     assert main(["rtl", str(path), "--pe", "3,3", "--simd", "3,9", "-o", str(tmp_path / "b")]) == 1
     assert "SIMD=3 must divide the 4 input channels" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", range(len(NETS)))
+def test_stages_describe_the_top(case):
+    """The top instantiates network_stages(plan) in order, each stage's widths are its component's, and the
+    streams between neighbours have equal widths."""
+    from amaranth.hdl import Fragment
+    from bnn_hw.rtl.stages import EngineStage, PoolStage, WindowStage, network_stages
+    from bnn_hw.rtl.top import BnnTop
+
+    spec, shape, pe, simd, ppb, binarize_at = NETS[case]
+    model = random_model(spec, shape, seed=case, binarize_at=binarize_at)
+    plan = make_plan(model, pe, simd, ppb)
+    stages = network_stages(plan)
+    frag = Fragment.get(BnnTop(model, plan), None)
+    assert [name for _, name, _ in frag.subfragments] == [s.name for s in stages]
+    kinds = [type(s) for s in stages]
+    assert kinds.count(EngineStage) == len(plan.layers)
+    assert kinds.count(WindowStage) == sum(f.kind == "conv" for f in plan.layers)
+    assert kinds.count(PoolStage) == sum(f.kind == "conv" and f.pool > 0 for f in plan.layers[:-1])
+    for stage in stages:
+        block = stage.build(model)
+        assert (len(block.i.payload), len(block.o.payload)) == (stage.in_bits, stage.out_bits), stage.name
+    for up, down in zip(stages[:-1], stages[1:], strict=True):
+        assert up.out_bits == down.in_bits, (up.name, down.name)
+    assert all((s.estimated_luts() or 0) > 0 for s in stages if isinstance(s, EngineStage))
