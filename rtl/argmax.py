@@ -56,13 +56,22 @@ class ArgMax(wiring.Component):
         n, pe, sb, cb = self.classes, self.pe, self.score_bits, self.class_bits
         beats = self.beats
         last_fields = n - (beats - 1) * pe  # real fields in an image's last beat
-        done = Signal()
-        adv = Signal()  # every pipeline register moves in this cycle
-        m.d.comb += [
-            adv.eq(~done | self.o.ready),
-            self.i.ready.eq(adv),
-            self.o.valid.eq(done),
-        ]
+        # Every register moves while the result register is free or being read: `~done | o.ready`. That enable
+        # reaches every flip-flop of the pipeline, so each stage gets its own copy of `done` (identical, kept apart
+        # in synthesis: rtl/synthesis.py) and of the enable, instead of one net to all of them.
+        done_copies: list[Signal] = []
+
+        def enable(name: str) -> Signal:
+            """The advance condition for one stage, from a copy of `done` of its own."""
+            d = Signal(name="done" if not done_copies else f"done_rep{len(done_copies)}", attrs={"keep": 1})
+            done_copies.append(d)
+            en = Signal(name=f"adv_{name}")
+            m.d.comb += en.eq(~d | self.o.ready)
+            return en
+
+        adv = enable("in")
+        done = done_copies[0]
+        m.d.comb += [self.i.ready.eq(adv), self.o.valid.eq(done)]
 
         # ---------------------------------------------------------------- stage 0: the beat, registered
         # Only the valid bits, the beat counter and `done` are reset; values, indices and the travelling beat are data
@@ -82,7 +91,7 @@ class ArgMax(wiring.Component):
             v2 = Signal(name=f"v{stage}")
             d2 = Signal(pe * sb, name=f"data{stage}", reset_less=True)
             b2 = Signal(range(max(beats, 2)), name=f"beat{stage}", reset_less=True)
-            with m.If(adv):
+            with m.If(enable(f"data{stage}")):
                 m.d.sync += [v2.eq(v), d2.eq(data), b2.eq(bidx)]
             v, data, bidx = v2, d2, b2
 
@@ -97,6 +106,7 @@ class ArgMax(wiring.Component):
             nodes.append((data[p * sb : (p + 1) * sb].as_signed(), Const(p, lb), ok))
         stage = 0
         for lvl in range(self.levels):
+            adv_cmp, adv_sel = enable(f"l{lvl + 1}_cmp"), enable(f"l{lvl + 1}_sel")
             pairs = []
             for k in range(0, len(nodes), 2):
                 names = f"l{lvl + 1}_n{k // 2}"
@@ -118,7 +128,7 @@ class ArgMax(wiring.Component):
                         (Signal(signed(sb), name=f"{names}_b", reset_less=True), b[0]),
                         (Signal(lb, name=f"{names}_bi", reset_less=True), b[1]),
                     ]
-                with m.If(adv):
+                with m.If(adv_cmp):
                     m.d.sync += [r.eq(x) for r, x in regs]
                 pairs.append([r for r, _ in regs])
             follow(stage + 1)
@@ -133,7 +143,7 @@ class ArgMax(wiring.Component):
                 else:
                     a_v, a_i, a_ok, take, b_v, b_i = pair
                     sel_v, sel_i = Mux(take, b_v, a_v), Mux(take, b_i, a_i)
-                with m.If(adv):
+                with m.If(adv_sel):
                     m.d.sync += [rv.eq(sel_v), ri.eq(sel_i), rok.eq(a_ok)]
                 nxt.append((rv, ri, rok))
             follow(stage + 2)
@@ -148,12 +158,14 @@ class ArgMax(wiring.Component):
         m.d.comb += self.o.payload.eq(Cat(best_idx, *scores))
         take = Signal()
         m.d.comb += take.eq((bidx == 0) | (win_v > best))
-        with m.If(adv):
-            m.d.sync += done.eq(v & (bidx == beats - 1))
+        with m.If(enable("result")):
             with m.If(v):
                 with m.If(take):
                     m.d.sync += [best.eq(win_v), best_idx.eq(bidx * pe + win_i)]
                 for c in range(n):
                     with m.If(bidx == c // pe):
                         m.d.sync += scores[c].eq(data[(c % pe) * sb : (c % pe + 1) * sb])
+        for d in done_copies:  # every copy takes the same value under the same condition (its own enable)
+            with m.If(~d | self.o.ready):
+                m.d.sync += d.eq(v & (bidx == beats - 1))
         return m

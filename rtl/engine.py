@@ -30,6 +30,8 @@ from bnn_hw.rtl.timing import (
 
 from bnn_hw.model import Layer
 
+X_PES_PER_COPY = 4  # PEs served by one copy of the registered input word
+
 
 class LayerEngine(wiring.Component):
     """One layer, folded as `fold` says (PE x SIMD, NF neuron folds, SF synapse folds).
@@ -193,7 +195,20 @@ class LayerEngine(wiring.Component):
                 value = reg
             return value
 
-        x_q = delayed(ir.data, "x")
+        # The input word feeds every PE: its last register is replicated, one copy per X_PES_PER_COPY PEs (kept
+        # apart in synthesis, rtl/synthesis.py), so no input bit is one net across the whole array.
+        x_copies = -(-pe // X_PES_PER_COPY)
+        x_pre = ir.data
+        for k in range(rc - 2):
+            reg = Signal(len(x_pre), name=f"x_q{k + 1}", reset_less=True)
+            m.d.sync += reg.eq(x_pre)
+            x_pre = reg
+        x_reps = []
+        for c in range(x_copies):
+            reg = Signal(len(x_pre), name=f"x_rep{c}", reset_less=True, attrs={"keep": 1})
+            m.d.sync += reg.eq(x_pre)
+            x_reps.append(reg)
+        x_q = Cat(*x_reps)
         t_q = delayed(tr.data, "init")
         w_q = None
         if logic:
@@ -227,6 +242,7 @@ class LayerEngine(wiring.Component):
             double=self.scores and not self.pixels,
             verilog_heaps=self.verilog_heaps,
             rom=words if logic else None,
+            x_copies=x_copies,
         )
         assert arr.latency == self.pipe_latency
         m.d.comb += arr.waddr.eq(waddr) if logic else arr.w.eq(w_q)

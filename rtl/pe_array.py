@@ -68,6 +68,7 @@ class PEArray(wiring.Component):
         double: bool = False,
         verilog_heaps: bool = False,
         rom: list[int] | None = None,
+        x_copies: int = 1,
     ):
         for name, v in (("pe", pe), ("simd", simd), ("acc_bits", acc_bits)):
             if not isinstance(v, int) or v < 1:
@@ -78,13 +79,16 @@ class PEArray(wiring.Component):
         if rom is not None and (not rom or any(not 0 <= v < 1 << (pe * simd) for v in rom)):
             reject(self, "PEArray rom must be a non-empty list of PE x SIMD-bit words")
         self.rom = rom
+        if not isinstance(x_copies, int) or not 1 <= x_copies <= pe:
+            reject(self, f"PEArray x_copies must be an integer in 1..pe={pe}, got {x_copies!r}")
+        self.x_copies = x_copies
         self.elem_bits = 8 if pixels else 1
         # = AdderTree(simd, 8, first_group=3).latency for pixels, Popcount(simd, first_group=3).latency for bits
         self.latency = heap_latency([simd] * 8, 3) if pixels else heap_latency([simd], 3)
         weights = {"w": In(unsigned(pe * simd))} if rom is None else {"waddr": In(range(max(len(rom), 2)))}
         super().__init__(
             {
-                "x": In(unsigned(simd * self.elem_bits)),
+                "x": In(unsigned(x_copies * simd * self.elem_bits)),
                 **weights,
                 "acc_en": In(1),
                 "acc_first": In(1),
@@ -96,8 +100,12 @@ class PEArray(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         pe, simd, aw = self.pe, self.simd, self.acc_bits
-        x = Signal(simd * self.elem_bits)
-        m.d.comb += x.eq(self.x)
+        xw = simd * self.elem_bits
+        xs = []  # copy c of the input word serves PEs p with p * x_copies // pe == c
+        for c in range(self.x_copies):
+            x = Signal(xw, name=f"x{c}" if self.x_copies > 1 else "x")
+            m.d.comb += x.eq(self.x[c * xw : (c + 1) * xw])
+            xs.append(x)
         if self.rom is None:
             wv = Signal(pe * simd)
             m.d.comb += wv.eq(self.w)
@@ -105,11 +113,15 @@ class PEArray(wiring.Component):
         else:
             pe_weights = [self._rom_weights(m, p) for p in range(pe)]
         contrib = []
+        planes = []
         if self.pixels:
-            # bit planes of the SIMD pixels: plane b = bit b of every lane (shared by all PEs)
-            xplanes = Signal(8 * simd)
-            m.d.comb += xplanes.eq(Cat(*[x[8 * i + b] for b in range(8) for i in range(simd)]))
+            # bit planes of the SIMD pixels: plane b = bit b of every lane (shared by the PEs of a copy)
+            for c, x in enumerate(xs):
+                xplanes = Signal(8 * simd, name=f"xplanes{c}" if self.x_copies > 1 else "xplanes")
+                m.d.comb += xplanes.eq(Cat(*[x[8 * i + b] for b in range(8) for i in range(simd)]))
+                planes.append(xplanes)
         for p in range(pe):
+            copy = p * self.x_copies // pe
             w_p = Signal(simd, name=f"w{p}")
             m.d.comb += w_p.eq(pe_weights[p])
             if self.pixels:
@@ -117,6 +129,7 @@ class PEArray(wiring.Component):
                 # binary lanes); the -255 per zero weight is a constant of the neuron, folded into its init value
                 # (rtl/folding.py).
                 lanes = Signal(simd * 8, name=f"wx{p}")
+                xplanes = planes[copy]
                 m.d.comb += lanes.eq(Cat(*[xplanes[b * simd : (b + 1) * simd] ^ ~w_p for b in range(8)]))
                 tree = AdderTree(simd, 8, first_group=3, verilog_module=self.verilog_heaps)
                 m.submodules[f"pe{p}_sum"] = tree
@@ -124,7 +137,7 @@ class PEArray(wiring.Component):
                 contrib.append(tree.total)
             else:
                 mism = Signal(simd, name=f"mism{p}")
-                m.d.comb += mism.eq(x ^ w_p)
+                m.d.comb += mism.eq(xs[copy] ^ w_p)
                 pc = Popcount(simd, first_group=3, verilog_module=self.verilog_heaps)
                 m.submodules[f"pe{p}_popcount"] = pc
                 m.d.comb += pc.bits.eq(mism)
