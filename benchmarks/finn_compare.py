@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python benchmarks/finn_compare.py [--net sfc] [--cycles 16] [--model runs/finn/sfc.bnn]
                                                    [--out build/finn] [--no-pnr] [--speed 8]
+                                                   [--weights auto|block|logic]
 
 Per network (presets `tfc`, `sfc`, `lfc` of train/models.py: 3 x 64 / 256 / 1024 on a binarized 784-pixel input):
 the folding is chosen by `bnn-hw rtl --auto --target-cycles N` (the cheapest folding whose every layer needs at most
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import sys
@@ -52,6 +54,7 @@ def main() -> int:
     ap.add_argument("--speed", type=int, default=8, help="ECP5 speed grade (default 8)")
     ap.add_argument("--freq", type=float, default=150.0)
     ap.add_argument("--flow", default="fast", choices=["fast", "full"])
+    ap.add_argument("--weights", default="auto", choices=["auto", "block", "logic"], help="`bnn-hw rtl --weights`")
     ap.add_argument("--timeout", type=float, default=7200.0, help="per tool run, seconds")
     ap.add_argument("--results", type=Path, default=Path(__file__).with_name("finn_compare.json"))
     args = ap.parse_args()
@@ -73,7 +76,11 @@ def main() -> int:
         model = random_dense_model([*HIDDEN[args.net], 10], (28, 28, 1), seed=0, binarize_at=128, name=args.net)
         save_model(model, model_path)
     model = load_model(model_path)
-    build = args.out / f"{args.net}_c{cycles_target}"
+    build = (
+        args.out / f"{args.net}_c{cycles_target}"
+        if args.weights == "auto"
+        else (args.out / f"{args.net}_c{cycles_target}_{args.weights}")
+    )
     record: dict = {
         "net": args.net,
         "model": str(model_path),
@@ -81,18 +88,26 @@ def main() -> int:
         "trained": trained,
         "target_cycles": cycles_target,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.node()}, {platform.machine()}, {__import__('os').cpu_count()} cores (shared)",
+        "machine": f"{platform.node()}, {platform.machine()}, {os.cpu_count()} cores (shared)",
+        "load_average_at_start": [round(v, 1) for v in os.getloadavg()],
         "yosys": yosys_version(),
         "finn_published": FINN[args.net],
     }
     t0, c0 = time.perf_counter(), cpu_seconds()
-    man = generate_rtl(model_path, build, auto=True, target_cycles=cycles_target, quiet=True)
+    man = generate_rtl(
+        model_path, build, auto=True, target_cycles=cycles_target, weights=args.weights, quiet=True
+    ).to_json()
     record["rtl_seconds"] = round(time.perf_counter() - t0, 1)
     layers = man["layers"]
     record["folding"] = [f"{d['PE']}x{d['SIMD']}" for d in layers]
+    record["weight_styles"] = [d["weight_style"] for d in layers]
     record["lanes"] = sum(d["PE"] * d["SIMD"] for d in layers)
     record["cycles_per_image"] = man["predicted"]["cycles_per_image"]
-    print(f"{args.net}: folding {' '.join(record['folding'])}, {record['cycles_per_image']} cycles/image", flush=True)
+    print(
+        f"{args.net}: folding {' '.join(record['folding'])} (weights {' '.join(record['weight_styles'])}), "
+        f"{record['cycles_per_image']} cycles/image, rtl {record['rtl_seconds']} s",
+        flush=True,
+    )
 
     t0, c0 = time.perf_counter(), cpu_seconds()
     done = build / "synth_xilinx.json"
