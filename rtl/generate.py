@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -109,6 +110,18 @@ def manifest_for(
     return man
 
 
+_KEPT_REG = re.compile(r"\(\* keep = 32'd1 \*\)\n\s*reg (?:\[\d+:0\] )?(\\?rom\d+(?:_\d+)?_addr(?:\$\d+)?) ", re.M)
+
+
+def keep_registers(text: str) -> str:
+    """Mark the always blocks of the logic weights' address-register copies (rtl/pe_array.py) `(* keep *)`: a keep
+    attribute on the reg reaches only the wire, and Yosys would merge the identical flip-flops back into one."""
+    for name in sorted(set(_KEPT_REG.findall(text))):
+        block = re.compile(r"^(\s*)always @\(posedge clk\)\n(\s*" + re.escape(name) + r"\s*<=)", re.M)
+        text = block.sub(r"\1(* keep *) always @(posedge clk)\n\2", text)
+    return text
+
+
 def heap_modules(plan: Plan) -> str:
     """Verilog of every distinct popcount / adder-tree module the engines instantiate (rtl/heap_verilog.py)."""
     from bnn_hw.rtl.heap_verilog import adder_tree_verilog, popcount_verilog
@@ -172,7 +185,7 @@ def generate(
         top = BnnTop(model, plan, debug_taps=debug_taps, verilog_heaps=True)
     steps.update()
     steps.set_postfix_str("convert to Verilog")
-    text = verilog.convert(top, name=TOP_NAME, emit_src=False) + heap_modules(plan)
+    text = keep_registers(verilog.convert(top, name=TOP_NAME, emit_src=False)) + heap_modules(plan)
     steps.update()
     steps.set_postfix_str("write")
     header = (

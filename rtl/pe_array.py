@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from bnn_hw.rtl.adder_tree import AdderTree
 from bnn_hw.rtl.bitheap import heap_latency
@@ -36,8 +35,9 @@ class PEArray(wiring.Component):
         Logic weights: the weight words (PE x SIMD bits each, as `w` would carry them) become constants of the
         array. Instead of `w` the array takes the word's address `waddr`, ROM_ADDR_DELAY cycles before `x`; the
         address is registered once per PE and again per group of at most ROM_GROUP_LANES lanes (copies kept
-        apart, `keep`, so no address bit drives thousands of LUTs), and each group's constant ROM is read
-        combinationally from its register, so ROM, XNOR and the first heap level meet in the same LUTs.
+        apart, `keep`, so no address bit drives thousands of LUTs), and each group's constant ROM (logic: an OR of
+        word selects per bit) is read combinationally from its register, so ROM, XNOR and the first heap level
+        meet in the same LUTs.
 
     Attributes
     ----------
@@ -168,21 +168,20 @@ class PEArray(wiring.Component):
             width = min(ROM_GROUP_LANES, simd - lo)
             a2 = Signal(range(depth), name=f"rom{p}_{g}_addr", reset_less=True, attrs={"keep": 1})
             m.d.sync += a2.eq(a1)
-            rom = Memory(
-                shape=unsigned(width),
-                depth=depth,
-                init=[(v >> lo) & ((1 << width) - 1) for v in words],
-                attrs={"rom_style": "logic"},
-            )
-            m.submodules[f"pe{p}_rom{g}"] = rom
-            port = rom.read_port(domain="comb")
-            m.d.comb += port.addr.eq(a2)
-            parts.append(port.data)
+            # The ROM as plain logic, one OR of word selects per bit: written as a memory, Yosys would absorb the
+            # address register into the memory's read port and merge the copies again.
+            sel = Signal(depth, name=f"rom{p}_{g}_sel")
+            m.d.comb += sel.eq(Cat(*[a2 == k for k in range(depth)]))
+            bits = []
+            for j in range(lo, lo + width):
+                ks = [k for k, v in enumerate(words) if v >> j & 1]
+                bits.append(Cat(*[sel[k] for k in ks]).any() if ks else Const(0, 1))
+            parts.append(Cat(*bits))
         return Cat(*parts)
 
 
 ROM_ADDR_DELAY = 2  # registers between `waddr` and the logic weights (PEArray `rom`)
-ROM_GROUP_LANES = 64  # lanes per copy of the ROM address register
+ROM_GROUP_LANES = 16  # lanes per copy of the ROM address register
 
 
 class StandaloneArray(wiring.Component):

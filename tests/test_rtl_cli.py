@@ -95,7 +95,7 @@ def test_weight_style_per_layer_in_the_manifest(model_file, tmp_path):
     assert [d["weight_style"] for d in man["layers"]] == ["logic"] * 3
     assert man["generator"]["args"]["weights"] == "logic"
     text = (out / "bnn_top.v").read_text()
-    assert 'rom_style = "logic"' in text and 'rom_style = "block"' not in text
+    assert "(* keep *) always @(posedge clk)" in text and 'rom_style = "block"' not in text
 
 
 def test_bad_model_file(tmp_path, capsys):
