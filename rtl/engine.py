@@ -31,6 +31,7 @@ from bnn_hw.rtl.timing import (
 from bnn_hw.model import Layer
 
 X_PES_PER_COPY = 4  # PEs served by one copy of the registered input word
+WEIGHT_SLICE_BITS = 144  # width of one slice of a block-RAM weight memory (4 DP16KD / RAMB18 at 36 bits)
 
 
 class LayerEngine(wiring.Component):
@@ -87,27 +88,34 @@ class LayerEngine(wiring.Component):
         big = f.weight_memory_bits >= BLOCK_RAM_MIN_BITS
         words = weight_words(self.layer, f)
         logic = f.weight_style == "logic"  # constants in the PE array's ROMs (rtl/pe_array.py): no weight memory
+        # A wide block-RAM weight memory is also split by width into slices of WEIGHT_SLICE_BITS (four DP16KD side by
+        # side at 36 bits), each addressed by its own copy of the address register: one address net to dozens of
+        # block RAMs across the die was a critical path.
         bank_words = nf_n * sf_n
-        wrs = []
+        width = pe * simd
+        slice_bits = WEIGHT_SLICE_BITS if big and not logic else width
+        slices = [(lo, min(width, lo + slice_bits)) for lo in range(0, width, slice_bits)]
+        wrs = []  # per bank: its slices' read ports, lowest bits first
+
+        def weight_memory(name: str, bank_init: list[int], depth: int) -> None:
+            ports = []
+            for k, (lo, hi) in enumerate(slices):
+                mem = Memory(
+                    shape=unsigned(hi - lo),
+                    depth=depth,
+                    init=[(v >> lo) & ((1 << (hi - lo)) - 1) for v in bank_init],
+                    attrs={"ram_style": "block", "rom_style": "block"} if big else None,
+                )
+                m.submodules[name if len(slices) == 1 else f"{name}_s{k}"] = mem
+                ports.append(mem.read_port())
+            wrs.append(ports)
+
         if self.banks == 1 and not logic:
-            m.submodules.wmem = wmem = Memory(
-                shape=unsigned(pe * simd),
-                depth=nf_n * sf_n,
-                init=words,
-                attrs={"ram_style": "block", "rom_style": "block"} if big else None,
-            )
-            wrs = [wmem.read_port()]
+            weight_memory("wmem", words, nf_n * sf_n)
         elif not logic:
             bank_words = weight_bank_words(f)
             for b in range(self.banks):
-                bank = Memory(
-                    shape=unsigned(pe * simd),
-                    depth=bank_words,
-                    init=words[b * bank_words : (b + 1) * bank_words],
-                    attrs={"ram_style": "block", "rom_style": "block"},
-                )
-                m.submodules[f"wmem{b}"] = bank
-                wrs.append(bank.read_port())
+                weight_memory(f"wmem{b}", words[b * bank_words : (b + 1) * bank_words], bank_words)
         m.submodules.tmem = tmem = Memory(shape=unsigned(pe * aw), depth=nf_n, init=init_words(self.layer, f))
         iw = ibuf.write_port()
         ir = ibuf.read_port(transparent_for=())
@@ -138,6 +146,10 @@ class LayerEngine(wiring.Component):
         nf = Signal(range(max(nf_n, 2)))
         sf = Signal(range(max(sf_n, 2)))
         waddr = Signal(range(max(nf_n * sf_n, 2)))
+        # one copy of the weight address per width slice of the weight memory (kept apart: rtl/synthesis.py)
+        waddrs = [waddr] + [
+            Signal(range(max(nf_n * sf_n, 2)), name=f"waddr_rep{k}", attrs={"keep": 1}) for k in range(1, len(slices))
+        ]
         credits = Signal(range(self.fifo_depth + 1), init=self.fifo_depth)
         issue = Signal()
         fold_start = Signal()
@@ -157,7 +169,8 @@ class LayerEngine(wiring.Component):
                     m.d.sync += nf.eq(nf + 1)
             with m.Else():
                 m.d.sync += sf.eq(sf + 1)
-            m.d.sync += waddr.eq(Mux(r_done, 0, waddr + 1))
+            for wa in waddrs:
+                m.d.sync += wa.eq(Mux(r_done, 0, wa + 1))
         for b in range(2):
             with m.If(w_done & (wbank == b)):
                 m.d.sync += full[b].eq(1)
@@ -214,18 +227,20 @@ class LayerEngine(wiring.Component):
         if logic:
             assert rc == ROM_ADDR_DELAY  # the ROM address takes the registers the memory read had
         elif self.banks == 1:
-            m.d.comb += wrs[0].addr.eq(waddr)
-            w_q = delayed(wrs[0].data, "w")
+            for port, wa in zip(wrs[0], waddrs, strict=True):
+                m.d.comb += port.addr.eq(wa)
+            w_q = delayed(Cat(*[port.data for port in wrs[0]]), "w")
         else:
             lo = (bank_words - 1).bit_length()
             sel1 = Signal(range(self.banks), reset_less=True)
             sel2 = Signal(range(self.banks), reset_less=True)
             m.d.sync += [sel1.eq(waddr[lo:]), sel2.eq(sel1)]
             held = []
-            for b, port in enumerate(wrs):
-                m.d.comb += port.addr.eq(waddr[:lo])
+            for b, ports in enumerate(wrs):
+                for port, wa in zip(ports, waddrs, strict=True):
+                    m.d.comb += port.addr.eq(wa[:lo])
                 q = Signal(pe * simd, name=f"w_bank{b}", reset_less=True)
-                m.d.sync += q.eq(port.data)
+                m.d.sync += q.eq(Cat(*[port.data for port in ports]))
                 held.append(q)
             w_q = Signal(pe * simd, reset_less=True)
             with m.Switch(sel2):

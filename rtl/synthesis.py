@@ -387,6 +387,10 @@ def synthesize(
             if len({bits for _, bits in roms}) == 1:  # one size per module (the engine's weight memory)
                 sel = f"{module}/t:$mem_v2 {module}/a:rom_style=block %i"
                 zero += [f"select -assert-count {len(roms)} {sel}", f"setparam -set INIT {roms[0][1]}'b0 {sel}"]
+            else:  # width slices of different sizes: each memory by its name (Yosys names the cell after it)
+                for mem, bits in roms:
+                    sel = f"{module}/{mem} {module}/t:$mem_v2 %i"
+                    zero += [f"select -assert-count 1 {sel}", f"setparam -set INIT {bits}'b0 {sel}"]
         text, _ = readmem_verilog(original, work, prefix=f"src{i}_mem")
         (work / name).write_text(text)
         sources.append(name)

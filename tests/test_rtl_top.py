@@ -23,6 +23,8 @@ CASES = [
     ([20, 9, 4], (6, 5, 1), [3, 4, 3], [6, 7, 5], 7, 128),  # binarize_at variant, odd everything
     ([1, 2], (1, 1, 1), [1, 1], [1, 1], None, None),  # the smallest network
     ([12, 5], (35, 44, 1), [4, 5], [9, 4], None, None),  # layer 0: 516 words of 36 bits in two weight banks
+    ([40, 6], (12, 12, 1), [8, 6], [24, 8], None, None),  # layer 0: 192-bit words in width slices of 144 + 48
+    ([64, 5], (36, 36, 1), [8, 5], [20, 8], None, None),  # layer 0: 520 words of 160 bits: 2 banks x 2 slices
 ]
 
 
