@@ -233,8 +233,13 @@ class LayerEngine(wiring.Component):
         else:
             lo = (bank_words - 1).bit_length()
             sel1 = Signal(range(self.banks), reset_less=True)
-            sel2 = Signal(range(self.banks), reset_less=True)
-            m.d.sync += [sel1.eq(waddr[lo:]), sel2.eq(sel1)]
+            m.d.sync += sel1.eq(waddr[lo:])
+            # the bank select of each width slice's mux: one copy per slice, like the address
+            sel2 = [
+                Signal(range(self.banks), name=f"sel2_rep{k}" if k else "sel2", reset_less=True, attrs={"keep": 1})
+                for k in range(len(slices))
+            ]
+            m.d.sync += [s2.eq(sel1) for s2 in sel2]
             held = []
             for b, ports in enumerate(wrs):
                 for port, wa in zip(ports, waddrs, strict=True):
@@ -243,10 +248,11 @@ class LayerEngine(wiring.Component):
                 m.d.sync += q.eq(Cat(*[port.data for port in ports]))
                 held.append(q)
             w_q = Signal(pe * simd, reset_less=True)
-            with m.Switch(sel2):
-                for b, q in enumerate(held):
-                    with m.Case(b):
-                        m.d.sync += w_q.eq(q)
+            for (s_lo, s_hi), s2 in zip(slices, sel2, strict=True):
+                with m.Switch(s2):
+                    for b, q in enumerate(held):
+                        with m.Case(b):
+                            m.d.sync += w_q[s_lo:s_hi].eq(q[s_lo:s_hi])
 
         # ---------------------------------------------------------------- datapath (rtl/pe_array.py)
         m.submodules.array = arr = PEArray(

@@ -156,6 +156,7 @@ class PEArray(wiring.Component):
     def _rom_weights(self, m: Module, p: int):
         """PE p's SIMD weight bits read from its constant ROMs (see `rom`): a value valid ROM_ADDR_DELAY cycles
         after `waddr`."""
+        assert self.rom is not None  # only called for logic weights
         simd, depth = self.simd, len(self.rom)
         words = [(v >> (p * simd)) & ((1 << simd) - 1) for v in self.rom]
         if depth == 1:  # one word: plain constants, the XNOR with them is free

@@ -55,7 +55,7 @@ class BnnTop(wiring.Component):
 
         # ---------------------------------------------------------------- the chain (rtl/stages.py), in order
         stages = network_stages(plan)
-        blocks = []
+        blocks: list[wiring.Component] = []
         for stage in stages:
             block = stage.build(model, verilog_heaps=self.verilog_heaps)
             m.submodules[stage.name] = block
