@@ -59,18 +59,18 @@ class ArgMax(wiring.Component):
         # Every register moves while the result register is free or being read: `~done | o.ready`. That enable
         # reaches every flip-flop of the pipeline, so each stage gets its own copy of `done` (identical, kept apart
         # in synthesis: rtl/synthesis.py) and of the enable, instead of one net to all of them.
-        done_copies: list[Signal] = []
+        done_copies: list[tuple[Signal, Signal]] = []  # (copy of done, its stage's enable)
 
         def enable(name: str) -> Signal:
             """The advance condition for one stage, from a copy of `done` of its own."""
             d = Signal(name="done" if not done_copies else f"done_rep{len(done_copies)}", attrs={"keep": 1})
-            done_copies.append(d)
             en = Signal(name=f"adv_{name}")
             m.d.comb += en.eq(~d | self.o.ready)
+            done_copies.append((d, en))
             return en
 
         adv = enable("in")
-        done = done_copies[0]
+        done = done_copies[0][0]
         m.d.comb += [self.i.ready.eq(adv), self.o.valid.eq(done)]
 
         # ---------------------------------------------------------------- stage 0: the beat, registered
@@ -165,7 +165,7 @@ class ArgMax(wiring.Component):
                 for c in range(n):
                     with m.If(bidx == c // pe):
                         m.d.sync += scores[c].eq(data[(c % pe) * sb : (c % pe + 1) * sb])
-        for d in done_copies:  # every copy takes the same value under the same condition (its own enable)
-            with m.If(~d | self.o.ready):
+        for d, en in done_copies:  # every copy takes the same value under the same condition (its own enable)
+            with m.If(en):
                 m.d.sync += d.eq(v & (bidx == beats - 1))
         return m

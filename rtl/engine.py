@@ -200,9 +200,9 @@ class LayerEngine(wiring.Component):
         # start-value memory read, timed so that its word arrives with the accumulate stage
         m.d.comb += tr.addr.eq(nfp[acc_stage - rc])
 
-        def delayed(value, name):
+        def delayed(value, name, registers=rc - 1):
             """`value` through rc - 1 registers: memory data (1 cycle after its address) -> datapath (rc)."""
-            for k in range(rc - 1):
+            for k in range(registers):
                 reg = Signal(len(value), name=f"{name}_q{k + 1}", reset_less=True)
                 m.d.sync += reg.eq(value)
                 value = reg
@@ -211,11 +211,7 @@ class LayerEngine(wiring.Component):
         # The input word feeds every PE: its last register is replicated, one copy per X_PES_PER_COPY PEs (kept
         # apart in synthesis, rtl/synthesis.py), so no input bit is one net across the whole array.
         x_copies = -(-pe // X_PES_PER_COPY)
-        x_pre = ir.data
-        for k in range(rc - 2):
-            reg = Signal(len(x_pre), name=f"x_q{k + 1}", reset_less=True)
-            m.d.sync += reg.eq(x_pre)
-            x_pre = reg
+        x_pre = delayed(ir.data, "x", rc - 2)
         x_reps = []
         for c in range(x_copies):
             reg = Signal(len(x_pre), name=f"x_rep{c}", reset_less=True, attrs={"keep": 1})
