@@ -59,7 +59,7 @@ class LayerEngine(wiring.Component):
         self.out_bits = fold.acc_bits if self.scores else 1
         # AdderTree(SIMD, 8).latency for pixels, Popcount(SIMD, first_group=3).latency for bits
         self.pipe_latency = engine_latency(fold)
-        # issue -> memory words (address register, data register[, bank mux register]) -> contribution (pipe)
+        # issue -> memory words (address register, data registers or bank and bank-mux registers) -> contribution (pipe)
         # -> accumulator register (1) -> FIFO write (1)
         self.read_cycles = memory_read_cycles(fold)
         self.banks = weight_banks(fold)
@@ -179,7 +179,7 @@ class LayerEngine(wiring.Component):
 
         # ---------------------------------------------------------------- control pipeline
         # stage s holds the control of the word issued s cycles ago; its memory words reach the datapath at stage
-        # read_cycles (the RAM's own output register, a register on its data[, the bank mux register]).
+        # read_cycles (the RAM's own output register, then the data registers of memory_read_cycles).
         rc = self.read_cycles
         n_stages = rc + self.pipe_latency  # stages 1 .. A, A = accumulate stage
         valid = [Signal(name=f"v{s}") for s in range(n_stages + 1)]

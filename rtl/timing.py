@@ -77,10 +77,18 @@ def weight_banks(fold: LayerFold) -> int:
 
 
 def memory_read_cycles(fold: LayerFold) -> int:
-    """Issue -> memory words at the datapath: the registered address, a register on the read data, and with several
-    weight banks one more register after the bank mux (the input and start-value reads are delayed to match). Logic
-    weights take the same two cycles: their address is registered twice and the constant ROM read after it."""
-    return 2 if weight_banks(fold) == 1 else 3
+    """Issue -> memory words at the datapath (the input and start-value reads are delayed to match).
+
+    A LUT memory: the registered address and a register on the read data (2). A block-RAM weight memory: the same
+    plus a second data register (3), so that the register after the RAM has one load and can sit beside it (the RAM's
+    own clock-to-data is most of a cycle). With several banks the register after each RAM is the bank's and the
+    second is after the bank mux (3). Logic weights take 2: their address is registered twice and the constant ROM
+    read after it."""
+    if fold.weight_style == "logic":
+        return 2
+    if weight_banks(fold) > 1 or fold.weight_memory_bits >= BLOCK_RAM_MIN_BITS:
+        return 3
+    return 2
 
 
 def engine_delay(fold: LayerFold) -> int:
