@@ -158,7 +158,7 @@ class _Engine:
 
 
 WINDOW_FIFO_DEPTH = 6  # rtl.window.SlidingWindow's output FIFO and credits
-WINDOW_READ_CYCLES = 4  # issue -> FIFO write: coordinates, pixel index, memory read, data register
+WINDOW_READ_CYCLES = 4  # issue -> FIFO write: address, address copy, memory read, data register
 
 
 @dataclass

@@ -104,51 +104,67 @@ class SlidingWindow(wiring.Component):
             last_ox.eq(ox == self.ow - 1),
             r_done.eq(issue & last_cw & last_kx & last_ky & last_ox & (oy == self.oh - 1)),
         ]
+        # The input pixel of the current word (iy, ix) and the word's memory address, split as row = bank * n +
+        # iy * W * CW and col = ix * CW + cw, are registers beside the counters, stepped by a constant at each issue:
+        # no multiplication lies in any cycle (row times width was this block's critical path).
+        wc = w * cw_n  # words per input row
+        iy = Signal(range(-p - 1, h + p + 1), init=-p)
+        ix = Signal(range(-p - 1, w + p + 1), init=-p)
+        row = Signal(range(-p * wc - 1, 2 * n + p * wc + 1), init=-p * wc)
+        col = Signal(range(-p * cw_n - 1, (w + p + 1) * cw_n + 1), init=-p * cw_n)
         with m.If(issue):
             m.d.sync += cw.eq(Mux(last_cw, 0, cw + 1))
-            with m.If(last_cw):
+            with m.If(~last_cw):
+                m.d.sync += col.eq(col + 1)
+            with m.Else():
                 m.d.sync += kx.eq(Mux(last_kx, 0, kx + 1))
-                with m.If(last_kx):
+                with m.If(~last_kx):  # next pixel of the window row: its word 0 follows this pixel's last word
+                    m.d.sync += [ix.eq(ix + 1), col.eq(col + 1)]
+                with m.Else():
                     m.d.sync += ky.eq(Mux(last_ky, 0, ky + 1))
-                    with m.If(last_ky):
+                    with m.If(~last_ky):  # next window row
+                        m.d.sync += [
+                            iy.eq(iy + 1),
+                            row.eq(row + wc),
+                            ix.eq(ix - (k - 1)),
+                            col.eq(col - k * cw_n + 1),
+                        ]
+                    with m.Else():
                         m.d.sync += ox.eq(Mux(last_ox, 0, ox + 1))
-                        with m.If(last_ox):
+                        with m.If(~last_ox):  # next window of the output row
+                            m.d.sync += [
+                                iy.eq(iy - (k - 1)),
+                                row.eq(row - (k - 1) * wc),
+                                ix.eq(ix + s - (k - 1)),
+                                col.eq(col + (s - k) * cw_n + 1),
+                            ]
+                        with m.Else():
+                            m.d.sync += [ix.eq(-p), col.eq(-p * cw_n)]
                             m.d.sync += oy.eq(Mux(oy == self.oh - 1, 0, oy + 1))
-                            with m.If(oy == self.oh - 1):
-                                m.d.sync += rbank.eq(~rbank)
+                            with m.If(oy == self.oh - 1):  # next image, in the other bank
+                                m.d.sync += [rbank.eq(~rbank), iy.eq(-p), row.eq(-p * wc + Mux(rbank, 0, n))]
+                            with m.Else():  # next output row
+                                m.d.sync += [iy.eq(iy + s - (k - 1)), row.eq(row + (s - (k - 1)) * wc)]
         for b in range(2):
             with m.If(w_done & (wbank == b)):
                 m.d.sync += full[b].eq(1)
             with m.If(r_done & (rbank == b)):
                 m.d.sync += full[b].eq(0)
 
-        # Address pipeline, a register after each step so that no cycle holds more than one adder chain:
-        # (1) input pixel coordinates, (2) the pixel's row-major index and `inside`, (3) the memory read (address
-        # register), (4) a register on the read data: timing.WINDOW_READ_CYCLES from issue to FIFO write.
-        iy = Signal(range(-p, h + k + 1))
-        ix = Signal(range(-p, w + k + 1))
-        cw1, bank1, valid1 = Signal.like(cw), Signal(), Signal()
+        # Address pipeline, timing.WINDOW_READ_CYCLES from issue to FIFO write: (1) the word's address row + col and
+        # `inside`, (2) a copy of the address beside the memory, (3) the memory read (address register), (4) a
+        # register on the read data. Outside the map the address is don't-care: the padding word replaces the data.
+        pix1, pix2 = Signal(range(max(2 * n, 2)), name="pix1"), Signal(range(max(2 * n, 2)), name="pix2")
+        inside1, valid1, inside2, valid2 = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [
-            iy.eq(oy * s + ky - p),
-            ix.eq(ox * s + kx - p),
-            cw1.eq(cw),
-            bank1.eq(rbank),
+            pix1.eq(row + col),
+            inside1.eq((iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)),
             valid1.eq(issue),
-        ]
-        pix_row = Signal(range(max(h * w, 2)))
-        inside2, cw2, bank2, valid2 = Signal(), Signal.like(cw), Signal(), Signal()
-        m.d.sync += [
-            pix_row.eq((iy * w + ix)[: len(pix_row)]),
-            inside2.eq((iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)),
-            cw2.eq(cw1),
-            bank2.eq(bank1),
+            pix2.eq(pix1),
+            inside2.eq(inside1),
             valid2.eq(valid1),
         ]
-        pix = Signal(range(max(n, 2)))
-        m.d.comb += [
-            pix.eq(pix_row * cw_n + cw2),
-            rp.addr.eq(Mux(bank2, n + pix, pix)),
-        ]
+        m.d.comb += rp.addr.eq(pix2)
         valid3, inside3 = Signal(), Signal()
         m.d.sync += [valid3.eq(valid2), inside3.eq(inside2)]
         valid4, inside4 = Signal(), Signal()
