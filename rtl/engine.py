@@ -243,12 +243,14 @@ class LayerEngine(wiring.Component):
                 q = Signal(pe * simd, name=f"w_bank{b}", reset_less=True)
                 m.d.sync += q.eq(Cat(*[port.data for port in ports]))
                 held.append(q)
-            w_q = Signal(pe * simd, reset_less=True)
+            w_sel = Signal(pe * simd, reset_less=True)
             for (s_lo, s_hi), s2 in zip(slices, sel2, strict=True):
                 with m.Switch(s2):
                     for b, q in enumerate(held):
                         with m.Case(b):
-                            m.d.sync += w_q[s_lo:s_hi].eq(q[s_lo:s_hi])
+                            m.d.sync += w_sel[s_lo:s_hi].eq(q[s_lo:s_hi])
+            # w_sel stays beside the RAMs (its one load is this register); w_q is the datapath's copy
+            w_q = delayed(w_sel, "w", 1)
 
         # ---------------------------------------------------------------- datapath (rtl/pe_array.py)
         m.submodules.array = arr = PEArray(

@@ -81,12 +81,14 @@ def memory_read_cycles(fold: LayerFold) -> int:
 
     A LUT memory: the registered address and a register on the read data (2). A block-RAM weight memory: the same
     plus a second data register (3), so that the register after the RAM has one load and can sit beside it (the RAM's
-    own clock-to-data is most of a cycle). With several banks the register after each RAM is the bank's and the
-    second is after the bank mux (3). Logic weights take 2: their address is registered twice and the constant ROM
-    read after it."""
+    own clock-to-data is most of a cycle). With several banks: a register after each RAM, one after the bank mux
+    (beside the RAMs, one load) and one that carries the word to the datapath (4). Logic weights take 2: their
+    address is registered twice and the constant ROM read after it."""
     if fold.weight_style == "logic":
         return 2
-    if weight_banks(fold) > 1 or fold.weight_memory_bits >= BLOCK_RAM_MIN_BITS:
+    if weight_banks(fold) > 1:
+        return 4
+    if fold.weight_memory_bits >= BLOCK_RAM_MIN_BITS:
         return 3
     return 2
 

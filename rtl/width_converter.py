@@ -66,42 +66,53 @@ class WidthConverter(wiring.Component):
             m.d.comb += data.eq(Mux(last_beat, self.i.payload & keep, self.i.payload))
         if ni == no:
             return self._pass_through(m, beat, last_beat, data)
+        # Fill level in units of g = gcd(in, out) elements (it is always a multiple of g), held one-hot: the
+        # position where a beat goes is then a mux of two state bits, not a subtraction and a decoder in front of
+        # every buffer bit (the count register's path into the buffer was a converter's critical path).
         g = math.gcd(ni, no)
         cap = no + _ceil_to(ni, no)  # most elements ever held (see the accept rule below)
+        ui, uo, units = ni // g, no // g, cap // g
         buf = Signal(cap * eb)
-        cnt = Signal(range(cap + 1))
+        occ = Signal(units + 1, init=1)  # occ[u]: the buffer holds u*g elements
 
         emit = Signal()
         accept = Signal()
         m.d.comb += [
-            self.o.valid.eq(cnt >= no),
+            self.o.valid.eq(occ[uo:].any()),
             self.o.payload.eq(buf[: no * eb]),
             emit.eq(self.o.valid & self.o.ready),
             # Accept while at most one output word is held: then base + in_elems fits in `cap`.
-            self.i.ready.eq(cnt <= no),
+            self.i.ready.eq(occ[: uo + 1].any()),
             accept.eq(self.i.valid & self.i.ready),
         ]
         shifted = Signal(cap * eb)
-        base = Signal(range(cap + 1))  # where the new beat goes: always a multiple of gcd(in, out)
-        m.d.comb += [
-            shifted.eq(Mux(emit, buf >> (no * eb), buf)),
-            base.eq(Mux(emit, cnt - no, cnt)),
-        ]
+        m.d.comb += shifted.eq(Mux(emit, buf >> (no * eb), buf))
+        # base[u]: the new beat goes to element u*g (accepting needs a fill of at most one word, so u <= uo)
+        base = Signal(uo + 1)
+        m.d.comb += base.eq(Mux(emit, occ[uo:], occ[: uo + 1]))
+        gb = g * eb
         placed = Signal(cap * eb)
-        end = Signal(range(cap + 1))  # element count after a vector's last beat, rounded up to a whole word
-        with m.Switch(base):
-            for pos in range(0, no + 1, g):
-                with m.Case(pos):
-                    m.d.comb += [placed.eq(data << (pos * eb)), end.eq(_ceil_to(pos + self.last_elems, no))]
+        for q in range(units):  # buffer unit q takes the beat's unit q - u when the beat goes to u
+            terms = [Mux(base[u], data[(q - u) * gb : (q - u + 1) * gb], 0) for u in range(uo + 1) if 0 <= q - u < ui]
+            if terms:
+                acc = terms[0]
+                for t in terms[1:]:
+                    acc = acc | t
+                m.d.comb += placed[q * gb : (q + 1) * gb].eq(acc)
+        # after a vector's last beat the fill is rounded up to a whole word: the next vector starts a fresh one
+        end = Signal(units + 1)
+        for u in range(uo + 1):
+            with m.If(base[u]):
+                m.d.comb += end[_ceil_to(u * g + self.last_elems, no) // g].eq(1)
         with m.If(accept):
             m.d.sync += buf.eq(shifted | placed)
             with m.If(last_beat):
                 # The next vector starts in a fresh output word (buf is zero above the data).
-                m.d.sync += [beat.eq(0), cnt.eq(end)]
+                m.d.sync += [beat.eq(0), occ.eq(end)]
             with m.Else():
-                m.d.sync += [beat.eq(beat + 1), cnt.eq(base + ni)]
+                m.d.sync += [beat.eq(beat + 1), occ.eq(base << ui)]
         with m.Elif(emit):
-            m.d.sync += [buf.eq(shifted), cnt.eq(cnt - no)]
+            m.d.sync += [buf.eq(shifted), occ.eq(occ >> uo)]
         return m
 
     def _pass_through(self, m: Module, beat: Signal, last_beat: Signal, data: Signal) -> Module:

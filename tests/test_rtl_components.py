@@ -251,8 +251,9 @@ def test_engine_against_golden(sizes, shape, pe, simd, binarize):
     fold = fold_layer(0, layer, pe, simd)
     dut = LayerEngine(layer, fold)
     assert dut.banks == weight_banks(fold) == (2 if fold.MW == 1540 else 1)
-    # block-RAM weight memories (the last two cases) have a second data register after the RAM
-    assert dut.read_cycles == (3 if fold.MW > 1000 else 2)
+    # block-RAM weight memories (the last two cases) have a second data register after the RAM; banked ones a
+    # register per bank, one after the bank mux and one to the datapath
+    assert dut.read_cycles == (4 if fold.MW == 1540 else 3 if fold.MW > 1000 else 2)
     rng = np.random.default_rng(9)
     images = rng.integers(0, 256, size=(6, *shape), dtype=np.uint8)
     x = images.reshape(len(images), -1)
