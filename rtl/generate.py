@@ -110,16 +110,23 @@ def manifest_for(
     return man
 
 
-_KEPT_REG = re.compile(r"\(\* keep = 32'd1 \*\)\n\s*reg (?:\[\d+:0\] )?(\\?rom\d+(?:_\d+)?_addr(?:\$\d+)?) ", re.M)
+_KEPT_REG = re.compile(r"\(\* keep = 32'd1 \*\)\n\s*reg (?:\[\d+:0\] )?(\\?\S+) ", re.M)
 
 
 def keep_registers(text: str) -> str:
-    """Mark the always blocks of the logic weights' address-register copies (rtl/pe_array.py) `(* keep *)`: a keep
-    attribute on the reg reaches only the wire, and Yosys would merge the identical flip-flops back into one."""
-    for name in sorted(set(_KEPT_REG.findall(text))):
-        block = re.compile(r"^(\s*)always @\(posedge clk\)\n(\s*" + re.escape(name) + r"\s*<=)", re.M)
-        text = block.sub(r"\1(* keep *) always @(posedge clk)\n\2", text)
-    return text
+    """Mark the always block of every register the generators declared `keep` (replicated high-fanout registers: the
+    engines' input word, weight address and bank select copies, the ArgMax's stall state, the logic weights' address
+    copies) `(* keep *)`. A keep attribute on the reg reaches only the wire, and synthesis (Yosys's opt_merge) would
+    merge the identical flip-flops back into one net; on the always block it reaches the flip-flop, in any tool."""
+    modules = re.split(r"(?<=\bendmodule\n)", text)
+    for i, module in enumerate(modules):
+        for name in sorted(set(_KEPT_REG.findall(module))):
+            block = re.compile(r"^(\s*)always @\(posedge clk\)\n(\s*" + re.escape(name) + r"\s*<=)", re.M)
+            module, n = block.subn(r"\1(* keep *) always @(posedge clk)\n\2", module)
+            if n != 1:
+                raise AssertionError(f"kept register {name}: {n} always blocks, expected 1 (Verilog form changed?)")
+        modules[i] = module
+    return "".join(modules)
 
 
 def heap_modules(plan: Plan) -> str:

@@ -286,18 +286,12 @@ def run_script(lines: list[str], workdir: Path, name: str, *, timeout: float | N
     return log
 
 
-# The generators replicate a few high-fanout registers (the engines' input word, the ArgMax's stall state) and mark
-# the copies' signals `keep`; Yosys 0.23's opt_merge would still merge identical flip-flops unless the cells that
-# drive those signals carry `keep` themselves.
-KEEP_COPIES = ["proc", "setattr -set keep 1 w:* a:keep %i %ci1 c:* %i"]
-
-
 def _synth_lines(target: str, top: str, flow: str, zero: list[str]) -> list[str]:
     synth, label = SYNTH[target]
     synth = synth.format(top=top)
     if flow == "fast":
-        return [*KEEP_COPIES, f"{synth} -run begin:{label}", *zero, f"{synth} -run {label}:"]
-    return [*KEEP_COPIES, synth]
+        return [f"{synth} -run begin:{label}", *zero, f"{synth} -run {label}:"]
+    return [synth]
 
 
 def run_yosys(

@@ -280,3 +280,30 @@ def test_default_mlp_places_and_routes_on_ecp5(tmp_path):
     assert rep["pnr"]["io"] == "wrapper" and rep["intact"]["ok"]
     assert rep["pnr"]["fmax_mhz"] > 5 and rep["pnr"]["images_per_s"] > 0
     assert rep["total"]["bram_cells"] > 0 and rep["pnr"]["utilization"]["DP16KD"]["used"] == rep["total"]["bram_cells"]
+
+
+def test_replicated_registers_survive_synthesis(tmp_path):
+    """The copies of a high-fanout register (`keep` in the generators) reach the netlist as separate flip-flops: the
+    generated Verilog marks their always blocks `(* keep *)`; without the mark Yosys merges them into one."""
+    _yosys_or_skip()
+    from amaranth.back import verilog
+    from bnn_hw.rtl.engine import WEIGHT_SLICE_BITS, X_PES_PER_COPY, LayerEngine
+    from bnn_hw.rtl.folding import fold_layer
+    from bnn_hw.rtl.generate import keep_registers
+    from bnn_hw.rtl.synthesis import run_yosys
+
+    model = random_dense_model([5, 3], (3, 4959, 1), seed=6, binarize_at=128)  # 14,877 bits in
+    fold = fold_layer(0, model.layers[0], 5, 29)  # 513 words of 145 bits: 2 banks x 2 width slices
+    engine = LayerEngine(model.layers[0], fold)
+    assert engine.banks == 2
+    plain = verilog.convert(engine, name="eng", emit_src=False)
+    kept = keep_registers(plain)
+    ffs = {}
+    for name, text in (("plain", plain), ("kept", kept)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "eng.v").write_text(text)
+        ffs[name] = run_yosys([tmp_path / name / "eng.v"], "eng", "ice40", tmp_path / name, keep=[])["total"]["ffs"]
+    x_copies = -(-fold.PE // X_PES_PER_COPY)  # input word: 29 bits per copy
+    slices = -(-fold.PE * fold.SIMD // WEIGHT_SLICE_BITS)  # bank select: 1 bit per slice
+    assert (x_copies, slices) == (2, 2)
+    assert ffs["kept"] - ffs["plain"] == (x_copies - 1) * fold.SIMD + (slices - 1) * 1
