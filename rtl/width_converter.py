@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from bnn_hw.rtl.errors import reject
@@ -99,11 +99,14 @@ class WidthConverter(wiring.Component):
                 for t in terms[1:]:
                     acc = acc | t
                 m.d.comb += placed[q * gb : (q + 1) * gb].eq(acc)
-        # after a vector's last beat the fill is rounded up to a whole word: the next vector starts a fresh one
+        # After a vector's last beat the fill is rounded up to a whole word: the next vector starts a fresh one. One
+        # expression: assembled bit by bit in a process, the Verilog would hold constant `always @*` blocks, which
+        # Icarus never runs (the bits stay x).
         end = Signal(units + 1)
+        sources: list[list[int]] = [[] for _ in range(units + 1)]
         for u in range(uo + 1):
-            with m.If(base[u]):
-                m.d.comb += end[_ceil_to(u * g + self.last_elems, no) // g].eq(1)
+            sources[_ceil_to(u * g + self.last_elems, no) // g].append(u)
+        m.d.comb += end.eq(Cat(*[Cat(*[base[u] for u in us]).any() if us else Const(0, 1) for us in sources]))
         with m.If(accept):
             m.d.sync += buf.eq(shifted | placed)
             with m.If(last_beat):
