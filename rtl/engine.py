@@ -126,25 +126,29 @@ class LayerEngine(wiring.Component):
         # ---------------------------------------------------------------- writer: input words -> bank
         wbank = Signal()
         wsf = Signal(range(max(sf_n, 2)))
+        # The input memory's addresses (bank * SF + word) are registers stepped with the counters: no adder or bank
+        # mux between a register and a RAM address (the 8x16 MLP's critical path).
+        w_addr = Signal(range(2 * sf_n))
         w_acc = Signal()
         m.d.comb += [
             self.i.ready.eq(~Mux(wbank, full[1], full[0])),
             w_acc.eq(self.i.valid & self.i.ready),
-            iw.addr.eq(Mux(wbank, sf_n + wsf, wsf)),
+            iw.addr.eq(w_addr),
             iw.data.eq(self.i.payload),
             iw.en.eq(w_acc),
         ]
         w_done = Signal()
         m.d.comb += w_done.eq(w_acc & (wsf == sf_n - 1))
         with m.If(w_acc):
-            m.d.sync += wsf.eq(Mux(wsf == sf_n - 1, 0, wsf + 1))
+            m.d.sync += [wsf.eq(Mux(wsf == sf_n - 1, 0, wsf + 1)), w_addr.eq(w_addr + 1)]
             with m.If(w_done):
-                m.d.sync += wbank.eq(~wbank)
+                m.d.sync += [wbank.eq(~wbank), w_addr.eq(Mux(wbank, 0, sf_n))]
 
         # ---------------------------------------------------------------- reader / sequencer
         rbank = Signal()
         nf = Signal(range(max(nf_n, 2)))
         sf = Signal(range(max(sf_n, 2)))
+        r_addr = Signal(range(2 * sf_n))  # rbank * SF + sf
         waddr = Signal(range(max(nf_n * sf_n, 2)))
         # one copy of the weight address per width slice of the weight memory (kept apart: rtl/synthesis.py)
         waddrs = [waddr] + [
@@ -158,17 +162,17 @@ class LayerEngine(wiring.Component):
             issue.eq(Mux(rbank, full[1], full[0]) & ((sf != 0) | (credits != 0))),
             fold_start.eq(issue & (sf == 0)),
             r_done.eq(issue & (sf == sf_n - 1) & (nf == nf_n - 1)),
-            ir.addr.eq(Mux(rbank, sf_n + sf, sf)),
+            ir.addr.eq(r_addr),
         ]
         with m.If(issue):
             with m.If(sf == sf_n - 1):
                 m.d.sync += sf.eq(0)
                 with m.If(nf == nf_n - 1):
-                    m.d.sync += [nf.eq(0), rbank.eq(~rbank)]
+                    m.d.sync += [nf.eq(0), rbank.eq(~rbank), r_addr.eq(Mux(rbank, 0, sf_n))]
                 with m.Else():
-                    m.d.sync += nf.eq(nf + 1)
+                    m.d.sync += [nf.eq(nf + 1), r_addr.eq(r_addr - (sf_n - 1))]
             with m.Else():
-                m.d.sync += sf.eq(sf + 1)
+                m.d.sync += [sf.eq(sf + 1), r_addr.eq(r_addr + 1)]
             for wa in waddrs:
                 m.d.sync += wa.eq(Mux(r_done, 0, wa + 1))
         for b in range(2):
