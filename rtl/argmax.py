@@ -58,7 +58,7 @@ class ArgMax(wiring.Component):
         last_fields = n - (beats - 1) * pe  # real fields in an image's last beat
         # Every register moves while the result register is free or being read: `~done | o.ready`. That enable
         # reaches every flip-flop of the pipeline, so each stage gets its own copy of `done` (identical, kept apart
-        # in synthesis: rtl/synthesis.py) and of the enable, instead of one net to all of them.
+        # in synthesis: rtl.generate.keep_registers) and of the enable, instead of one net to all of them.
         done_copies: list[tuple[Signal, Signal]] = []  # (copy of done, its stage's enable)
 
         def enable(name: str) -> Signal:

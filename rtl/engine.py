@@ -150,7 +150,7 @@ class LayerEngine(wiring.Component):
         sf = Signal(range(max(sf_n, 2)))
         r_addr = Signal(range(2 * sf_n))  # rbank * SF + sf
         waddr = Signal(range(max(nf_n * sf_n, 2)))
-        # one copy of the weight address per width slice of the weight memory (kept apart: rtl/synthesis.py)
+        # one copy of the weight address per width slice of the weight memory (kept apart: rtl.generate.keep_registers)
         waddrs = [waddr] + [
             Signal(range(max(nf_n * sf_n, 2)), name=f"waddr_rep{k}", attrs={"keep": 1}) for k in range(1, len(slices))
         ]
@@ -205,7 +205,8 @@ class LayerEngine(wiring.Component):
         m.d.comb += tr.addr.eq(nfp[acc_stage - rc])
 
         def delayed(value, name, registers=rc - 1):
-            """`value` through rc - 1 registers: memory data (1 cycle after its address) -> datapath (rc)."""
+            """`value` through `registers` registers; by default rc - 1: memory data (1 cycle after its address) ->
+            datapath (rc)."""
             for k in range(registers):
                 reg = Signal(len(value), name=f"{name}_q{k + 1}", reset_less=True)
                 m.d.sync += reg.eq(value)
@@ -213,7 +214,7 @@ class LayerEngine(wiring.Component):
             return value
 
         # The input word feeds every PE: its last register is replicated, one copy per X_PES_PER_COPY PEs (kept
-        # apart in synthesis, rtl/synthesis.py), so no input bit is one net across the whole array.
+        # apart in synthesis, rtl.generate.keep_registers), so no input bit is one net across the whole array.
         x_copies = -(-pe // X_PES_PER_COPY)
         x_pre = delayed(ir.data, "x", rc - 2)
         x_reps = []

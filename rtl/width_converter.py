@@ -8,7 +8,9 @@ XOR a zero (padding) weight bit is no mismatch, so padded lanes can never change
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
@@ -95,10 +97,7 @@ class WidthConverter(wiring.Component):
         for q in range(units):  # buffer unit q takes the beat's unit q - u when the beat goes to u
             terms = [Mux(base[u], data[(q - u) * gb : (q - u + 1) * gb], 0) for u in range(uo + 1) if 0 <= q - u < ui]
             if terms:
-                acc = terms[0]
-                for t in terms[1:]:
-                    acc = acc | t
-                m.d.comb += placed[q * gb : (q + 1) * gb].eq(acc)
+                m.d.comb += placed[q * gb : (q + 1) * gb].eq(functools.reduce(operator.or_, terms))
         # After a vector's last beat the fill is rounded up to a whole word: the next vector starts a fresh one. One
         # expression: assembled bit by bit in a process, the Verilog would hold constant `always @*` blocks, which
         # Icarus never runs (the bits stay x).
