@@ -14,6 +14,8 @@ from amaranth.lib.wiring import In, Out
 from bnn_hw.rtl.errors import reject
 from bnn_hw.rtl.timing import argmax_delay, argmax_levels
 
+SCORES_PER_DONE = 2  # score registers enabled by one copy of `done`
+
 
 class ArgMax(wiring.Component):
     """Turns NF beats of PE scores into one result word per image.
@@ -57,8 +59,9 @@ class ArgMax(wiring.Component):
         beats = self.beats
         last_fields = n - (beats - 1) * pe  # real fields in an image's last beat
         # Every register moves while the result register is free or being read: `~done | o.ready`. That enable
-        # reaches every flip-flop of the pipeline, so each stage gets its own copy of `done` (identical, kept apart
-        # in synthesis: rtl.generate.keep_registers) and of the enable, instead of one net to all of them.
+        # reaches every flip-flop of the pipeline, so each stage, and each group of SCORES_PER_DONE score registers,
+        # gets its own copy of `done` (identical, kept apart in synthesis: rtl.generate.keep_registers) and of the
+        # enable, instead of one net to all of them.
         done_copies: list[tuple[Signal, Signal]] = []  # (copy of done, its stage's enable)
 
         def enable(name: str) -> Signal:
@@ -158,11 +161,12 @@ class ArgMax(wiring.Component):
         m.d.comb += self.o.payload.eq(Cat(best_idx, *scores))
         take = Signal()
         m.d.comb += take.eq((bidx == 0) | (win_v > best))
-        with m.If(enable("result")):
-            with m.If(v):
-                with m.If(take):
-                    m.d.sync += [best.eq(win_v), best_idx.eq(bidx * pe + win_i)]
-                for c in range(n):
+        with m.If(enable("result") & v & take):
+            m.d.sync += [best.eq(win_v), best_idx.eq(bidx * pe + win_i)]
+        # The score registers sit by the output, away from the pipeline: a copy of `done` per group of them.
+        for g in range(0, n, SCORES_PER_DONE):
+            with m.If(enable(f"scores{g}") & v):
+                for c in range(g, min(n, g + SCORES_PER_DONE)):
                     with m.If(bidx == c // pe):
                         m.d.sync += scores[c].eq(data[(c % pe) * sb : (c % pe + 1) * sb])
         for d, en in done_copies:  # every copy takes the same value under the same condition (its own enable)

@@ -243,6 +243,8 @@ def test_argmax_tree_against_numpy_and_timing_model(classes, pe, valid_p, ready_
         ([5], (1, 1, 6), 5, 4, None),  # pixels in, scores out
         ([12, 3], (1, 1, 1540), 4, 9, 128),  # 3 x 172 = 516 words of 36 bits: two weight banks
         ([7], (1, 1, 1027), 6, 6, None),  # pixels in, scores out, 2 x 172 = 344 words: one bank (below 512)
+        ([13], (1, 1, 1027), 13, 6, None),  # 4 input-word copies behind 2 replicated delay registers, one bank
+        ([14, 3], (1, 1, 1540), 13, 5, 128),  # the same with two banks (616 words of 65 bits)
     ],
 )
 def test_engine_against_golden(sizes, shape, pe, simd, binarize):
@@ -254,6 +256,8 @@ def test_engine_against_golden(sizes, shape, pe, simd, binarize):
     # block-RAM weight memories (the last two cases) have a second data register after the RAM; banked ones a
     # register per bank, one after the bank mux and one to the datapath
     assert dut.read_cycles == (4 if fold.MW == 1540 else 3 if fold.MW > 1000 else 2)
+    # more than X_COPIES_PER_GROUP copies of the input word, and a delay register to replicate: a two-level tree
+    assert dut.x_groups == (2 if pe == 13 else 1)
     rng = np.random.default_rng(9)
     images = rng.integers(0, 256, size=(6, *shape), dtype=np.uint8)
     x = images.reshape(len(images), -1)
