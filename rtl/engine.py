@@ -21,6 +21,7 @@ from bnn_hw.rtl.folding import LayerFold, init_words, weight_words
 from bnn_hw.rtl.pe_array import ROM_ADDR_DELAY, PEArray
 from bnn_hw.rtl.timing import (
     BLOCK_RAM_MIN_BITS,
+    address_transport_cycles,
     engine_fifo_depth,
     engine_latency,
     memory_read_cycles,
@@ -33,6 +34,7 @@ from bnn_hw.model import Layer
 X_PES_PER_COPY = 4  # PEs served by one copy of the registered input word
 X_COPIES_PER_GROUP = 3  # copies of the input word fed by one register of the level before them (when it exists)
 WEIGHT_SLICE_BITS = 144  # width of one slice of a block-RAM weight memory (4 DP16KD / RAMB18 at 36 bits)
+INPUT_SLICE_BITS = 64  # width of one slice of the input memory, behind its own copy of the read address
 
 
 class LayerEngine(wiring.Component):
@@ -63,12 +65,14 @@ class LayerEngine(wiring.Component):
         # issue -> memory words (address register, data registers or bank and bank-mux registers) -> contribution (pipe)
         # -> accumulator register (1) -> FIFO write (1)
         self.read_cycles = memory_read_cycles(fold)
+        self.address_cycles = address_transport_cycles(fold)  # sequencer address -> memory address registers
         self.banks = weight_banks(fold)
         self.latency = self.read_cycles + self.pipe_latency + 2
         # copies of the registered input word, and of the register before them (1: not replicated); see elaborate
         self.x_copies = -(-fold.PE // X_PES_PER_COPY)
-        rc, xc = self.read_cycles, self.x_copies
-        self.x_groups = -(-xc // X_COPIES_PER_GROUP) if rc >= 3 and xc > X_COPIES_PER_GROUP else 1
+        spare = self.read_cycles - 2 - self.address_cycles  # delay registers of the input word before its copies
+        xc = self.x_copies
+        self.x_groups = -(-xc // X_COPIES_PER_GROUP) if spare >= 1 and xc > X_COPIES_PER_GROUP else 1
         # Enough credits that a fold never waits for a result still in flight when downstream keeps up.
         self.fifo_depth = engine_fifo_depth(fold)
         super().__init__(
@@ -84,7 +88,15 @@ class LayerEngine(wiring.Component):
         pe, simd, nf_n, sf_n, aw, eb = f.PE, f.SIMD, f.NF, f.SF, f.acc_bits, f.elem_bits
 
         # ---------------------------------------------------------------- memories
-        m.submodules.ibuf = ibuf = Memory(shape=unsigned(simd * eb), depth=2 * sf_n, init=[])
+        # The input memory, split by width into INPUT_SLICE_BITS slices when its read address is transported (each
+        # slice read at its own copy of the address, beside it).
+        at = self.address_cycles
+        xw = simd * eb
+        in_slices = [(lo, min(xw, lo + INPUT_SLICE_BITS)) for lo in range(0, xw, INPUT_SLICE_BITS)] if at else [(0, xw)]
+        ibufs = []
+        for k, (lo, hi) in enumerate(in_slices):
+            ibufs.append(Memory(shape=unsigned(hi - lo), depth=2 * sf_n, init=[]))
+            m.submodules["ibuf" if len(in_slices) == 1 else f"ibuf_s{k}"] = ibufs[-1]
         # A memory without write port is a ROM, which Yosys would happily build from LUTs: ask for block RAM
         # unless the whole memory is smaller than a fraction of one block.
         # A memory deeper than one block RAM is split into banks of one RAM depth (equal sizes, the last padded with
@@ -122,8 +134,9 @@ class LayerEngine(wiring.Component):
             for b in range(self.banks):
                 weight_memory(f"wmem{b}", words[b * bank_words : (b + 1) * bank_words], bank_words)
         m.submodules.tmem = tmem = Memory(shape=unsigned(pe * aw), depth=nf_n, init=init_words(self.layer, f))
-        iw = ibuf.write_port()
-        ir = ibuf.read_port(transparent_for=())
+        iws = [mem.write_port() for mem in ibufs]
+        irs = [mem.read_port(transparent_for=()) for mem in ibufs]
+        ir_data = Cat(*[port.data for port in irs])
         tr = tmem.read_port()
 
         full = Signal(2)  # bank b holds a complete input vector
@@ -138,10 +151,9 @@ class LayerEngine(wiring.Component):
         m.d.comb += [
             self.i.ready.eq(~Mux(wbank, full[1], full[0])),
             w_acc.eq(self.i.valid & self.i.ready),
-            iw.addr.eq(w_addr),
-            iw.data.eq(self.i.payload),
-            iw.en.eq(w_acc),
         ]
+        for port, (lo, hi) in zip(iws, in_slices, strict=True):
+            m.d.comb += [port.addr.eq(w_addr), port.data.eq(self.i.payload[lo:hi]), port.en.eq(w_acc)]
         w_done = Signal()
         m.d.comb += w_done.eq(w_acc & (wsf == sf_n - 1))
         with m.If(w_acc):
@@ -155,10 +167,22 @@ class LayerEngine(wiring.Component):
         sf = Signal(range(max(sf_n, 2)))
         r_addr = Signal(range(2 * sf_n))  # rbank * SF + sf
         waddr = Signal(range(max(nf_n * sf_n, 2)))
-        # one copy of the weight address per width slice of the weight memory (kept apart: rtl.generate.keep_registers)
-        waddrs = [waddr] + [
-            Signal(range(max(nf_n * sf_n, 2)), name=f"waddr_rep{k}", attrs={"keep": 1}) for k in range(1, len(slices))
-        ]
+        # With address transport (block-RAM weights): one copy of the weight address per width slice of the weight
+        # memory and of the read address per slice of the input memory, each a plain register of the sequencer's
+        # (kept apart: rtl.generate.keep_registers), so the sequencer's decisions drive a few local loads and each
+        # copy sits by its RAMs.
+        waddrs = [waddr]
+        r_addrs = [r_addr]
+        if at:
+            waddrs = [
+                Signal(range(max(nf_n * sf_n, 2)), name=f"waddr_t{k}", reset_less=True, attrs={"keep": 1})
+                for k in range(len(slices))
+            ]
+            r_addrs = [
+                Signal(range(2 * sf_n), name=f"r_addr_t{k}", reset_less=True, attrs={"keep": 1})
+                for k in range(len(in_slices))
+            ]
+            m.d.sync += [wa.eq(waddr) for wa in waddrs] + [ra.eq(r_addr) for ra in r_addrs]
         credits = Signal(range(self.fifo_depth + 1), init=self.fifo_depth)
         issue = Signal()
         fold_start = Signal()
@@ -167,8 +191,8 @@ class LayerEngine(wiring.Component):
             issue.eq(Mux(rbank, full[1], full[0]) & ((sf != 0) | (credits != 0))),
             fold_start.eq(issue & (sf == 0)),
             r_done.eq(issue & (sf == sf_n - 1) & (nf == nf_n - 1)),
-            ir.addr.eq(r_addr),
         ]
+        m.d.comb += [port.addr.eq(ra) for port, ra in zip(irs, r_addrs, strict=True)]
         with m.If(issue):
             with m.If(sf == sf_n - 1):
                 m.d.sync += sf.eq(0)
@@ -178,8 +202,7 @@ class LayerEngine(wiring.Component):
                     m.d.sync += [nf.eq(nf + 1), r_addr.eq(r_addr - (sf_n - 1))]
             with m.Else():
                 m.d.sync += [sf.eq(sf + 1), r_addr.eq(r_addr + 1)]
-            for wa in waddrs:
-                m.d.sync += wa.eq(Mux(r_done, 0, wa + 1))
+            m.d.sync += waddr.eq(Mux(r_done, 0, waddr + 1))
         for b in range(2):
             with m.If(w_done & (wbank == b)):
                 m.d.sync += full[b].eq(1)
@@ -220,11 +243,11 @@ class LayerEngine(wiring.Component):
 
         # The input word feeds every PE: its last register is replicated, one copy per X_PES_PER_COPY PEs (kept
         # apart in synthesis, rtl.generate.keep_registers), so no input bit is one net across the whole array. Where
-        # the read has a delay register before the copies (read_cycles >= 3) and there are more than
+        # the read has a delay register before the copies (x_groups, see __init__) and there are more than
         # X_COPIES_PER_GROUP copies, that register is replicated too, one per group of copies: a two-level tree,
         # so no net spans the array in one cycle (the 32x32 MLP's layer 0 measured 7.25 ns of wire to 8 copies).
         x_copies, x_groups = self.x_copies, self.x_groups
-        x_pre = delayed(ir.data, "x", rc - 2 if x_groups == 1 else rc - 3)
+        x_pre = delayed(ir_data, "x", rc - 2 - at - (x_groups > 1))
         x_mids = [x_pre]
         if x_groups > 1:
             x_mids = [Signal(len(x_pre), name=f"x_mid{g}", reset_less=True, attrs={"keep": 1}) for g in range(x_groups)]
@@ -242,11 +265,11 @@ class LayerEngine(wiring.Component):
         elif self.banks == 1:
             for port, wa in zip(wrs[0], waddrs, strict=True):
                 m.d.comb += port.addr.eq(wa)
-            w_q = delayed(Cat(*[port.data for port in wrs[0]]), "w")
+            w_q = delayed(Cat(*[port.data for port in wrs[0]]), "w", rc - 1 - at)
         else:
             lo = (bank_words - 1).bit_length()
             sel1 = Signal(range(self.banks), reset_less=True)
-            m.d.sync += sel1.eq(waddr[lo:])
+            m.d.sync += sel1.eq(waddrs[0][lo:])
             # the bank select of each width slice's mux: one copy per slice, like the address
             sel2 = [
                 Signal(range(self.banks), name=f"sel2_rep{k}" if k else "sel2", reset_less=True, attrs={"keep": 1})

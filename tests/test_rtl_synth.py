@@ -304,6 +304,7 @@ def test_replicated_registers_survive_synthesis(tmp_path):
         (tmp_path / name / "eng.v").write_text(text)
         ffs[name] = run_yosys([tmp_path / name / "eng.v"], "eng", "ice40", tmp_path / name, keep=[])["total"]["ffs"]
     x_copies = -(-fold.PE // X_PES_PER_COPY)  # input word: 29 bits per copy
-    slices = -(-fold.PE * fold.SIMD // WEIGHT_SLICE_BITS)  # bank select: 1 bit per slice
-    assert (x_copies, slices) == (2, 2)
-    assert ffs["kept"] - ffs["plain"] == (x_copies - 1) * fold.SIMD + (slices - 1) * 1
+    slices = -(-fold.PE * fold.SIMD // WEIGHT_SLICE_BITS)  # per slice: bank select (1 bit), weight address
+    addr_bits = (fold.NF * fold.SF - 1).bit_length()  # 513 words: 10 bits
+    assert (x_copies, slices, engine.address_cycles) == (2, 2, 1)
+    assert ffs["kept"] - ffs["plain"] == (x_copies - 1) * fold.SIMD + (slices - 1) * (1 + addr_bits)
