@@ -63,10 +63,11 @@ _BRAM_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 51
 
 
 def weight_bank_words(fold: LayerFold) -> int:
-    """Words per weight-memory bank: the depth of one block RAM at this word width (capped at 36 bits: wider words
-    use several RAMs side by side)."""
-    width = min(fold.PE * fold.SIMD, 36)
-    return next(depth for w, depth in _BRAM_SHAPES if w >= width)
+    """Words per weight-memory bank: the depth of the block-RAM shape that needs the fewest RAMs for the whole
+    memory (banks x RAMs side by side per word), the deepest (fewest banks, smallest bank mux) among equals. Every
+    shape's width divides the engine's 144-bit weight slices, so RAMs per word = ceil(word bits / shape width)."""
+    width, words = fold.PE * fold.SIMD, fold.NF * fold.SF
+    return min(_BRAM_SHAPES, key=lambda s: (ceil_div(words, s[1]) * ceil_div(width, s[0]), -s[1]))[1]
 
 
 def weight_banks(fold: LayerFold) -> int:

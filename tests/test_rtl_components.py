@@ -241,10 +241,10 @@ def test_argmax_tree_against_numpy_and_timing_model(classes, pe, valid_p, ready_
         ([9], (1, 1, 17), 4, 6, 128),  # bits in, scores out
         ([7, 3], (1, 1, 10), 2, 3, None),  # pixels in, bits out
         ([5], (1, 1, 6), 5, 4, None),  # pixels in, scores out
-        ([12, 3], (1, 1, 1540), 4, 9, 128),  # 3 x 172 = 516 words of 36 bits: two weight banks
+        ([28, 3], (1, 1, 1540), 4, 9, 128),  # 7 x 172 = 1,204 words of 36 bits: three banks of 512 (3 RAMs, not 4)
         ([7], (1, 1, 1027), 6, 6, None),  # pixels in, scores out, 2 x 172 = 344 words: one bank (below 512)
         ([13], (1, 1, 1027), 13, 6, None),  # 4 input-word copies behind 2 replicated delay registers, one bank
-        ([14, 3], (1, 1, 1540), 13, 5, 128),  # the same with two banks (616 words of 65 bits)
+        ([40, 3], (1, 1, 1540), 13, 5, 128),  # the same with three banks (1,232 words of 65 bits)
     ],
 )
 def test_engine_against_golden(sizes, shape, pe, simd, binarize):
@@ -252,7 +252,7 @@ def test_engine_against_golden(sizes, shape, pe, simd, binarize):
     layer = model.layers[0]
     fold = fold_layer(0, layer, pe, simd)
     dut = LayerEngine(layer, fold)
-    assert dut.banks == weight_banks(fold) == (2 if fold.MW == 1540 else 1)
+    assert dut.banks == weight_banks(fold) == (3 if fold.MW == 1540 else 1)
     # block-RAM weight memories (MW > 1000) have an address transport register and a second data register after
     # the RAM; banked ones a register per bank, one after the bank mux and one to the datapath
     assert dut.read_cycles == (5 if fold.MW == 1540 else 4 if fold.MW > 1000 else 2)
@@ -310,8 +310,11 @@ def test_weight_banks_follow_block_ram_depth():
     assert (weight_bank_words(f), weight_banks(f)) == (512, 7)
     f = fold_layer(0, model.layers[0], 32, 32)  # 16 x 25 = 400 words: one bank
     assert weight_banks(f) == 1
-    f = fold_layer(1, model.layers[1], 1, 8)  # 8-bit words: RAMs of 2048 x 9; 512 x 64 = 32768 words
-    assert (weight_bank_words(f), weight_banks(f)) == (2048, 16)
+    f = fold_layer(1, model.layers[1], 1, 8)  # 8-bit words, 512 x 64 = 32768: 16 RAMs at any width <= 9 bits
+    assert (weight_bank_words(f), weight_banks(f)) == (16384, 2)  # the deepest of equals: 2 banks of 8 x 1 bit
+    conv = random_dense_model([512, 10], (1, 1, 1152), seed=0)
+    f = fold_layer(0, conv.layers[0], 32, 32)  # 16 x 36 = 576 words of 1,024 bits
+    assert (weight_bank_words(f), weight_banks(f)) == (1024, 1)  # 57 RAMs of 1024 x 18, not 2 x 29 of 512 x 36
     f = fold_layer(2, model.layers[2], 2, 4)  # 5 x 128 x 8 bits = 5,120 bits but 640 words of 8 bits: one bank
     assert weight_banks(f) == 1
 

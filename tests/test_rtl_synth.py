@@ -292,10 +292,10 @@ def test_replicated_registers_survive_synthesis(tmp_path):
     from bnn_hw.rtl.generate import keep_registers
     from bnn_hw.rtl.synthesis import run_yosys
 
-    model = random_dense_model([5, 3], (3, 4959, 1), seed=6, binarize_at=128)  # 14,877 bits in
-    fold = fold_layer(0, model.layers[0], 5, 29)  # 513 words of 145 bits: 2 banks x 2 width slices
+    model = random_dense_model([5, 3], (3, 10633, 1), seed=6, binarize_at=128)  # 31,899 bits in
+    fold = fold_layer(0, model.layers[0], 5, 29)  # 1,100 words of 145 bits: 3 banks x 2 width slices
     engine = LayerEngine(model.layers[0], fold)
-    assert engine.banks == 2
+    assert engine.banks == 3
     plain = verilog.convert(engine, name="eng", emit_src=False)
     kept = keep_registers(plain)
     ffs = {}
@@ -304,7 +304,7 @@ def test_replicated_registers_survive_synthesis(tmp_path):
         (tmp_path / name / "eng.v").write_text(text)
         ffs[name] = run_yosys([tmp_path / name / "eng.v"], "eng", "ice40", tmp_path / name, keep=[])["total"]["ffs"]
     x_copies = -(-fold.PE // X_PES_PER_COPY)  # input word: 29 bits per copy
-    slices = -(-fold.PE * fold.SIMD // WEIGHT_SLICE_BITS)  # per slice: bank select (1 bit), weight address
-    addr_bits = (fold.NF * fold.SF - 1).bit_length()  # 513 words: 10 bits
+    slices = -(-fold.PE * fold.SIMD // WEIGHT_SLICE_BITS)  # per slice: bank select (2 bits), weight address
+    addr_bits = (fold.NF * fold.SF - 1).bit_length()  # 1,100 words: 11 bits
     assert (x_copies, slices, engine.address_cycles) == (2, 2, 1)
-    assert ffs["kept"] - ffs["plain"] == (x_copies - 1) * fold.SIMD + (slices - 1) * (1 + addr_bits)
+    assert ffs["kept"] - ffs["plain"] == (x_copies - 1) * fold.SIMD + (slices - 1) * (2 + addr_bits)
