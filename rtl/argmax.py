@@ -3,27 +3,30 @@
 Pipelined so that no path holds more than one comparison: a beat is registered as it leaves the engine's FIFO, its PE
 fields are reduced by a comparison tree with two registers per level (the comparison, then the selection), and only
 the last stage compares the beat's winner with the running maximum of the image (the one comparison that must finish
-in a cycle at full rate).
+in a cycle at full rate). The pipeline never stalls: backpressure is a credit on results (an image's last beat is
+taken only while the result FIFO has room for every result not yet read), so no stall condition has to reach every
+register in a cycle.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 from bnn_hw.rtl.errors import reject
-from bnn_hw.rtl.timing import argmax_delay, argmax_levels
+from bnn_hw.rtl.timing import argmax_delay, argmax_levels, argmax_result_depth
 
-SCORES_PER_DONE = 2  # score registers enabled by one copy of `done`
+SCORES_PER_COPY = 2  # score registers enabled by one copy of the last stage's valid bit and beat number
 
 
 class ArgMax(wiring.Component):
     """Turns NF beats of PE scores into one result word per image.
 
-    Every register moves only while the result register is free or being read (`i.ready`), so backpressure stalls
-    the whole pipeline and nothing is dropped. A beat accepted in cycle t reaches the running maximum
-    `delay` = 1 + 2 * ceil(log2(pe)) cycles later than it would combinationally; the result of an image is offered
-    from cycle t + delay + 1 after its last beat's handshake at t.
+    The pipeline moves every cycle; only an image's last beat can wait (`i.ready` low) until the result FIFO
+    (`depth` entries) has room for it and every result still in flight, so nothing is dropped and backpressure
+    costs no logic in the pipeline. A beat accepted in cycle t reaches the running maximum `delay` =
+    1 + 2 * ceil(log2(pe)) cycles later than it would combinationally; the result of an image is written into the
+    FIFO at t + delay + 1 after its last beat's handshake at t and offered from t + delay + 2.
 
     Attributes
     ----------
@@ -33,6 +36,8 @@ class ArgMax(wiring.Component):
         Bits [0, class_bits): class index; then score n at [class_bits + n*score_bits, ...).
     delay : int
         Pipeline stages before the running maximum (see above).
+    depth : int
+        Results the FIFO holds: enough that a reader that is always ready never stalls the input.
     """
 
     def __init__(self, classes: int, pe: int, score_bits: int):
@@ -46,6 +51,7 @@ class ArgMax(wiring.Component):
         self.class_bits = max(1, (classes - 1).bit_length())
         self.levels = argmax_levels(pe)
         self.delay = argmax_delay(pe)
+        self.depth = argmax_result_depth(pe, self.beats)
         super().__init__(
             {
                 "i": In(stream.Signature(pe * score_bits)),
@@ -58,44 +64,44 @@ class ArgMax(wiring.Component):
         n, pe, sb, cb = self.classes, self.pe, self.score_bits, self.class_bits
         beats = self.beats
         last_fields = n - (beats - 1) * pe  # real fields in an image's last beat
-        # Every register moves while the result register is free or being read: `~done | o.ready`. That enable
-        # reaches every flip-flop of the pipeline, so each stage, and each group of SCORES_PER_DONE score registers,
-        # gets its own copy of `done` (identical, kept apart in synthesis: rtl.generate.keep_registers) and of the
-        # enable, instead of one net to all of them.
-        done_copies: list[tuple[Signal, Signal]] = []  # (copy of done, its stage's enable)
 
-        def enable(name: str) -> Signal:
-            """The advance condition for one stage, from a copy of `done` of its own."""
-            d = Signal(name="done" if not done_copies else f"done_rep{len(done_copies)}", attrs={"keep": 1})
-            en = Signal(name=f"adv_{name}")
-            m.d.comb += en.eq(~d | self.o.ready)
-            done_copies.append((d, en))
-            return en
-
-        adv = enable("in")
-        done = done_copies[0][0]
-        m.d.comb += [self.i.ready.eq(adv), self.o.valid.eq(done)]
+        # ---------------------------------------------------------------- result FIFO and its credit
+        m.submodules.results = results = fifo.SyncFIFO(width=cb + n * sb, depth=self.depth)
+        beat = Signal(range(max(beats, 2)))
+        outstanding = Signal(range(self.depth + 1))  # images whose last beat is in, result not yet read
+        last_in = Signal()
+        accept = Signal()
+        read = Signal()
+        m.d.comb += [
+            last_in.eq(beat == beats - 1),
+            self.i.ready.eq(~last_in | (outstanding < self.depth)),
+            accept.eq(self.i.valid & self.i.ready),
+            self.o.valid.eq(results.r_rdy),
+            self.o.payload.eq(results.r_data),
+            results.r_en.eq(self.o.ready),
+            read.eq(results.r_rdy & self.o.ready),
+        ]
+        m.d.sync += outstanding.eq(outstanding + (accept & last_in) - read)
+        with m.If(accept):
+            m.d.sync += beat.eq(Mux(last_in, 0, beat + 1))
 
         # ---------------------------------------------------------------- stage 0: the beat, registered
-        # Only the valid bits, the beat counter and `done` are reset; values, indices and the travelling beat are data
-        # that nothing reads while their valid bit is low (docs/rtl.md, "Reset").
-        beat = Signal(range(max(beats, 2)))
-        with m.If(self.i.valid & adv):
-            m.d.sync += beat.eq(Mux(beat == beats - 1, 0, beat + 1))
+        # Only the valid bits, the beat counter, the credit and the FIFO are reset; values, indices and the travelling
+        # beat are data that nothing reads while their valid bit is low (docs/rtl.md, "Reset").
         v = Signal(name="v0")
         data = Signal(pe * sb, name="data0", reset_less=True)
         bidx = Signal(range(max(beats, 2)), name="beat0", reset_less=True)
-        with m.If(adv):
-            m.d.sync += [v.eq(self.i.valid), data.eq(self.i.payload), bidx.eq(beat)]
+        m.d.sync += [v.eq(accept), data.eq(self.i.payload), bidx.eq(beat)]
+        v_src, b_src = accept, beat  # what the current stage's v and bidx were registered from
 
         def follow(stage: int) -> None:
             """The beat's fields (for the score output), its number and valid, one register further."""
-            nonlocal v, data, bidx
+            nonlocal v, data, bidx, v_src, b_src
             v2 = Signal(name=f"v{stage}")
             d2 = Signal(pe * sb, name=f"data{stage}", reset_less=True)
             b2 = Signal(range(max(beats, 2)), name=f"beat{stage}", reset_less=True)
-            with m.If(enable(f"data{stage}")):
-                m.d.sync += [v2.eq(v), d2.eq(data), b2.eq(bidx)]
+            m.d.sync += [v2.eq(v), d2.eq(data), b2.eq(bidx)]
+            v_src, b_src = v, bidx
             v, data, bidx = v2, d2, b2
 
         # ---------------------------------------------------------------- comparison tree, two registers per level
@@ -109,7 +115,6 @@ class ArgMax(wiring.Component):
             nodes.append((data[p * sb : (p + 1) * sb].as_signed(), Const(p, lb), ok))
         stage = 0
         for lvl in range(self.levels):
-            adv_cmp, adv_sel = enable(f"l{lvl + 1}_cmp"), enable(f"l{lvl + 1}_sel")
             pairs = []
             for k in range(0, len(nodes), 2):
                 names = f"l{lvl + 1}_n{k // 2}"
@@ -131,8 +136,7 @@ class ArgMax(wiring.Component):
                         (Signal(signed(sb), name=f"{names}_b", reset_less=True), b[0]),
                         (Signal(lb, name=f"{names}_bi", reset_less=True), b[1]),
                     ]
-                with m.If(adv_cmp):
-                    m.d.sync += [r.eq(x) for r, x in regs]
+                m.d.sync += [r.eq(x) for r, x in regs]
                 pairs.append([r for r, _ in regs])
             follow(stage + 1)
             nxt = []
@@ -146,8 +150,7 @@ class ArgMax(wiring.Component):
                 else:
                     a_v, a_i, a_ok, take, b_v, b_i = pair
                     sel_v, sel_i = Mux(take, b_v, a_v), Mux(take, b_i, a_i)
-                with m.If(adv_sel):
-                    m.d.sync += [rv.eq(sel_v), ri.eq(sel_i), rok.eq(a_ok)]
+                m.d.sync += [rv.eq(sel_v), ri.eq(sel_i), rok.eq(a_ok)]
                 nxt.append((rv, ri, rok))
             follow(stage + 2)
             stage += 2
@@ -158,18 +161,21 @@ class ArgMax(wiring.Component):
         best = Signal(signed(sb), reset_less=True)  # set by every image's first beat
         best_idx = Signal(cb, reset_less=True)
         scores = [Signal(signed(sb), name=f"score{c}", reset_less=True) for c in range(n)]
-        m.d.comb += self.o.payload.eq(Cat(best_idx, *scores))
         take = Signal()
         m.d.comb += take.eq((bidx == 0) | (win_v > best))
-        with m.If(enable("result") & v & take):
+        with m.If(v & take):
             m.d.sync += [best.eq(win_v), best_idx.eq(bidx * pe + win_i)]
-        # The score registers sit by the output, away from the pipeline: a copy of `done` per group of them.
-        for g in range(0, n, SCORES_PER_DONE):
-            with m.If(enable(f"scores{g}") & v):
-                for c in range(g, min(n, g + SCORES_PER_DONE)):
-                    with m.If(bidx == c // pe):
-                        m.d.sync += scores[c].eq(data[(c % pe) * sb : (c % pe + 1) * sb])
-        for d, en in done_copies:  # every copy takes the same value under the same condition (its own enable)
-            with m.If(en):
-                m.d.sync += d.eq(v & (bidx == beats - 1))
+        # The score registers sit by the FIFO, away from the pipeline: each group of SCORES_PER_COPY has its own copy
+        # of the last stage's valid bit and beat number (identical, kept apart: rtl.generate.keep_registers).
+        for g in range(0, n, SCORES_PER_COPY):
+            vg = Signal(name=f"v_sc{g}", attrs={"keep": 1})
+            bg = Signal(range(max(beats, 2)), name=f"beat_sc{g}", reset_less=True, attrs={"keep": 1})
+            m.d.sync += [vg.eq(v_src), bg.eq(b_src)]
+            for c in range(g, min(n, g + SCORES_PER_COPY)):
+                with m.If(vg & (bg == c // pe)):
+                    m.d.sync += scores[c].eq(data[(c % pe) * sb : (c % pe + 1) * sb])
+        # the image's last beat is in the registers one cycle later: write the result then
+        write = Signal(name="write")
+        m.d.sync += write.eq(v & (bidx == beats - 1))
+        m.d.comb += [results.w_en.eq(write), results.w_data.eq(Cat(best_idx, *scores))]
         return m

@@ -21,7 +21,16 @@ from bnn_hw.rtl.autofold import estimate_fold_luts
 from bnn_hw.rtl.engine import LayerEngine
 from bnn_hw.rtl.folding import LayerFold, Plan
 from bnn_hw.rtl.pool import OrPool
-from bnn_hw.rtl.timing import ControlModel, _ArgMax, _Converter, _Engine, _Pool, _Window, argmax_delay
+from bnn_hw.rtl.timing import (
+    ControlModel,
+    _ArgMax,
+    _Converter,
+    _Engine,
+    _Pool,
+    _Window,
+    argmax_delay,
+    argmax_result_depth,
+)
 from bnn_hw.rtl.width_converter import WidthConverter
 from bnn_hw.rtl.window import SlidingWindow
 
@@ -183,7 +192,7 @@ class ArgMaxStage(Stage):
         return ArgMax(self.classes, self.pe, self.score_bits)
 
     def control(self) -> ControlModel:
-        return _ArgMax(self.beats, argmax_delay(self.pe))
+        return _ArgMax(self.beats, argmax_delay(self.pe), argmax_result_depth(self.pe, self.beats))
 
 
 def network_stages(plan: Plan) -> list[Stage]:

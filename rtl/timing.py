@@ -266,34 +266,49 @@ def argmax_delay(pe: int) -> int:
     return 1 + 2 * argmax_levels(pe)
 
 
+def argmax_result_depth(pe: int, beats: int) -> int:
+    """Entries of the ArgMax's result FIFO: an image is outstanding for delay + 2 cycles after its last beat when
+    results are read as soon as offered, and last beats come at least `beats` cycles apart, so this many never
+    stall the input of a reader that keeps up."""
+    return ceil_div(argmax_delay(pe) + 2, beats) + 1
+
+
 @dataclass
 class _ArgMax:
-    """Mirror of rtl.argmax.ArgMax: `delay` pipeline stages, all moving only while the result register is free."""
+    """Mirror of rtl.argmax.ArgMax: `delay` pipeline stages that never stall, a result FIFO of `depth` entries and
+    a credit that holds an image's last beat back while every entry is spoken for."""
 
     beats: int
     delay: int
+    depth: int
     beat: int = 0
-    done: bool = False
+    outstanding: int = 0  # last beat in, result not yet read
+    write: bool = False  # a result enters the FIFO at the end of this cycle
+    stored: int = 0  # results readable in the FIFO
     pipe: list[tuple[bool, bool]] = field(default_factory=list)  # (valid, last beat) per stage, newest first
 
     def __post_init__(self) -> None:
         self.pipe = [(False, False)] * self.delay
 
     def ready(self, down_ready: bool) -> bool:
-        return (not self.done) or down_ready
+        return self.beat != self.beats - 1 or self.outstanding < self.depth
 
     def valid(self, up_valid: bool) -> bool:
-        return self.done
+        return self.stored > 0
 
     def step(self, cycle: int, accept: bool, pop: bool) -> None:
-        if self.done and not pop:
-            return
-        entering = (accept, self.beat == self.beats - 1)
-        v, last = self.pipe[-1] if self.pipe else entering
-        self.done = v and last
-        self.pipe = [entering, *self.pipe[:-1]]
+        last_in = self.beat == self.beats - 1
+        if pop:
+            self.stored -= 1
+            self.outstanding -= 1
+        if self.write:
+            self.stored += 1
+        v, last = self.pipe[-1]
+        self.write = v and last
+        self.pipe = [(accept, last_in), *self.pipe[:-1]]
         if accept:
-            self.beat = 0 if self.beat == self.beats - 1 else self.beat + 1
+            self.outstanding += last_in
+            self.beat = 0 if last_in else self.beat + 1
 
 
 class ControlModel(Protocol):

@@ -16,7 +16,13 @@ from bnn_hw.rtl.folding import fold_layer, signed_width  # noqa: E402
 from bnn_hw.rtl.pe_array import PEArray  # noqa: E402
 from bnn_hw.rtl.popcount import Popcount  # noqa: E402
 from bnn_hw.rtl.testing import decode_result, random_dense_model  # noqa: E402
-from bnn_hw.rtl.timing import _ArgMax, argmax_delay, weight_bank_words, weight_banks  # noqa: E402
+from bnn_hw.rtl.timing import (  # noqa: E402
+    _ArgMax,
+    argmax_delay,
+    argmax_result_depth,
+    weight_bank_words,
+    weight_banks,
+)
 from bnn_hw.rtl.width_converter import WidthConverter  # noqa: E402
 
 from bnn_hw import golden  # noqa: E402
@@ -205,7 +211,8 @@ def test_argmax_tree_against_numpy_and_timing_model(classes, pe, valid_p, ready_
             for f in range(beats_per)
         ]
     got, mismatch = [], []
-    model = _ArgMax(beats_per, argmax_delay(pe))
+    model = _ArgMax(beats_per, argmax_delay(pe), argmax_result_depth(pe, beats_per))
+    assert dut.depth == model.depth
 
     async def bench(ctx):
         qi = 0
@@ -217,14 +224,14 @@ def test_argmax_tree_against_numpy_and_timing_model(classes, pe, valid_p, ready_
             if valid:
                 ctx.set(dut.i.payload, beats[qi])
             ctx.set(dut.o.ready, int(ready))
-            if (ctx.get(dut.i.ready), ctx.get(dut.o.valid)) != (model.ready(ready), model.done):
+            if (ctx.get(dut.i.ready), ctx.get(dut.o.valid)) != (model.ready(ready), model.valid(True)):
                 mismatch.append(cycle)
             accept = valid and bool(ctx.get(dut.i.ready))
             if accept:
                 qi += 1
             if ready and ctx.get(dut.o.valid):
                 got.append(ctx.get(dut.o.payload))
-            model.step(cycle, accept, ready and model.done)
+            model.step(cycle, accept, ready and model.valid(True))
             await ctx.tick()
 
     _run(dut, bench)
