@@ -115,7 +115,7 @@ _KEPT_REG = re.compile(r"\(\* keep = 32'd1 \*\)\n\s*reg (?:\[\d+:0\] )?(\\?\S+) 
 
 def keep_registers(text: str) -> str:
     """Mark the always block of every register the generators declared `keep` (replicated high-fanout registers: the
-    engines' input word, weight address and bank select copies, the ArgMax's stall state, the logic weights' address
+    engines' input word, address and bank select copies, the ArgMax's last-stage copies, the logic weights' address
     copies) `(* keep *)`. A keep attribute on the reg reaches only the wire, and synthesis (Yosys's opt_merge) would
     merge the identical flip-flops back into one net; on the always block it reaches the flip-flop, in any tool."""
     modules = re.split(r"(?<=\bendmodule\n)", text)
