@@ -72,7 +72,8 @@ class LayerEngine(wiring.Component):
         self.x_copies = -(-fold.PE // X_PES_PER_COPY)
         spare = self.read_cycles - 2 - self.address_cycles  # delay registers of the input word before its copies
         xc = self.x_copies
-        self.x_groups = -(-xc // X_COPIES_PER_GROUP) if spare >= 1 and xc > X_COPIES_PER_GROUP else 1
+        # the tree needs a register after the memory with one load (beside it) before its first level
+        self.x_groups = -(-xc // X_COPIES_PER_GROUP) if spare >= 2 and xc > X_COPIES_PER_GROUP else 1
         # Enough credits that a fold never waits for a result still in flight when downstream keeps up.
         self.fifo_depth = engine_fifo_depth(fold)
         super().__init__(

@@ -80,26 +80,24 @@ def weight_banks(fold: LayerFold) -> int:
 def memory_read_cycles(fold: LayerFold) -> int:
     """Issue -> memory words at the datapath (the input and start-value reads are delayed to match).
 
-    A LUT memory: the registered address and a register on the read data (2). A block-RAM weight memory: an
+    A LUT memory: the registered address and a register on the read data (2). A block-RAM weight memory (5): an
     address transport register first (the sequencer's address, copied per memory slice beside the RAMs: no logic
-    and no long wire in the cycle before a RAM address), then the same plus a second data register (4), so that the
-    register after the RAM has one load and can sit beside it (the RAM's own clock-to-data is most of a cycle). With
-    several banks: a register after each RAM, one after the bank mux (beside the RAMs, one load) and one that
-    carries the word to the datapath (5). Logic weights take 2: their address is registered twice and the constant
-    ROM read after it."""
+    and no long wire in the cycle before a RAM address), the RAM's own register, then a register with one load that
+    can sit beside the RAM (the RAM's own clock-to-data is most of a cycle), and two more to the datapath: for one
+    bank plain copies (the input word's two-level copy tree takes the same cycles), for several banks the bank mux
+    register (beside the RAMs) and one that carries the word across. Logic weights take 2: their address is
+    registered twice and the constant ROM read after it."""
     if fold.weight_style == "logic":
         return 2
-    if weight_banks(fold) > 1:
-        return 5
     if fold.weight_memory_bits >= BLOCK_RAM_MIN_BITS:
-        return 4
+        return 5
     return 2
 
 
 def address_transport_cycles(fold: LayerFold) -> int:
     """Registers between the sequencer's memory addresses and the memories' own address registers (see
     memory_read_cycles): 1 for block-RAM weight memories, else 0."""
-    return 1 if memory_read_cycles(fold) >= 4 else 0
+    return 1 if memory_read_cycles(fold) >= 5 else 0
 
 
 def engine_delay(fold: LayerFold) -> int:

@@ -260,9 +260,9 @@ def test_engine_against_golden(sizes, shape, pe, simd, binarize):
     fold = fold_layer(0, layer, pe, simd)
     dut = LayerEngine(layer, fold)
     assert dut.banks == weight_banks(fold) == (3 if fold.MW == 1540 else 1)
-    # block-RAM weight memories (MW > 1000) have an address transport register and a second data register after
-    # the RAM; banked ones a register per bank, one after the bank mux and one to the datapath
-    assert dut.read_cycles == (5 if fold.MW == 1540 else 4 if fold.MW > 1000 else 2)
+    # block-RAM weight memories (MW > 1000) have an address transport register and three data registers after the
+    # RAM (banked ones: a register per bank, one after the bank mux and one to the datapath)
+    assert dut.read_cycles == (5 if fold.MW > 1000 else 2)
     assert dut.address_cycles == (1 if fold.MW > 1000 else 0)
     # more than X_COPIES_PER_GROUP copies of the input word, and a delay register to replicate: a two-level tree
     assert dut.x_groups == (2 if pe == 13 else 1)
