@@ -87,17 +87,18 @@ def memory_read_cycles(fold: LayerFold) -> int:
     bank plain copies (the input word's two-level copy tree takes the same cycles), for several banks the bank mux
     register (beside the RAMs) and one that carries the word across. Logic weights take 2: their address is
     registered twice and the constant ROM read after it."""
-    if fold.weight_style == "logic":
-        return 2
-    if fold.weight_memory_bits >= BLOCK_RAM_MIN_BITS:
-        return 5
-    return 2
+    return 5 if block_ram_weights(fold) else 2
+
+
+def block_ram_weights(fold: LayerFold) -> bool:
+    """Whether the layer's weights are a block-RAM memory (not logic constants, not a LUT memory)."""
+    return fold.weight_style != "logic" and fold.weight_memory_bits >= BLOCK_RAM_MIN_BITS
 
 
 def address_transport_cycles(fold: LayerFold) -> int:
     """Registers between the sequencer's memory addresses and the memories' own address registers (see
     memory_read_cycles): 1 for block-RAM weight memories, else 0."""
-    return 1 if memory_read_cycles(fold) >= 5 else 0
+    return 1 if block_ram_weights(fold) else 0
 
 
 def engine_delay(fold: LayerFold) -> int:
